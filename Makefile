@@ -1,0 +1,33 @@
+# filespy build, test and release entry points. `make test` is the project's test command.
+MUSL      := x86_64-unknown-linux-musl
+CARGO     ?= cargo
+BIN       := target/$(MUSL)/release/filespy
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: all build musl-target lint host-test vm-test test run clean
+
+all: build
+
+musl-target:
+	@rustup target list --installed | grep -qx $(MUSL) || rustup target add $(MUSL)
+
+# The release artefact: one static binary.
+build: musl-target
+	$(CARGO) build --release --target $(MUSL)
+	@ls -l $(BIN)
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Every test on this host's kernel (as root: real programs are loaded).
+host-test:
+	$(CARGO) test --workspace
+
+test: lint host-test
+
+run: build
+	sudo $(BIN)
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,1 @@
+//! filespy: a Linux file-write monitor on eBPF.

@@ -1,0 +1,3 @@
+fn main() {
+    println!("filespy {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,1 +1,22 @@
-pub fn hello() {}
+//! bpfasm: a small, pure eBPF assembler. Encode, decode, format; no syscalls, no I/O.
+//!
+//! ```
+//! use bpfasm::{Asm, Cond, Helper, Reg::*};
+//! let mut a = Asm::new();
+//! a.call(Helper::GET_CURRENT_PID_TGID)
+//!     .jmp(Cond::Eq, R0, 0, "out")
+//!     .mov64(R0, 1)
+//!     .label("out")
+//!     .exit();
+//! let prog = a.finish().unwrap();
+//! assert_eq!(prog.slot_count(), 4);
+//! ```
+
+pub mod asm;
+pub mod helpers;
+pub mod insn;
+pub mod opcode;
+
+pub use asm::{Asm, AsmError, MapReloc, Program};
+pub use helpers::{Helper, F_CURRENT_CPU};
+pub use insn::{encode_all, AluOp, AtomicOp, Cond, DecodeError, Insn, Operand, Reg, Size};

@@ -116,6 +116,7 @@ write_init() {
 		export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 		mount -t devtmpfs devtmpfs /dev
 		exec </dev/console >/dev/console 2>&1
+		echo # the firmware leaves the cursor mid-line; start verdict lines on a fresh one
 		mount -t proc proc /proc
 		mount -t sysfs sysfs /sys
 		mount -t tracefs tracefs /sys/kernel/tracing

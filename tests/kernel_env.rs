@@ -78,7 +78,7 @@ fn btf_is_present_with_magic() {
     );
     let magic = u16::from_le_bytes([data[0], data[1]]);
     assert_eq!(
-        magic, 0xeB9F,
+        magic, 0xEB9F,
         "{BTF_PATH} magic is {magic:#06x}, not 0xeb9f"
     );
     println!("BTF: {} bytes, magic {magic:#06x}", data.len());

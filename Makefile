@@ -24,7 +24,11 @@ lint:
 host-test:
 	$(CARGO) test --workspace
 
-test: lint host-test
+# The kprobe path, in qemu VMs of Debian kernels (the host kernel has none): every tests/kernel_*.rs inside.
+vm-test: musl-target
+	scripts/vm-test.sh
+
+test: lint host-test vm-test
 
 run: build
 	sudo $(BIN)

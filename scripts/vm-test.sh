@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# Runs filespy's kernel tests (tests/kernel_*.rs) inside Debian kernels booted under qemu.
+#
+# Why: the host kernel has no kprobes, so the kprobe path can only be exercised in a VM. Each kernel boots an
+# initramfs of busybox + the static musl binaries; /init runs every test binary and prints verdict lines that
+# this script checks in the serial console log. Exits non-zero if any test fails, a verdict is missing
+# (panic, hang, no report) or qemu times out.
+#
+# Environment:
+#   FILESPY_VM_KERNELS   space-separated Debian kernel ABI names (default: 6.1 and 6.12 of bookworm)
+#   FILESPY_VM_TIMEOUT   seconds allowed per boot+test (default 900)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CACHE="$ROOT/.cache"
+KERNEL_CACHE="$CACHE/kernels"
+LOG_DIR="$CACHE/vm-logs"
+MUSL=x86_64-unknown-linux-musl
+KERNELS=${FILESPY_VM_KERNELS:-"6.1.0-56-amd64 6.12.117+deb12-amd64"}
+TIMEOUT=${FILESPY_VM_TIMEOUT:-900}
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf 'vm-test: %s\n' "$*" >&2; }
+die() {
+	log "ERROR: $*"
+	exit 1
+}
+
+# Fail early and clearly on a missing tool instead of halfway through a boot.
+check_tools() {
+	local tool
+	for tool in cargo python3 qemu-system-x86_64 busybox cpio gzip dpkg-deb apt-get timeout tar; do
+		command -v "$tool" >/dev/null || die "missing tool '$tool' (.ci/run installs qemu-system-x86 busybox-static cpio)"
+	done
+	# A dynamic busybox would not run inside an initramfs that has no libc.
+	if ldd "$(command -v busybox)" >/dev/null 2>&1; then
+		die "$(command -v busybox) is dynamically linked; install busybox-static"
+	fi
+}
+
+# Builds the static filespy binary and the kernel_* test binaries; fills FILESPY and TEST_BINS.
+build_binaries() {
+	if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$MUSL"; then
+		rustup target add "$MUSL"
+	fi
+	(cd "$ROOT" && cargo build --release --target "$MUSL")
+	FILESPY="$ROOT/target/$MUSL/release/filespy"
+	[[ -x $FILESPY ]] || die "filespy binary not found at $FILESPY"
+
+	# Cargo names test executables with a hash, so ask cargo which files it built for the kernel_* targets.
+	local json
+	json=$(cd "$ROOT" && cargo test --release --target "$MUSL" --no-run --message-format=json)
+	mapfile -t TEST_BINS < <(python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        continue
+    t = msg.get("target", {})
+    if (msg.get("reason") == "compiler-artifact" and msg.get("executable")
+            and "test" in t.get("kind", []) and t.get("name", "").startswith("kernel_")):
+        print(msg["executable"])
+' <<<"$json")
+	((${#TEST_BINS[@]} > 0)) || die "no kernel_* test binaries were built (expected tests/kernel_*.rs)"
+	log "test binaries: ${TEST_BINS[*]##*/}"
+}
+
+# apt-get with a private configuration under .cache/apt: used only when the system's sources lack the kernel,
+# so the machine's own apt setup is never edited.
+private_apt() {
+	local dir="$CACHE/apt"
+	mkdir -p "$dir/lists/partial" "$dir/archives/partial" "$dir/parts"
+	: >"$dir/status"
+	cat >"$dir/sources.list" <<-'EOF'
+		deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main
+		deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-updates main
+		deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-backports main
+		deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security bookworm-security main
+	EOF
+	apt-get -q \
+		-o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts="$dir/parts" \
+		-o Dir::State::Lists="$dir/lists" -o Dir::State::status="$dir/status" \
+		-o Dir::Cache="$dir" -o Dir::Cache::archives="$dir/archives" \
+		-o APT::Sandbox::User=root "$@"
+}
+
+# Ensures $KERNEL_CACHE/<kernel>/vmlinuz exists, downloading the linux-image .deb only on the first run.
+fetch_kernel() {
+	local kernel=$1 dir="$KERNEL_CACHE/$1" pkg="linux-image-$1"
+	[[ -s $dir/vmlinuz ]] && return 0
+	mkdir -p "$dir"
+	rm -f "$dir"/*.deb
+	log "downloading $pkg"
+	if ! (cd "$dir" && apt-get -q -o APT::Sandbox::User=root download "$pkg"); then
+		log "$pkg not in the system's apt sources; trying bookworm, -updates, -backports, -security privately"
+		private_apt update >/dev/null
+		(cd "$dir" && private_apt download "$pkg") || die "cannot download $pkg from any source"
+	fi
+	local deb
+	deb=$(ls "$dir"/*.deb)
+	# Only the compressed kernel is needed: everything it needs is built in, so the .deb (70-110 MB, mostly
+	# modules) is dropped once vmlinuz is out.
+	dpkg-deb --fsys-tarfile "$deb" | tar -xO "./boot/vmlinuz-$kernel" >"$dir/vmlinuz.part" ||
+		die "no boot/vmlinuz-$kernel in $deb"
+	mv "$dir/vmlinuz.part" "$dir/vmlinuz"
+	rm -f "$deb"
+}
+
+# The VM's /init: mount what filespy needs, run each test binary, print one verdict per binary and overall.
+write_init() {
+	cat >"$1" <<-'EOF'
+		#!/bin/busybox sh
+		/bin/busybox mkdir -p /sbin /usr/bin /usr/sbin
+		/bin/busybox --install -s
+		export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+		mount -t devtmpfs devtmpfs /dev
+		exec </dev/console >/dev/console 2>&1
+		echo # the firmware leaves the cursor mid-line; start verdict lines on a fresh one
+		mount -t proc proc /proc
+		mount -t sysfs sysfs /sys
+		mount -t tracefs tracefs /sys/kernel/tracing
+		mount -t debugfs debugfs /sys/kernel/debug
+		mount -t tmpfs tmpfs /tmp
+		export FILESPY_VM=1 FILESPY_REQUIRE_KERNEL=1 FILESPY_EXPECT_KPROBE=1 FILESPY_BIN=/bin/filespy
+		export HOME=/tmp TMPDIR=/tmp RUST_BACKTRACE=1
+		kernel=$(uname -r)
+		overall=PASS
+		for t in /tests/*; do
+		    name=${t##*/}
+		    echo "FILESPY-VM-BEGIN kernel=$kernel test=$name"
+		    "$t" --test-threads=1 --nocapture
+		    rc=$?
+		    if [ "$rc" -eq 0 ]; then verdict=PASS; else verdict=FAIL; overall=FAIL; fi
+		    echo "FILESPY-VM-TEST kernel=$kernel test=$name rc=$rc $verdict"
+		done
+		echo "FILESPY-VM-RESULT kernel=$kernel $overall"
+		sync
+		poweroff -f
+	EOF
+	chmod 755 "$1"
+}
+
+# Packs busybox, filespy, the test binaries and /init into a gzip'd newc cpio at $1.
+build_initramfs() {
+	local out=$1 stage
+	stage=$(mktemp -d "$CACHE/vm-initramfs.XXXXXX")
+	mkdir -p "$stage"/{bin,dev,proc,sys,tmp,tests}
+	cp "$(command -v busybox)" "$stage/bin/busybox"
+	cp "$FILESPY" "$stage/bin/filespy"
+	local bin name
+	for bin in "${TEST_BINS[@]}"; do
+		name=${bin##*/}
+		cp "$bin" "$stage/tests/${name%-*}" # drop cargo's hash suffix for readable verdicts
+	done
+	write_init "$stage/init"
+	(cd "$stage" && find . -print0 | cpio --null -o -H newc --quiet) | gzip -1 >"$out"
+	rm -rf "$stage"
+}
+
+# Boots one kernel with the initramfs and checks its verdict lines; returns non-zero on any failure.
+run_vm() {
+	local kernel=$1 initrd=$2 logf="$LOG_DIR/$1.log" start end rc
+	start=$(date +%s.%N)
+	set +e
+	timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 2 -nographic -no-reboot \
+		-kernel "$KERNEL_CACHE/$kernel/vmlinuz" -initrd "$initrd" \
+		-append "console=ttyS0 quiet panic=-1" </dev/null 2>&1 | tee "$logf"
+	rc=${PIPESTATUS[0]}
+	set -e
+	end=$(date +%s.%N)
+	local secs verdict expected got failed kre
+	# ABI names hold regex metacharacters ("6.12.117+deb12"): escape them for grep -E.
+	kre=$(sed 's/[.+]/\\&/g' <<<"$kernel")
+	secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+	# The serial console ends lines with \r\n; strip \r so matches are exact.
+	expected=${#TEST_BINS[@]}
+	got=$(tr -d '\r' <"$logf" | grep -cE "^FILESPY-VM-TEST kernel=$kre test=[^ ]+ rc=[0-9]+ (PASS|FAIL)\$" || true)
+	failed=$(tr -d '\r' <"$logf" | grep -E "^FILESPY-VM-TEST kernel=$kre .* FAIL\$" || true)
+	verdict=$(tr -d '\r' <"$logf" | grep -oE "^FILESPY-VM-RESULT kernel=$kre (PASS|FAIL)\$" | awk '{print $3}' || true)
+
+	local problem=""
+	if ((rc == 124)); then
+		problem="qemu timed out after ${TIMEOUT}s"
+	elif [[ -z $verdict ]]; then
+		problem="no verdict line for kernel $kernel (panic, hang, wrong kernel or no report; qemu rc=$rc)"
+	elif [[ $verdict != PASS ]]; then
+		problem="tests failed: ${failed//$'\n'/; }"
+	elif ((got != expected)); then
+		problem="$got test verdicts for $expected test binaries"
+	fi
+	if [[ -n $problem ]]; then
+		log "kernel $kernel: FAIL in ${secs}s: $problem"
+		log "last 40 lines of $logf:"
+		tail -n 40 "$logf" | tr -d '\r' >&2
+		SUMMARY+=("$kernel: FAIL (${secs}s) $problem")
+		return 1
+	fi
+	log "kernel $kernel: PASS in ${secs}s (boot+test, $got test binaries)"
+	SUMMARY+=("$kernel: PASS (${secs}s boot+test)")
+}
+
+main() {
+	check_tools
+	mkdir -p "$KERNEL_CACHE" "$LOG_DIR"
+	build_binaries
+	local kernel
+	for kernel in $KERNELS; do
+		fetch_kernel "$kernel"
+	done
+	local initrd="$CACHE/vm-initramfs.cpio.gz"
+	build_initramfs "$initrd"
+	log "initramfs: $(du -h "$initrd" | cut -f1)"
+
+	SUMMARY=()
+	local failures=0
+	for kernel in $KERNELS; do
+		run_vm "$kernel" "$initrd" || failures=$((failures + 1))
+	done
+	log "summary:"
+	printf '  %s\n' "${SUMMARY[@]}" >&2
+	((failures == 0)) || die "$failures of $(wc -w <<<"$KERNELS") kernels failed"
+}
+
+main "$@"

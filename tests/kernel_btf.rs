@@ -75,7 +75,7 @@ fn every_needed_member_resolves_with_sane_offsets() {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     eprintln!(
         "kernel BTF ({} bytes, {} build): parse min {:.1} ms / max {:.1} ms; load incl. read {:.1} ms; \
-         first has_function (builds FUNC index) {:.1} ms",
+         has_function {:.1} ms",
         data.len(),
         if cfg!(debug_assertions) { "debug" } else { "release" },
         ms(*parse_times.iter().min().unwrap()),

@@ -293,4 +293,11 @@ impl Raw {
             .ok_or_else(|| malformed(format!("name at offset {off} is not terminated")))?;
         Ok(&tail[..len])
     }
+
+    /// Whether the string at `off` is exactly `want`, without measuring the whole string.
+    pub fn name_is(&self, off: u32, want: &[u8]) -> bool {
+        let start = self.strs.start.saturating_add(off as usize);
+        let end = start.saturating_add(want.len());
+        end < self.strs.end && &self.data[start..end] == want && self.data[end] == 0
+    }
 }

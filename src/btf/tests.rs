@@ -354,10 +354,14 @@ fn cycles_end_in_errors() {
 fn header_errors() {
     assert!(Btf::from_bytes(Vec::new()).is_err());
     assert!(Btf::from_bytes(vec![0x9f]).is_err());
-    let e = Btf::from_bytes(b"\x7fELF garbage garbage garbage".to_vec())
+    let e = Btf::from_bytes(b"garbage garbage garbage".to_vec())
         .err()
         .unwrap();
     assert!(e.to_string().contains("bad magic"), "{e}");
+    let e = Btf::from_bytes(b"\x7fELF garbage garbage garbage".to_vec())
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("ELF file"), "{e}");
     let mut good = Builder::new();
     sample(&mut good);
     let blob = good.build();
@@ -486,4 +490,92 @@ fn real_kernel_btf_survives_truncation_and_mutation() {
     eprintln!("real BTF mutations: {parsed} parsed, {rejected} rejected");
     let garbage: Vec<u8> = (0..4096).map(|_| rng(&mut seed) as u8).collect();
     assert!(Btf::from_bytes(garbage).is_err());
+}
+
+/// A minimal ELF (null section, .shstrtab, .BTF.ext decoy, .BTF) around `btf`.
+fn elf_with_btf(btf: &[u8], class64: bool, big: bool) -> Vec<u8> {
+    let put = |out: &mut Vec<u8>, v: u64, width: usize| {
+        let b = v.to_be_bytes();
+        let b = &b[8 - width..];
+        if big {
+            out.extend_from_slice(b)
+        } else {
+            out.extend(b.iter().rev())
+        }
+    };
+    let word = if class64 { 8 } else { 4 };
+    let (ehsize, shentsize) = if class64 { (64, 64) } else { (52, 40) };
+    let names = b"\0.shstrtab\0.BTF.ext\0.BTF\0";
+    let names_off = ehsize;
+    let btf_off = names_off + names.len() as u64;
+    let shoff = btf_off + btf.len() as u64;
+    let mut out = b"\x7fELF".to_vec();
+    out.extend_from_slice(&[if class64 { 2 } else { 1 }, if big { 2 } else { 1 }, 1]);
+    out.resize(16, 0);
+    put(&mut out, 1, 2); // e_type
+    put(&mut out, 247, 2); // e_machine: BPF, any will do
+    put(&mut out, 1, 4); // e_version
+    put(&mut out, 0, word); // e_entry
+    put(&mut out, 0, word); // e_phoff
+    put(&mut out, shoff, word);
+    put(&mut out, 0, 4); // e_flags
+    put(&mut out, ehsize, 2);
+    put(&mut out, 0, 2); // e_phentsize
+    put(&mut out, 0, 2); // e_phnum
+    put(&mut out, shentsize, 2);
+    put(&mut out, 4, 2); // e_shnum
+    put(&mut out, 1, 2); // e_shstrndx
+    assert_eq!(out.len() as u64, ehsize);
+    out.extend_from_slice(names);
+    out.extend_from_slice(btf);
+    // (name, offset, size) of each section header.
+    for (name, off, size) in [
+        (0, 0, 0),
+        (1, names_off, names.len() as u64),
+        (11, btf_off, 3),
+        (20, btf_off, btf.len() as u64),
+    ] {
+        let start = out.len();
+        put(&mut out, name, 4);
+        put(&mut out, 1, 4); // sh_type
+        put(&mut out, 0, word); // sh_flags
+        put(&mut out, 0, word); // sh_addr
+        put(&mut out, off, word);
+        put(&mut out, size, word);
+        out.resize(start + shentsize as usize, 0);
+    }
+    out
+}
+
+#[test]
+fn btf_inside_an_elf_file() {
+    let mut b = Builder::new();
+    sample(&mut b);
+    let blob = b.build();
+    for (class64, big) in [(true, false), (false, true)] {
+        let elf = elf_with_btf(&blob, class64, big);
+        let btf = Btf::from_bytes(elf.clone()).expect("ELF with .BTF parses");
+        assert_eq!(btf.member_offset("dentry", "d_name.len").unwrap(), 20);
+        // The reader never looks at the tail of the last section header (link, info, align).
+        let last_header = elf.len() - if class64 { 64 } else { 40 };
+        for n in 0..elf.len() {
+            let r = Btf::from_bytes(elf[..n].to_vec());
+            assert!(
+                n > last_header || r.is_err(),
+                "ELF prefix of {n} bytes parsed"
+            );
+        }
+        for i in 0..elf.len() {
+            let mut v = elf.clone();
+            v[i] ^= 0xff;
+            if let Ok(btf) = Btf::from_bytes(v) {
+                exercise(&btf);
+            }
+        }
+    }
+    let mut no_btf = elf_with_btf(&blob, true, false);
+    let at = no_btf.windows(5).position(|w| w == b".BTF\0").unwrap();
+    no_btf[at + 1] = b'X';
+    let e = Btf::from_bytes(no_btf).err().unwrap();
+    assert!(e.to_string().contains("no .BTF section"), "{e}");
 }

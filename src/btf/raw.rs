@@ -131,8 +131,9 @@ impl Raw {
         };
         let types = section(raw.u32_at(8)?, raw.u32_at(12)?, "type")?;
         let strs = section(raw.u32_at(16)?, raw.u32_at(20)?, "string")?;
-        if types.start % 4 != 0 {
-            return Err(malformed("type section is not 4-byte aligned"));
+        // As the kernel's own check; records are read bytewise, so this is about rejecting garbage.
+        if raw.u32_at(8)? % 4 != 0 {
+            return Err(malformed("type section offset is not 4-byte aligned"));
         }
         // Every name is then terminated inside the section, whatever its offset.
         if strs.is_empty() || raw.data[strs.start] != 0 || raw.data[strs.end - 1] != 0 {

@@ -1,1 +1,2 @@
 //! filespy: a Linux file-write monitor on eBPF.
+pub mod btf;

@@ -1,3 +1,4 @@
 //! filespy: a Linux file-write monitor on eBPF.
+pub mod clock;
 pub mod event;
 pub mod script;

@@ -9,7 +9,11 @@
 const MAX_DEPTH: u32 = 8;
 
 /// Returns the script (absolute when a cwd is known) or module name run by an interpreter, else None.
-pub fn script_of(cmdline: &[Vec<u8>], exe_path: Option<&[u8]>, cwd: Option<&[u8]>) -> Option<Vec<u8>> {
+pub fn script_of(
+    cmdline: &[Vec<u8>],
+    exe_path: Option<&[u8]>,
+    cwd: Option<&[u8]>,
+) -> Option<Vec<u8>> {
     let args: Vec<&[u8]> = cmdline.iter().map(|a| a.as_slice()).collect();
     let argv0 = *args.first()?;
     // argv[0] is what the user ran; exe_path helps when argv[0] was rewritten (exec -a, odd launchers).
@@ -202,7 +206,9 @@ fn scan(g: &Grammar, args: &[&[u8]], cwd: &mut Option<Vec<u8>>) -> Scan {
                 (false, _) => &[][..],
                 (true, Some(v)) => v,
                 (true, None) => {
-                    let Some(&v) = args.get(i) else { return Scan::None };
+                    let Some(&v) = args.get(i) else {
+                        return Scan::None;
+                    };
                     i += 1;
                     v
                 }
@@ -230,7 +236,9 @@ fn scan(g: &Grammar, args: &[&[u8]], cwd: &mut Option<Vec<u8>>) -> Scan {
                         j = a.len();
                         v
                     } else {
-                        let Some(&v) = args.get(i) else { return Scan::None };
+                        let Some(&v) = args.get(i) else {
+                            return Scan::None;
+                        };
                         i += 1;
                         v
                     }
@@ -382,16 +390,45 @@ const NODE: Grammar = Grammar {
     },
     long: |n| match n {
         b"eval" | b"print" | b"run" => Opt::NoScript,
-        b"require" | b"import" | b"loader" | b"experimental-loader" | b"conditions" | b"title"
-        | b"env-file" | b"env-file-if-exists" | b"input-type" | b"inspect-port" | b"debug-port"
-        | b"openssl-config" | b"redirect-warnings" | b"icu-data-dir" | b"diagnostic-dir"
-        | b"report-dir" | b"report-directory" | b"report-filename" | b"report-signal"
-        | b"heapsnapshot-signal" | b"experimental-policy" | b"policy-integrity"
-        | b"dns-result-order" | b"unhandled-rejections" | b"watch-path" | b"test-name-pattern"
-        | b"test-reporter" | b"test-reporter-destination" | b"cpu-prof-dir" | b"cpu-prof-name"
-        | b"heap-prof-dir" | b"heap-prof-name" | b"disable-warning" | b"secure-heap"
-        | b"secure-heap-min" | b"stack-trace-limit" | b"max-http-header-size"
-        | b"experimental-config-file" | b"localstorage-file" => Opt::Value,
+        b"require"
+        | b"import"
+        | b"loader"
+        | b"experimental-loader"
+        | b"conditions"
+        | b"title"
+        | b"env-file"
+        | b"env-file-if-exists"
+        | b"input-type"
+        | b"inspect-port"
+        | b"debug-port"
+        | b"openssl-config"
+        | b"redirect-warnings"
+        | b"icu-data-dir"
+        | b"diagnostic-dir"
+        | b"report-dir"
+        | b"report-directory"
+        | b"report-filename"
+        | b"report-signal"
+        | b"heapsnapshot-signal"
+        | b"experimental-policy"
+        | b"policy-integrity"
+        | b"dns-result-order"
+        | b"unhandled-rejections"
+        | b"watch-path"
+        | b"test-name-pattern"
+        | b"test-reporter"
+        | b"test-reporter-destination"
+        | b"cpu-prof-dir"
+        | b"cpu-prof-name"
+        | b"heap-prof-dir"
+        | b"heap-prof-name"
+        | b"disable-warning"
+        | b"secure-heap"
+        | b"secure-heap-min"
+        | b"stack-trace-limit"
+        | b"max-http-header-size"
+        | b"experimental-config-file"
+        | b"localstorage-file" => Opt::Value,
         _ => Opt::Flag,
     },
     dash: Opt::NoScript,
@@ -460,8 +497,9 @@ const PHP: Grammar = Grammar {
     long: |n| match n {
         b"file" | b"process-file" => Opt::Script,
         b"run" | b"process-code" | b"interactive" | b"ini" | b"rf" | b"rc" | b"re" | b"rz"
-        | b"ri" | b"rfunction" | b"rclass" | b"rextension" | b"rzendextension"
-        | b"rextinfo" => Opt::NoScript,
+        | b"ri" | b"rfunction" | b"rclass" | b"rextension" | b"rzendextension" | b"rextinfo" => {
+            Opt::NoScript
+        }
         b"define" | b"php-ini" | b"zend-extension" | b"process-begin" | b"process-end" => {
             Opt::Value
         }
@@ -555,8 +593,8 @@ const BUN: Grammar = Grammar {
         b"cwd" => Opt::Chdir,
         b"preload" | b"require" | b"import" | b"define" | b"loader" | b"env-file" | b"port"
         | b"conditions" | b"tsconfig-override" | b"main-fields" | b"extension-order"
-        | b"jsx-factory" | b"jsx-fragment" | b"jsx-import-source" | b"jsx-runtime"
-        | b"config" | b"console-depth" | b"elide-lines" | b"filter" => Opt::Value,
+        | b"jsx-factory" | b"jsx-fragment" | b"jsx-import-source" | b"jsx-runtime" | b"config"
+        | b"console-depth" | b"elide-lines" | b"filter" => Opt::Value,
         _ => Opt::Flag,
     },
     dash: Opt::NoScript,
@@ -581,7 +619,15 @@ fn tcl(args: &[&[u8]]) -> Option<Found> {
 
 /// URLs and registry specifiers (`npm:x`, `jsr:@std/x`) are not paths.
 fn deno_operand(a: &[u8]) -> Option<Found> {
-    let spec = [&b"npm:"[..], b"jsr:", b"node:", b"http://", b"https://", b"file://", b"data:"];
+    let spec = [
+        &b"npm:"[..],
+        b"jsr:",
+        b"node:",
+        b"http://",
+        b"https://",
+        b"file://",
+        b"data:",
+    ];
     if spec.iter().any(|p| a.starts_with(p)) {
         return Some(Found::Module(a.to_vec()));
     }
@@ -590,7 +636,9 @@ fn deno_operand(a: &[u8]) -> Option<Found> {
 
 /// `deno run [opts] x.ts`, `deno serve x.ts`, and deno 2's shorthand `deno x.ts`.
 fn deno(args: &[&[u8]], cwd: &mut Option<Vec<u8>>) -> Option<Found> {
-    let Scan::Operand(i, _) = scan(&DENO, args, cwd) else { return None };
+    let Scan::Operand(i, _) = scan(&DENO, args, cwd) else {
+        return None;
+    };
     match args[i] {
         b"run" | b"serve" => match scan(&DENO, &args[i + 1..], cwd) {
             Scan::Operand(k, _) => deno_operand(args[i + 1 + k]),
@@ -616,7 +664,9 @@ fn bun_operand(a: &[u8]) -> Option<Found> {
 
 /// `bun run x.ts`, `bun x.ts`; package-manager subcommands run no script of their own.
 fn bun(args: &[&[u8]], cwd: &mut Option<Vec<u8>>) -> Option<Found> {
-    let Scan::Operand(i, _) = scan(&BUN, args, cwd) else { return None };
+    let Scan::Operand(i, _) = scan(&BUN, args, cwd) else {
+        return None;
+    };
     match args[i] {
         b"run" => match scan(&BUN, &args[i + 1..], cwd) {
             Scan::Operand(k, _) => bun_operand(args[i + 1 + k]),
@@ -903,7 +953,12 @@ mod tests {
             }
         }
         assert!(CASES.len() >= 40);
-        assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+        assert!(
+            failures.is_empty(),
+            "{} failures:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
     }
 
     #[test]
@@ -929,7 +984,15 @@ mod tests {
     #[test]
     fn split_string_quotes_and_escapes() {
         let w = split_string(b"  a 'b c' \"d\\\"e\" f\\_g #comment");
-        assert_eq!(w, vec![b"a".to_vec(), b"b c".to_vec(), b"d\"e".to_vec(), b"f g".to_vec()]);
+        assert_eq!(
+            w,
+            vec![
+                b"a".to_vec(),
+                b"b c".to_vec(),
+                b"d\"e".to_vec(),
+                b"f g".to_vec()
+            ]
+        );
         assert_eq!(split_string(b"x\\cy z"), vec![b"x".to_vec()]);
         assert_eq!(split_string(b"''"), vec![Vec::<u8>::new()]);
     }
@@ -938,10 +1001,48 @@ mod tests {
     #[test]
     fn fuzz_no_panic() {
         let tokens: &[&[u8]] = &[
-            b"python3", b"node", b"bash", b"perl", b"ruby", b"php", b"lua", b"luajit", b"Rscript",
-            b"R", b"tclsh", b"deno", b"bun", b"env", b"busybox", b"sh", b"-", b"--", b"-c", b"-m",
-            b"-S", b"-C", b"-e", b"-0", b"-0x", b"-l", b"-W", b"-o", b"+o", b"--file=", b"--cwd",
-            b"-S'", b"\\", b"run", b"-encoding", b"=", b"a=b", b"..", b"/", b"", b"-f", b"--chdir",
+            b"python3",
+            b"node",
+            b"bash",
+            b"perl",
+            b"ruby",
+            b"php",
+            b"lua",
+            b"luajit",
+            b"Rscript",
+            b"R",
+            b"tclsh",
+            b"deno",
+            b"bun",
+            b"env",
+            b"busybox",
+            b"sh",
+            b"-",
+            b"--",
+            b"-c",
+            b"-m",
+            b"-S",
+            b"-C",
+            b"-e",
+            b"-0",
+            b"-0x",
+            b"-l",
+            b"-W",
+            b"-o",
+            b"+o",
+            b"--file=",
+            b"--cwd",
+            b"-S'",
+            b"\\",
+            b"run",
+            b"-encoding",
+            b"=",
+            b"a=b",
+            b"..",
+            b"/",
+            b"",
+            b"-f",
+            b"--chdir",
         ];
         let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut next = move || {
@@ -962,7 +1063,11 @@ mod tests {
                     args.push(tokens[(r >> 8) as usize % tokens.len()].to_vec());
                 }
             }
-            let exe: Option<&[u8]> = if next() % 2 == 0 { Some(b"/bin/busybox") } else { None };
+            let exe: Option<&[u8]> = if next() % 2 == 0 {
+                Some(b"/bin/busybox")
+            } else {
+                None
+            };
             let cwd: Option<&[u8]> = if next() % 3 == 0 { None } else { Some(b"/w") };
             let _ = script_of(&args, exe, cwd);
         }

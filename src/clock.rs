@@ -129,9 +129,9 @@ fn clock_ns(id: libc::clockid_t) -> i64 {
     };
     // SAFETY: ts is a valid, writable timespec; clock_gettime only writes it.
     unsafe { libc::clock_gettime(id, &mut ts) };
-    (ts.tv_sec as i64)
+    ts.tv_sec
         .saturating_mul(NS_PER_S)
-        .saturating_add(ts.tv_nsec as i64)
+        .saturating_add(ts.tv_nsec)
 }
 
 /// CLOCK_REALTIME − CLOCK_MONOTONIC, from the tightest of a few mono/real/mono brackets.

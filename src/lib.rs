@@ -1,4 +1,6 @@
 //! filespy: a Linux file-write monitor on eBPF.
 pub mod clock;
 pub mod event;
+pub mod output;
 pub mod script;
+pub mod uuid;

@@ -81,27 +81,23 @@ impl Clock {
         let local = unix_s.saturating_add(i64::from(off));
         let (y, m, d) = civil_from_days(local.div_euclid(DAY));
         let sod = local.rem_euclid(DAY) as u32;
-        let mut p = Vec::with_capacity(19);
         // Years outside 0..=9999 cannot be RFC 3339; clamp the digits rather than emit garbage widths.
-        push_digits(&mut p, y.clamp(0, 9999) as u32, 4);
-        p.push(b'-');
-        push_digits(&mut p, m, 2);
-        p.push(b'-');
-        push_digits(&mut p, d, 2);
-        p.push(b'T');
-        push_digits(&mut p, sod / 3600, 2);
-        p.push(b':');
-        push_digits(&mut p, sod / 60 % 60, 2);
-        p.push(b':');
-        push_digits(&mut p, sod % 60, 2);
-        self.cached_prefix.copy_from_slice(&p);
+        let p = &mut self.cached_prefix;
+        *p = *b"0000-00-00T00:00:00";
+        put_digits(&mut p[0..4], y.clamp(0, 9999) as u32);
+        put_digits(&mut p[5..7], m);
+        put_digits(&mut p[8..10], d);
+        put_digits(&mut p[11..13], sod / 3600);
+        put_digits(&mut p[14..16], sod / 60 % 60);
+        put_digits(&mut p[17..19], sod % 60);
         let mins = off.unsigned_abs() / 60;
-        let mut z = Vec::with_capacity(6);
-        z.push(if off < 0 { b'-' } else { b'+' });
-        push_digits(&mut z, mins / 60, 2);
-        z.push(b':');
-        push_digits(&mut z, mins % 60, 2);
-        self.cached_zone.copy_from_slice(&z);
+        let z = &mut self.cached_zone;
+        *z = *b"+00:00";
+        if off < 0 {
+            z[0] = b'-';
+        }
+        put_digits(&mut z[1..3], mins / 60);
+        put_digits(&mut z[4..6], mins % 60);
         self.cached_s = Some(unix_s);
     }
 }
@@ -113,11 +109,16 @@ impl Default for Clock {
 }
 
 /// Appends `v` as exactly `width` decimal digits (higher digits dropped).
-fn push_digits(out: &mut Vec<u8>, mut v: u32, width: usize) {
+fn push_digits(out: &mut Vec<u8>, v: u32, width: usize) {
     let start = out.len();
     out.resize(start + width, b'0');
-    for k in (start..start + width).rev() {
-        out[k] = b'0' + (v % 10) as u8;
+    put_digits(&mut out[start..], v);
+}
+
+/// Writes `v` into all of `buf` as decimal digits, zero-padded (higher digits dropped).
+fn put_digits(buf: &mut [u8], mut v: u32) {
+    for c in buf.iter_mut().rev() {
+        *c = b'0' + (v % 10) as u8;
         v /= 10;
     }
 }

@@ -423,3 +423,74 @@ fn json_rendering_rate_and_no_steady_state_allocation() {
         "steady-state JSON rendering must not allocate"
     );
 }
+
+/// Random bytes in every name: each line must parse, and every field must give back its bytes.
+#[test]
+fn random_bytes_round_trip() {
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut bytes = |max: u64| -> Vec<u8> {
+        let len = next() % max;
+        // Bias towards the interesting bytes: controls, quote, backslash, UTF-8 lead/continuation.
+        let pool = b"\0\x01\n\r\t\"\\/a\xc3\xa9\xe2\x80\xa8\xff\x7f ";
+        (0..len)
+            .map(|_| {
+                let r = next();
+                if r % 3 == 0 {
+                    r as u8
+                } else {
+                    pool[(r >> 8) as usize % pool.len()]
+                }
+            })
+            .collect()
+    };
+    let mut w = writer();
+    let mut out = Vec::new();
+    for _ in 0..2000 {
+        let mut ev = typical();
+        ev.process.comm = bytes(17);
+        ev.process.exe_path = Some(bytes(40));
+        ev.process.cmdline = (0..bytes(5).len()).map(|_| bytes(20)).collect();
+        ev.process.cwd = Some(bytes(30));
+        ev.file.name = bytes(20);
+        ev.file.path = bytes(60);
+        let script = bytes(30);
+        out.clear();
+        w.write_event(&ev, Some(&script), &mut out);
+        assert_eq!(out.iter().filter(|&&c| c == b'\n').count(), 1);
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        let back = |obj: &Value, key: &str| -> Vec<u8> {
+            match obj.get(format!("{key}_b64")) {
+                Some(b) => b64_decode(b.as_str().unwrap()),
+                None => obj[key].as_str().unwrap().as_bytes().to_vec(),
+            }
+        };
+        let p = &v["process"];
+        assert_eq!(back(p, "name"), ev.process.comm);
+        assert_eq!(Some(back(p, "exe_path")), ev.process.exe_path);
+        assert_eq!(Some(back(p, "cwd")), ev.process.cwd);
+        assert_eq!(back(p, "file_path"), script);
+        assert_eq!(back(&v["file"], "name"), ev.file.name);
+        assert_eq!(back(&v["file"], "file_path"), ev.file.path);
+        let args: Vec<Vec<u8>> = match p.get("cmdline_b64") {
+            Some(a) => a
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| b64_decode(s.as_str().unwrap()))
+                .collect(),
+            None => p["cmdline"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().as_bytes().to_vec())
+                .collect(),
+        };
+        assert_eq!(args, ev.process.cmdline);
+    }
+}

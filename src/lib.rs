@@ -1,2 +1,7 @@
 //! filespy: a Linux file-write monitor on eBPF.
 pub mod btf;
+pub mod clock;
+pub mod event;
+pub mod output;
+pub mod script;
+pub mod uuid;

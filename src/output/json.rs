@@ -1,0 +1,112 @@
+//! JSON lines: one object per event, rendered by hand into the caller's buffer for speed.
+//!
+//! Shape (key order fixed; optional keys appear only when true or when bytes are not UTF-8, see
+//! [`super::encode`] for the `_b64` siblings):
+//! `{"id","timestamp","system_ts","process":{"name","pid","tid","ppid","uid","gid","exe_path",
+//! "file_path","cmdline","cmdline_truncated"?,"cwd"},"file":{"name","file_path","bytes_written",
+//! "inode","dev","truncated"?,"deleted"?}}`. `process.file_path` is the interpreter's script (or
+//! `-m` module), `exe_path`, `file_path` and `cwd` may be null, `dev` is `"major:minor"`.
+
+use super::encode::{base64_into, json_bytes_field, json_string, push_u64};
+use crate::clock::Clock;
+use crate::event::Event;
+use crate::uuid::UuidGen;
+
+/// Renders events as JSON lines.
+pub struct JsonWriter {
+    clock: Clock,
+    ids: UuidGen,
+}
+
+impl JsonWriter {
+    pub fn new(clock: Clock, ids: UuidGen) -> JsonWriter {
+        JsonWriter { clock, ids }
+    }
+
+    /// Appends one JSON object and `\n` for `ev`; `script` is [`crate::script::script_of`]'s result.
+    pub fn write_event(&mut self, ev: &Event, script: Option<&[u8]>, out: &mut Vec<u8>) {
+        let p = &ev.process;
+        let f = &ev.file;
+        out.extend_from_slice(b"{\"id\":\"");
+        self.ids.write_v4(out);
+        out.extend_from_slice(b"\",\"timestamp\":\"");
+        self.clock.write_rfc3339(ev.mono_ns, out);
+        out.extend_from_slice(b"\",\"system_ts\":");
+        push_u64(out, ev.mono_ns);
+
+        out.extend_from_slice(b",\"process\":{");
+        json_bytes_field("name", &p.comm, out);
+        for (key, v) in [
+            (&b",\"pid\":"[..], p.pid),
+            (b",\"tid\":", p.tid),
+            (b",\"ppid\":", p.ppid),
+            (b",\"uid\":", p.uid),
+            (b",\"gid\":", p.gid),
+        ] {
+            out.extend_from_slice(key);
+            push_u64(out, u64::from(v));
+        }
+        out.push(b',');
+        optional_bytes("exe_path", p.exe_path.as_deref(), out);
+        out.push(b',');
+        optional_bytes("file_path", script, out);
+        out.extend_from_slice(b",\"cmdline\":[");
+        let mut all_utf8 = true;
+        for (i, arg) in p.cmdline.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            all_utf8 &= json_string(arg, out);
+        }
+        out.push(b']');
+        if !all_utf8 {
+            out.extend_from_slice(b",\"cmdline_b64\":[");
+            for (i, arg) in p.cmdline.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.push(b'"');
+                base64_into(arg, out);
+                out.push(b'"');
+            }
+            out.push(b']');
+        }
+        if p.cmdline_truncated {
+            out.extend_from_slice(b",\"cmdline_truncated\":true");
+        }
+        out.push(b',');
+        optional_bytes("cwd", p.cwd.as_deref(), out);
+
+        out.extend_from_slice(b"},\"file\":{");
+        json_bytes_field("name", &f.name, out);
+        out.push(b',');
+        json_bytes_field("file_path", &f.path, out);
+        out.extend_from_slice(b",\"bytes_written\":");
+        push_u64(out, f.bytes_written);
+        out.extend_from_slice(b",\"inode\":");
+        push_u64(out, f.inode);
+        out.extend_from_slice(b",\"dev\":\"");
+        push_u64(out, u64::from(f.dev_major));
+        out.push(b':');
+        push_u64(out, u64::from(f.dev_minor));
+        out.push(b'"');
+        if f.truncated {
+            out.extend_from_slice(b",\"truncated\":true");
+        }
+        if f.deleted {
+            out.extend_from_slice(b",\"deleted\":true");
+        }
+        out.extend_from_slice(b"}}\n");
+    }
+}
+
+fn optional_bytes(key: &str, v: Option<&[u8]>, out: &mut Vec<u8>) {
+    match v {
+        Some(b) => json_bytes_field(key, b, out),
+        None => {
+            out.push(b'"');
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"\":null");
+        }
+    }
+}

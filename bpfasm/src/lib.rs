@@ -13,10 +13,14 @@
 //! ```
 
 pub mod asm;
+pub mod disasm;
+pub mod elf;
 pub mod helpers;
 pub mod insn;
 pub mod opcode;
 
 pub use asm::{Asm, AsmError, MapReloc, Program};
+pub use disasm::{listing, InsnDisplay, Syntax};
+pub use elf::{write_elf, ElfError};
 pub use helpers::{Helper, F_CURRENT_CPU};
 pub use insn::{encode_all, AluOp, AtomicOp, Cond, DecodeError, Insn, Operand, Reg, Size};

@@ -3,7 +3,8 @@
 //!
 //! Two dialects, because LLVM changed its printer: `Llvm19` is `llvm-objdump-19 -d --mcpu=v4` (hex numbers,
 //! `w` registers for sub-64-bit loads, stores and atomics, every cpu v4 form); `Llvm14` is
-//! `llvm-objdump-14 -d` (decimal numbers, `r` registers, no cpu v4 forms).
+//! `llvm-objdump-14 -d` (decimal numbers, `r` registers; it has no text for cpu v4 forms, mod, jset, `st`
+//! and 32-bit atomics other than add, so those display as `<unknown>` like it does).
 
 use crate::asm::Program;
 use crate::insn::{AtomicOp, Insn, Size};
@@ -128,7 +129,8 @@ fn text(i: &Insn, sx: Syntax) -> Option<String> {
                 (ALU_MOV, 8 | 16 | 32) => {
                     return v19.then(|| format!("{r}{d} = (s{off}){r}{s}"));
                 }
-                (ALU_DIV | ALU_MOD, 1) if !v19 => return None,
+                // LLVM 14 knows neither signed division nor modulo at all.
+                (ALU_DIV, 1) | (ALU_MOD, _) if !v19 => return None,
                 (ALU_ADD, _) => "+=",
                 (ALU_SUB, _) => "-=",
                 (ALU_MUL, _) => "*=",
@@ -156,6 +158,7 @@ fn text(i: &Insn, sx: Syntax) -> Option<String> {
                 JMP_JEQ => "==",
                 JMP_JGT => ">",
                 JMP_JGE => ">=",
+                JMP_JSET if !v19 => return None, // unknown to LLVM 14
                 JMP_JSET => "&",
                 JMP_JNE => "!=",
                 JMP_JSGT => "s>",
@@ -228,11 +231,11 @@ fn text(i: &Insn, sx: Syntax) -> Option<String> {
             if i.is_lddw() {
                 return Some(match s {
                     0 => format!("r{d} = {} ll", num(imm, sx)),
-                    // LLVM prints only the first slot's imm of a pseudo load.
+                    // LLVM prints only the first slot's imm of a pseudo load, unsigned.
                     _ => format!(
                         "ld_pseudo\tr{d}, {}, {}",
                         num(s as i64, sx),
-                        num(imm as i32 as i64, sx)
+                        num(imm as u32 as i64, sx)
                     ),
                 });
             }

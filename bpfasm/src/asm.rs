@@ -327,7 +327,12 @@ impl Asm {
                 FixupKind::Off16 => insn.off = i16::try_from(rel).map_err(|_| out_of_range())?,
                 FixupKind::Imm32 => {
                     let v = i32::try_from(rel).map_err(|_| out_of_range())?;
-                    insn.imm = (insn.imm & !0xffff_ffff) | (v as u32 as i64);
+                    // One-slot instructions keep imm sign-extended; lddw keeps its high half.
+                    insn.imm = if insn.is_lddw() {
+                        (insn.imm & !0xffff_ffff) | (v as u32 as i64)
+                    } else {
+                        v as i64
+                    };
                 }
             }
         }

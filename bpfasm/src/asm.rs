@@ -4,7 +4,8 @@
 use crate::helpers::Helper;
 use crate::insn::{encode_all, AluOp, AtomicOp, Cond, Insn, Operand, Reg, Size};
 use crate::opcode::{
-    PSEUDO_BTF_ID, PSEUDO_FUNC, PSEUDO_MAP_FD, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE, PSEUDO_MAP_VALUE,
+    PSEUDO_BTF_ID, PSEUDO_FUNC, PSEUDO_MAP_FD, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE,
+    PSEUDO_MAP_VALUE,
 };
 use std::collections::HashMap;
 use std::fmt;

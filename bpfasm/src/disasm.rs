@@ -207,7 +207,11 @@ fn text(i: &Insn, sx: Syntax) -> Option<String> {
                 AtomicOp::And | AtomicOp::FetchAnd => ("and", "&="),
                 AtomicOp::Xor | AtomicOp::FetchXor => ("xor", "^="),
                 AtomicOp::Xchg => {
-                    let f = if size == Size::DW { "xchg_64" } else { "xchg32_32" };
+                    let f = if size == Size::DW {
+                        "xchg_64"
+                    } else {
+                        "xchg32_32"
+                    };
                     return Some(format!("{r}{s} = {f}({a}, {r}{s})"));
                 }
                 AtomicOp::CmpXchg => {

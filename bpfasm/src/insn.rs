@@ -283,7 +283,11 @@ pub enum DecodeError {
     /// The second slot of an lddw has non-zero fields other than imm.
     BadLddwSecondSlot { slot: usize },
     /// An unknown opcode or a field combination no kernel accepts.
-    Invalid { slot: usize, code: u8, why: &'static str },
+    Invalid {
+        slot: usize,
+        code: u8,
+        why: &'static str,
+    },
 }
 
 impl fmt::Display for DecodeError {
@@ -305,7 +309,10 @@ impl fmt::Display for DecodeError {
                 )
             }
             DecodeError::Invalid { slot, code, why } => {
-                write!(f, "slot {slot}: invalid instruction (opcode {code:#04x}): {why}")
+                write!(
+                    f,
+                    "slot {slot}: invalid instruction (opcode {code:#04x}): {why}"
+                )
             }
         }
     }

@@ -117,7 +117,10 @@ fn llvm_reads_our_object() {
     let lic = tool("llvm-objdump-19", &["-s", "-j", "license", p]);
     assert!(lic.contains("47504c00"), "{lic}"); // "GPL\0"
     let _ = std::fs::remove_file(&path);
-    println!("{} bytes of ELF read by llvm-readelf 14/19 and llvm-objdump 19:\n{dump}", elf.len());
+    println!(
+        "{} bytes of ELF read by llvm-readelf 14/19 and llvm-objdump 19:\n{dump}",
+        elf.len()
+    );
 }
 
 #[test]

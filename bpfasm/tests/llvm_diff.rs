@@ -38,7 +38,9 @@ fn tmp(name: &str) -> PathBuf {
 
 fn run(tool: &str, args: &[&str]) -> String {
     let out = Command::new(tool).args(args).output().unwrap_or_else(|e| {
-        panic!("cannot run {tool} ({e}): install it (apt-get install llvm-14 llvm-19; .ci/run does)")
+        panic!(
+            "cannot run {tool} ({e}): install it (apt-get install llvm-14 llvm-19; .ci/run does)"
+        )
     });
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -181,7 +183,12 @@ fn check_objdump(llvm: &Llvm, known: &[&Case]) -> usize {
     let out = run(llvm.objdump, &args);
     let _ = std::fs::remove_file(&path);
     let texts = objdump_texts(&out);
-    assert_eq!(texts.len(), known.len(), "{}: one line per instruction", llvm.objdump);
+    assert_eq!(
+        texts.len(),
+        known.len(),
+        "{}: one line per instruction",
+        llvm.objdump
+    );
     let bad: Vec<String> = known
         .iter()
         .zip(&texts)
@@ -213,7 +220,11 @@ fn check(llvm: &Llvm) {
     println!(
         "LLVM {}: {} of {} forms; {} instructions printed identically by {}, {} reassembled to \
          identical bytes by {} ({:?})",
-        if llvm.syntax == Syntax::Llvm14 { 14 } else { 19 },
+        if llvm.syntax == Syntax::Llvm14 {
+            14
+        } else {
+            19
+        },
         forms.len(),
         all_forms.len(),
         printed,
@@ -224,7 +235,10 @@ fn check(llvm: &Llvm) {
     );
     if llvm.syntax == Syntax::Llvm19 {
         let missing: Vec<_> = all_forms.difference(&forms).collect();
-        assert!(missing.is_empty(), "LLVM 19 must know every form: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "LLVM 19 must know every form: {missing:?}"
+        );
     }
 }
 

@@ -84,30 +84,30 @@ fn decoder_never_panics_on_random_or_mutated_bytes() {
 #[test]
 fn decoder_rejects_invalid_field_combinations() {
     let bad: &[[u8; 8]] = &[
-        [0xf7, 0, 0, 0, 0, 0, 0, 0],             // ALU64 op 0xf0
-        [0xe7, 0, 0, 0, 0, 0, 0, 0],             // ALU64 op 0xe0
-        [0x0f, 0x01, 0, 0, 1, 0, 0, 0],          // add X with imm
-        [0x07, 0x10, 0, 0, 0, 0, 0, 0],          // add K with a src register
-        [0x07, 0x00, 1, 0, 0, 0, 0, 0],          // add with an offset
-        [0x3f, 0x21, 2, 0, 0, 0, 0, 0],          // div with offset 2
-        [0xbc, 0x21, 32, 0, 0, 0, 0, 0],         // 32-bit movsx from 32 bits
-        [0xd4, 0x01, 0, 0, 8, 0, 0, 0],          // le8
-        [0xdf, 0x01, 0, 0, 16, 0, 0, 0],         // ALU64 END with the source bit
-        [0x87, 0x01, 0, 0, 1, 0, 0, 0],          // neg with imm
-        [0x05, 0x01, 0, 0, 0, 0, 0, 0],          // ja with a dst
-        [0x06, 0x00, 1, 0, 0, 0, 0, 0],          // gotol with an offset
-        [0x86, 0x00, 0, 0, 1, 0, 0, 0],          // JMP32 call
-        [0x85, 0x30, 0, 0, 1, 0, 0, 0],          // call src 3
-        [0x95, 0x00, 0, 0, 1, 0, 0, 0],          // exit with imm
-        [0xe5, 0x00, 0, 0, 0, 0, 0, 0],          // jump op 0xe0
-        [0x99, 0x00, 0, 0, 0, 0, 0, 0],          // ldx DW sign-extending
-        [0x61, 0xb0, 0, 0, 0, 0, 0, 0],          // ldx from r11
-        [0x62, 0x10, 0, 0, 0, 0, 0, 0],          // st with a src register
-        [0xd3, 0x21, 0, 0, 0, 0, 0, 0],          // atomic B
-        [0xdb, 0x21, 0, 0, 0x02, 0, 0, 0],       // unknown atomic op
-        [0x38, 0x00, 0, 0, 0, 0, 0, 0],          // ld_abs DW
-        [0x30, 0x01, 0, 0, 0, 0, 0, 0],          // ld_abs with dst r1
-        [0xa0, 0x00, 0, 0, 0, 0, 0, 0],          // LD with mode 0xa0
+        [0xf7, 0, 0, 0, 0, 0, 0, 0],       // ALU64 op 0xf0
+        [0xe7, 0, 0, 0, 0, 0, 0, 0],       // ALU64 op 0xe0
+        [0x0f, 0x01, 0, 0, 1, 0, 0, 0],    // add X with imm
+        [0x07, 0x10, 0, 0, 0, 0, 0, 0],    // add K with a src register
+        [0x07, 0x00, 1, 0, 0, 0, 0, 0],    // add with an offset
+        [0x3f, 0x21, 2, 0, 0, 0, 0, 0],    // div with offset 2
+        [0xbc, 0x21, 32, 0, 0, 0, 0, 0],   // 32-bit movsx from 32 bits
+        [0xd4, 0x01, 0, 0, 8, 0, 0, 0],    // le8
+        [0xdf, 0x01, 0, 0, 16, 0, 0, 0],   // ALU64 END with the source bit
+        [0x87, 0x01, 0, 0, 1, 0, 0, 0],    // neg with imm
+        [0x05, 0x01, 0, 0, 0, 0, 0, 0],    // ja with a dst
+        [0x06, 0x00, 1, 0, 0, 0, 0, 0],    // gotol with an offset
+        [0x86, 0x00, 0, 0, 1, 0, 0, 0],    // JMP32 call
+        [0x85, 0x30, 0, 0, 1, 0, 0, 0],    // call src 3
+        [0x95, 0x00, 0, 0, 1, 0, 0, 0],    // exit with imm
+        [0xe5, 0x00, 0, 0, 0, 0, 0, 0],    // jump op 0xe0
+        [0x99, 0x00, 0, 0, 0, 0, 0, 0],    // ldx DW sign-extending
+        [0x61, 0xb0, 0, 0, 0, 0, 0, 0],    // ldx from r11
+        [0x62, 0x10, 0, 0, 0, 0, 0, 0],    // st with a src register
+        [0xd3, 0x21, 0, 0, 0, 0, 0, 0],    // atomic B
+        [0xdb, 0x21, 0, 0, 0x02, 0, 0, 0], // unknown atomic op
+        [0x38, 0x00, 0, 0, 0, 0, 0, 0],    // ld_abs DW
+        [0x30, 0x01, 0, 0, 0, 0, 0, 0],    // ld_abs with dst r1
+        [0xa0, 0x00, 0, 0, 0, 0, 0, 0],    // LD with mode 0xa0
     ];
     for b in bad {
         assert!(

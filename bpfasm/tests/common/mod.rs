@@ -80,7 +80,11 @@ pub fn cases() -> Vec<Case> {
         for &bits in widths {
             for d in regs {
                 for s in regs {
-                    push(&mut v, &format!("{cls} movsx{bits}"), Insn::movsx(d, s, bits, is64));
+                    push(
+                        &mut v,
+                        &format!("{cls} movsx{bits}"),
+                        Insn::movsx(d, s, bits, is64),
+                    );
                 }
             }
         }
@@ -142,7 +146,11 @@ pub fn cases() -> Vec<Case> {
                     push(&mut v, &format!("ldx {size:?}"), Insn::ldx(size, d, s, off));
                     push(&mut v, &format!("stx {size:?}"), Insn::stx(size, d, off, s));
                     if size != Size::DW {
-                        push(&mut v, &format!("ldxsx {size:?}"), Insn::ldxsx(size, d, s, off));
+                        push(
+                            &mut v,
+                            &format!("ldxsx {size:?}"),
+                            Insn::ldxsx(size, d, s, off),
+                        );
                     }
                 }
             }
@@ -194,7 +202,11 @@ pub fn cases() -> Vec<Case> {
             push(&mut v, &format!("ld_abs {size:?}"), Insn::ld_abs(size, imm));
         }
         for s in regs {
-            push(&mut v, &format!("ld_ind {size:?}"), Insn::ld_ind(size, s, 0));
+            push(
+                &mut v,
+                &format!("ld_ind {size:?}"),
+                Insn::ld_ind(size, s, 0),
+            );
             for imm in IMMS {
                 if imm != 0 {
                     v.push(Case {

@@ -3,7 +3,10 @@
 
 use crate::helpers::Helper;
 use crate::insn::{encode_all, AluOp, AtomicOp, Cond, Insn, Operand, Reg, Size};
-use crate::opcode::{PSEUDO_FUNC, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
+use crate::opcode::{
+    PSEUDO_BTF_ID, PSEUDO_FUNC, PSEUDO_MAP_FD, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE,
+    PSEUDO_MAP_VALUE,
+};
 use std::collections::HashMap;
 use std::fmt;
 
@@ -96,6 +99,18 @@ struct Fixup {
     kind: FixupKind,
 }
 
+/// One `Asm` method per ALU operation and width: `add64(dst, src)`, `add32(dst, src)`, ...
+macro_rules! alu_shorthands {
+    ($($n64:ident $n32:ident $op:ident),* $(,)?) => {$(
+        pub fn $n64(&mut self, dst: Reg, src: impl Into<Operand>) -> &mut Self {
+            self.alu64(AluOp::$op, dst, src)
+        }
+        pub fn $n32(&mut self, dst: Reg, src: impl Into<Operand>) -> &mut Self {
+            self.alu32(AluOp::$op, dst, src)
+        }
+    )*};
+}
+
 /// Program builder. Every method appends one instruction and returns `&mut Self` for chaining.
 #[derive(Debug, Default)]
 pub struct Asm {
@@ -155,34 +170,53 @@ impl Asm {
     pub fn mov32(&mut self, dst: Reg, src: impl Into<Operand>) -> &mut Self {
         self.alu32(AluOp::Mov, dst, src)
     }
-    pub fn add64(&mut self, dst: Reg, src: impl Into<Operand>) -> &mut Self {
-        self.alu64(AluOp::Add, dst, src)
+    alu_shorthands! {
+        add64 add32 Add, sub64 sub32 Sub, mul64 mul32 Mul, div64 div32 Div, sdiv64 sdiv32 SDiv,
+        or64 or32 Or, and64 and32 And, lsh64 lsh32 Lsh, rsh64 rsh32 Rsh, mod64 mod32 Mod,
+        smod64 smod32 SMod, xor64 xor32 Xor, arsh64 arsh32 Arsh,
     }
-    pub fn sub64(&mut self, dst: Reg, src: impl Into<Operand>) -> &mut Self {
-        self.alu64(AluOp::Sub, dst, src)
+    pub fn neg64(&mut self, dst: Reg) -> &mut Self {
+        self.insn(Insn::neg(dst, true))
     }
-    pub fn and64(&mut self, dst: Reg, src: impl Into<Operand>) -> &mut Self {
-        self.alu64(AluOp::And, dst, src)
+    pub fn neg32(&mut self, dst: Reg) -> &mut Self {
+        self.insn(Insn::neg(dst, false))
     }
-    pub fn or64(&mut self, dst: Reg, src: impl Into<Operand>) -> &mut Self {
-        self.alu64(AluOp::Or, dst, src)
+    /// `dst = (s8/s16/s32)src` (cpu v4).
+    pub fn movsx64(&mut self, dst: Reg, src: Reg, from_bits: i16) -> &mut Self {
+        self.insn(Insn::movsx(dst, src, from_bits, true))
     }
-    pub fn xor64(&mut self, dst: Reg, src: impl Into<Operand>) -> &mut Self {
-        self.alu64(AluOp::Xor, dst, src)
+    /// `wdst = (s8/s16)wsrc` (cpu v4).
+    pub fn movsx32(&mut self, dst: Reg, src: Reg, from_bits: i16) -> &mut Self {
+        self.insn(Insn::movsx(dst, src, from_bits, false))
     }
-    pub fn lsh64(&mut self, dst: Reg, src: impl Into<Operand>) -> &mut Self {
-        self.alu64(AluOp::Lsh, dst, src)
+    /// `dst = le16/32/64 dst`.
+    pub fn le(&mut self, dst: Reg, bits: i32) -> &mut Self {
+        self.insn(Insn::le(dst, bits))
     }
-    pub fn rsh64(&mut self, dst: Reg, src: impl Into<Operand>) -> &mut Self {
-        self.alu64(AluOp::Rsh, dst, src)
+    /// `dst = be16/32/64 dst`.
+    pub fn be(&mut self, dst: Reg, bits: i32) -> &mut Self {
+        self.insn(Insn::be(dst, bits))
     }
-    pub fn mul64(&mut self, dst: Reg, src: impl Into<Operand>) -> &mut Self {
-        self.alu64(AluOp::Mul, dst, src)
+    /// `dst = bswap16/32/64 dst` (cpu v4).
+    pub fn bswap(&mut self, dst: Reg, bits: i32) -> &mut Self {
+        self.insn(Insn::bswap(dst, bits))
     }
 
     // ---- memory ----
     pub fn ldx(&mut self, size: Size, dst: Reg, src: Reg, off: i16) -> &mut Self {
         self.insn(Insn::ldx(size, dst, src, off))
+    }
+    /// Sign-extending load (B/H/W, cpu v4).
+    pub fn ldxsx(&mut self, size: Size, dst: Reg, src: Reg, off: i16) -> &mut Self {
+        self.insn(Insn::ldxsx(size, dst, src, off))
+    }
+    /// Legacy `r0 = *(size *)skb[imm]` (socket filters).
+    pub fn ld_abs(&mut self, size: Size, imm: i32) -> &mut Self {
+        self.insn(Insn::ld_abs(size, imm))
+    }
+    /// Legacy `r0 = *(size *)skb[src + imm]` (socket filters).
+    pub fn ld_ind(&mut self, size: Size, src: Reg, imm: i32) -> &mut Self {
+        self.insn(Insn::ld_ind(size, src, imm))
     }
     pub fn stx(&mut self, size: Size, dst: Reg, off: i16, src: Reg) -> &mut Self {
         self.insn(Insn::stx(size, dst, off, src))
@@ -213,6 +247,21 @@ impl Asm {
             map: map.to_string(),
         });
         self.insn(Insn::lddw_pseudo(dst, PSEUDO_MAP_VALUE, 0, off))
+    }
+
+    /// `dst = map` by index into the load's fd array (BPF_PSEUDO_MAP_IDX).
+    pub fn ld_map_idx(&mut self, dst: Reg, idx: i32) -> &mut Self {
+        self.insn(Insn::lddw_pseudo(dst, PSEUDO_MAP_IDX, idx, 0))
+    }
+
+    /// `dst = &map.value[off]` by fd-array index (BPF_PSEUDO_MAP_IDX_VALUE).
+    pub fn ld_map_idx_value(&mut self, dst: Reg, idx: i32, off: i32) -> &mut Self {
+        self.insn(Insn::lddw_pseudo(dst, PSEUDO_MAP_IDX_VALUE, idx, off))
+    }
+
+    /// `dst = &kernel variable` by BTF id (BPF_PSEUDO_BTF_ID).
+    pub fn ld_btf_id(&mut self, dst: Reg, btf_id: i32) -> &mut Self {
+        self.insn(Insn::lddw_pseudo(dst, PSEUDO_BTF_ID, btf_id, 0))
     }
 
     /// `dst = &function at label` (BPF_PSEUDO_FUNC, e.g. a bpf_loop callback).
@@ -246,6 +295,10 @@ impl Asm {
     pub fn call(&mut self, helper: Helper) -> &mut Self {
         self.insn(Insn::call(helper.0))
     }
+    /// Call a kernel function by BTF id.
+    pub fn call_kfunc(&mut self, btf_id: i32) -> &mut Self {
+        self.insn(Insn::call_kfunc(btf_id))
+    }
     pub fn call_local(&mut self, label: &str) -> &mut Self {
         self.jump_to(Insn::call_local(0), label, FixupKind::Imm32)
     }
@@ -275,7 +328,12 @@ impl Asm {
                 FixupKind::Off16 => insn.off = i16::try_from(rel).map_err(|_| out_of_range())?,
                 FixupKind::Imm32 => {
                     let v = i32::try_from(rel).map_err(|_| out_of_range())?;
-                    insn.imm = (insn.imm & !0xffff_ffff) | (v as u32 as i64);
+                    // One-slot instructions keep imm sign-extended; lddw keeps its high half.
+                    insn.imm = if insn.is_lddw() {
+                        (insn.imm & !0xffff_ffff) | (v as u32 as i64)
+                    } else {
+                        v as i64
+                    };
                 }
             }
         }

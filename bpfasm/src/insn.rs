@@ -282,6 +282,12 @@ pub enum DecodeError {
     TruncatedLddw { slot: usize },
     /// The second slot of an lddw has non-zero fields other than imm.
     BadLddwSecondSlot { slot: usize },
+    /// An unknown opcode or a field combination no kernel accepts.
+    Invalid {
+        slot: usize,
+        code: u8,
+        why: &'static str,
+    },
 }
 
 impl fmt::Display for DecodeError {
@@ -300,6 +306,12 @@ impl fmt::Display for DecodeError {
                 write!(
                     f,
                     "slot {slot}: second slot of lddw must be zero except imm"
+                )
+            }
+            DecodeError::Invalid { slot, code, why } => {
+                write!(
+                    f,
+                    "slot {slot}: invalid instruction (opcode {code:#04x}): {why}"
                 )
             }
         }
@@ -500,12 +512,150 @@ impl Insn {
         )
     }
 
+    // ---- validation ----
+
+    /// Check that opcode and fields form an instruction of RFC 9669 that the kernel can accept
+    /// (unused fields zero, known operations, registers in range). Verifier rules (e.g. no write to r10)
+    /// are not checked: this is about well-formed encodings.
+    pub fn validate(&self) -> Result<(), &'static str> {
+        let (src, imm) = (self.src, self.imm);
+        if !self.is_lddw() && i32::try_from(imm).is_err() {
+            return Err("imm does not fit 32 bits");
+        }
+        match self.class() {
+            CLASS_ALU | CLASS_ALU64 => self.validate_alu(),
+            CLASS_JMP | CLASS_JMP32 => self.validate_jmp(),
+            CLASS_LDX => {
+                let mode = self.code & 0xe0;
+                if src > 10 || imm != 0 {
+                    return Err("ldx needs a source register and imm 0");
+                }
+                match mode {
+                    MODE_MEM => Ok(()),
+                    MODE_MEMSX if Size::from_bits(self.code) != Size::DW => Ok(()),
+                    _ => Err("ldx mode must be MEM or MEMSX (B/H/W)"),
+                }
+            }
+            CLASS_ST => match (self.code & 0xe0, src) {
+                (MODE_MEM, 0) => Ok(()),
+                _ => Err("st needs mode MEM and src 0"),
+            },
+            CLASS_STX => {
+                if src > 10 {
+                    return Err("source register does not exist");
+                }
+                match self.code & 0xe0 {
+                    MODE_MEM if imm == 0 => Ok(()),
+                    MODE_ATOMIC => {
+                        let size = Size::from_bits(self.code);
+                        if !matches!(size, Size::W | Size::DW) {
+                            return Err("atomics are W or DW");
+                        }
+                        match AtomicOp::from_imm(imm as i32) {
+                            Some(_) => Ok(()),
+                            None => Err("unknown atomic operation"),
+                        }
+                    }
+                    _ => Err("stx mode must be MEM (imm 0) or ATOMIC"),
+                }
+            }
+            _ => self.validate_ld(),
+        }
+    }
+
+    fn validate_ld(&self) -> Result<(), &'static str> {
+        if self.is_lddw() {
+            return match (self.src, self.off) {
+                (0..=6, 0) => Ok(()),
+                (_, 0) => Err("unknown lddw pseudo source"),
+                _ => Err("lddw offset must be 0"),
+            };
+        }
+        let size = Size::from_bits(self.code);
+        if size == Size::DW {
+            return Err("legacy packet loads are B/H/W");
+        }
+        if self.dst != Reg::R0 || self.off != 0 {
+            return Err("legacy packet loads have dst r0 and offset 0");
+        }
+        match self.code & 0xe0 {
+            MODE_ABS if self.src == 0 => Ok(()),
+            MODE_IND if self.src <= 10 => Ok(()),
+            _ => Err("ld mode must be IMM (lddw), ABS (src 0) or IND"),
+        }
+    }
+
+    fn validate_alu(&self) -> Result<(), &'static str> {
+        let (src, off, imm) = (self.src, self.off, self.imm);
+        let is64 = self.class() == CLASS_ALU64;
+        let op = self.code & 0xf0;
+        let is_x = self.code & SRC_X != 0;
+        match op {
+            ALU_NEG => {
+                return match (is_x, src, off, imm) {
+                    (false, 0, 0, 0) => Ok(()),
+                    _ => Err("neg has no operand"),
+                }
+            }
+            ALU_END => {
+                if is64 && is_x {
+                    return Err("bswap has no source bit");
+                }
+                return match (src, off, imm) {
+                    (0, 0, 16 | 32 | 64) => Ok(()),
+                    _ => Err("byte swap width must be 16, 32 or 64"),
+                };
+            }
+            0xe0 | 0xf0 => return Err("unknown ALU operation"),
+            _ => {}
+        }
+        let off_ok = match op {
+            ALU_DIV | ALU_MOD => matches!(off, 0 | 1),
+            ALU_MOV if is_x => matches!((is64, off), (_, 0 | 8 | 16) | (true, 32)),
+            _ => off == 0,
+        };
+        if !off_ok {
+            return Err("offset not allowed for this ALU operation");
+        }
+        match (is_x, src, imm) {
+            (false, 0, _) | (true, 0..=10, 0) => Ok(()),
+            _ => Err("ALU operand fields"),
+        }
+    }
+
+    fn validate_jmp(&self) -> Result<(), &'static str> {
+        let (src, off, imm) = (self.src, self.off, self.imm);
+        let is32 = self.class() == CLASS_JMP32;
+        let is_x = self.code & SRC_X != 0;
+        let no_dst = self.dst == Reg::R0;
+        match self.code & 0xf0 {
+            JMP_JA => match (is_x, no_dst, src, is32) {
+                (false, true, 0, false) if imm == 0 => Ok(()),
+                (false, true, 0, true) if off == 0 => Ok(()),
+                _ => Err("ja takes only an offset (JMP) or imm (JMP32)"),
+            },
+            JMP_CALL => match (is32, is_x, no_dst, src, off) {
+                (false, false, true, 0 | 1, 0) | (false, false, true, 2, _) => Ok(()),
+                _ => Err("call: JMP class, dst 0, src helper/local/kfunc"),
+            },
+            JMP_EXIT => match (is32, is_x, no_dst, src, off, imm) {
+                (false, false, true, 0, 0, 0) => Ok(()),
+                _ => Err("exit has no operands"),
+            },
+            0xe0 | 0xf0 => Err("unknown jump operation"),
+            _ => match (is_x, src, imm) {
+                (false, 0, _) | (true, 0..=10, 0) => Ok(()),
+                _ => Err("conditional jump operand fields"),
+            },
+        }
+    }
+
     // ---- wire format ----
 
     /// Append this instruction's 8 or 16 bytes (little endian, dst in the low nibble).
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         out.push(self.code);
-        out.push((self.src << 4) | (self.dst.num() & 0x0f));
+        out.push(((self.src & 0x0f) << 4) | (self.dst.num() & 0x0f));
         out.extend_from_slice(&self.off.to_le_bytes());
         out.extend_from_slice(&(self.imm as i32).to_le_bytes());
         if self.is_lddw() {
@@ -546,19 +696,31 @@ impl Insn {
                     return Err(DecodeError::BadLddwSecondSlot { slot: i });
                 }
                 let hi = i32::from_le_bytes([next[4], next[5], next[6], next[7]]);
-                out.push(Insn {
+                let insn = Insn {
                     code: s[0],
                     dst,
                     src,
                     off,
                     imm: (lo as u32 as i64) | ((hi as i64) << 32),
-                });
+                };
+                insn.validate().map_err(|why| DecodeError::Invalid {
+                    slot: i,
+                    code: s[0],
+                    why,
+                })?;
+                out.push(insn);
                 i += 2;
             } else {
                 if src > 10 && !matches!(s[0] & 0x07, CLASS_LD | CLASS_JMP) {
                     return Err(DecodeError::BadRegister { slot: i, reg: src });
                 }
-                out.push(Insn::new(s[0], dst, src, off, lo));
+                let insn = Insn::new(s[0], dst, src, off, lo);
+                insn.validate().map_err(|why| DecodeError::Invalid {
+                    slot: i,
+                    code: s[0],
+                    why,
+                })?;
+                out.push(insn);
                 i += 1;
             }
         }

@@ -1,1 +1,4 @@
 //! filespy: a Linux file-write monitor on eBPF.
+
+pub mod attach;
+pub mod sys;

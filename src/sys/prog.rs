@@ -44,7 +44,7 @@ pub struct Prog {
 impl Prog {
     /// Load `insns` (wire bytes, 8 per slot) as a GPL program of type `ty`.
     pub fn load(ty: ProgType, name: &str, insns: &[u8]) -> Result<Prog, SysError> {
-        if insns.is_empty() || insns.len() % 8 != 0 {
+        if insns.is_empty() || !insns.len().is_multiple_of(8) {
             return Err(SysError::Invalid(format!(
                 "program '{name}': {} bytes of instructions is not a non-empty multiple of 8",
                 insns.len()

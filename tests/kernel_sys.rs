@@ -11,7 +11,9 @@ use filespy::attach::{
 use filespy::sys::perf_event::{
     perf_event_open, PerfEventAttr, PERF_COUNT_SW_BPF_OUTPUT, PERF_SAMPLE_RAW, PERF_TYPE_SOFTWARE,
 };
-use filespy::sys::tracefs::{filespy_kprobe_events, kprobe_events_path};
+use filespy::sys::tracefs::{
+    filespy_kprobe_events, kprobe_events_path, mounted_tracefs, tracefs_dir, tracepoint_id,
+};
 use filespy::sys::{
     online_cpus, possible_cpus, raise_memlock_rlimit, Map, MapType, Prog, ProgType, SysError,
     BPF_ANY, BPF_EXIST, BPF_NOEXIST,
@@ -19,7 +21,10 @@ use filespy::sys::{
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::sync::Barrier;
+use std::sync::{Barrier, Mutex};
+
+/// Tests creating tracefs kprobes of this process hold this, so one can assert that none of ours remain.
+static TRACEFS_KPROBES: Mutex<()> = Mutex::new(());
 
 const TP_CATEGORY: &str = "syscalls";
 const TP_NAME: &str = "sys_enter_write";
@@ -539,6 +544,7 @@ fn kretprobe_sums_bytes_written() {
         assert_no_kprobes(true, KprobeMethod::Auto);
         return;
     }
+    let _tracefs = TRACEFS_KPROBES.lock().unwrap_or_else(|p| p.into_inner());
     for method in [KprobeMethod::Pmu, KprobeMethod::Tracefs] {
         let attach = |p: &Prog| attach_kprobe(p, KPROBE_FUNC, true, method);
         let (_, used) = exact_count(ProgType::Kprobe, true, attach, |_| {});
@@ -554,6 +560,7 @@ fn tracefs_kprobes_work_and_leave_no_entries() {
         assert!(kprobe_events_path().is_none());
         return;
     }
+    let _tracefs = TRACEFS_KPROBES.lock().unwrap_or_else(|p| p.into_inner());
     let tracefs = |p: &Prog| attach_kprobe(p, KPROBE_FUNC, false, KprobeMethod::Tracefs);
     let mut seen = (String::new(), Vec::new());
     let (_, used) = exact_count(ProgType::Kprobe, false, tracefs, |link| {
@@ -616,4 +623,84 @@ fn stale_kprobe_entries_are_removed() {
     assert!(removed >= 1);
     assert!(!after.contains(&stale), "stale {stale} survived: {after:?}");
     assert!(after.contains(&live), "live {live} was removed");
+}
+
+/// Mount points of `fstype` in this thread's mount namespace.
+fn mounts_of(fstype: &str) -> Vec<String> {
+    std::fs::read_to_string("/proc/thread-self/mounts")
+        .expect("read /proc/thread-self/mounts")
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 2 && f[2] == fstype).then(|| f[1].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn tracefs_is_mounted_when_missing() {
+    require_root();
+    // In a thread with its own mount namespace, unmount every tracefs (and debugfs, whose tracing dir
+    // would mount one on access): finding tracefs must then mount it, invisibly to everyone else.
+    let outcome = std::thread::spawn(|| -> Result<(), String> {
+        // SAFETY: unshare/mount/umount2 with valid NUL-terminated arguments, on this thread only.
+        unsafe {
+            if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                return Err(format!(
+                    "unshare(CLONE_NEWNS): {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            let private = libc::MS_REC | libc::MS_PRIVATE;
+            if libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                private,
+                std::ptr::null(),
+            ) != 0
+            {
+                return Err(format!(
+                    "make / private: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            for _ in 0..8 {
+                let mut points = mounts_of("tracefs");
+                points.extend(mounts_of("debugfs"));
+                if points.is_empty() {
+                    break;
+                }
+                for p in points.iter().rev() {
+                    let c = std::ffi::CString::new(p.as_str()).map_err(|e| e.to_string())?;
+                    libc::umount2(c.as_ptr(), libc::MNT_DETACH);
+                }
+            }
+        }
+        if mounted_tracefs().is_some() {
+            return Err(format!(
+                "could not unmount tracefs: {:?}",
+                mounts_of("tracefs")
+            ));
+        }
+        let dir = tracefs_dir().map_err(|e| e.to_string())?;
+        if dir != std::path::Path::new("/sys/kernel/tracing")
+            || mounted_tracefs() != Some(dir.clone())
+        {
+            return Err(format!(
+                "tracefs_dir gave {} with mounts {:?}",
+                dir.display(),
+                mounts_of("tracefs")
+            ));
+        }
+        let id = tracepoint_id(TP_CATEGORY, TP_NAME).map_err(|e| e.to_string())?;
+        println!(
+            "tracefs mounted at {} (sys_enter_write id {id})",
+            dir.display()
+        );
+        Ok(())
+    })
+    .join()
+    .expect("mount-namespace thread");
+    outcome.unwrap();
 }

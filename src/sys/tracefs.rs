@@ -26,9 +26,12 @@ pub fn tracefs_dir() -> Result<PathBuf, SysError> {
     Ok(PathBuf::from(TRACEFS_MOUNT))
 }
 
-/// The first tracefs mount point in /proc/mounts.
-fn mounted_tracefs() -> Option<PathBuf> {
-    let mounts = std::fs::read_to_string("/proc/mounts").ok()?;
+/// The first tracefs mount point in this thread's mount namespace.
+pub fn mounted_tracefs() -> Option<PathBuf> {
+    // thread-self: /proc/mounts shows the main thread's namespace, which a thread may have left.
+    let mounts = std::fs::read_to_string("/proc/thread-self/mounts")
+        .or_else(|_| std::fs::read_to_string("/proc/mounts"))
+        .ok()?;
     mounts.lines().find_map(|line| {
         let mut f = line.split_whitespace();
         let (_src, dir, fstype) = (f.next()?, f.next()?, f.next()?);

@@ -2,7 +2,7 @@
 //! (`kprobe_events`) with filespy's naming scheme `filespy/filespy_<pid>_<n>` so stale entries can be
 //! told apart from live ones.
 
-use super::error::SysError;
+use super::error::{last_errno, SysError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -251,12 +251,14 @@ pub fn owner_pid(event: &str) -> Option<i32> {
     let rest = event.strip_prefix("filespy_")?;
     let (pid, n) = rest.split_once('_')?;
     n.parse::<u64>().ok()?;
-    pid.parse().ok()
+    // Only a positive pid names one process (kill(0 or -1, ..) would address groups).
+    pid.parse().ok().filter(|&p: &i32| p > 0)
 }
 
 fn pid_alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks existence and permission.
-    unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() != libc::ESRCH }
+    let ret = unsafe { libc::kill(pid, 0) };
+    ret == 0 || last_errno() != libc::ESRCH
 }
 
 /// Names of the `filespy/filespy_<pid>_*` kprobe events now defined.
@@ -314,6 +316,8 @@ mod tests {
         assert_eq!(owner_pid("filespy_1234_7"), Some(1234));
         assert_eq!(owner_pid("filespy_x_7"), None);
         assert_eq!(owner_pid("filespy_12"), None);
+        assert_eq!(owner_pid("filespy_-1_0"), None);
+        assert_eq!(owner_pid("filespy_0_0"), None);
         assert_eq!(owner_pid("p_vfs_write_0"), None);
     }
 

@@ -601,13 +601,16 @@ fn stale_kprobe_entries_are_removed() {
     child.wait().unwrap();
     let stale = format!("filespy_{dead}_0");
     let live = format!("filespy_1_{}", std::process::id()); // pid 1 never dies
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&events)
-        .unwrap();
-    writeln!(f, "p:filespy/{stale} {KPROBE_FUNC}").unwrap();
-    writeln!(f, "p:filespy/{live} {KPROBE_FUNC}").unwrap();
-    drop(f);
+                                                            // One open and one write(2) per command, as tracefs parses each write on its own.
+    let add = |cmd: String| {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&events)
+            .and_then(|mut f| f.write_all(cmd.as_bytes()))
+            .unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+    };
+    add(format!("p:filespy/{stale} {KPROBE_FUNC}\n"));
+    add(format!("p:filespy/{live} {KPROBE_FUNC}\n"));
     let before = filespy_kprobe_events().unwrap();
     assert!(
         before.contains(&stale) && before.contains(&live),
@@ -615,11 +618,7 @@ fn stale_kprobe_entries_are_removed() {
     );
     let removed = remove_stale_kprobe_events().unwrap();
     let after = filespy_kprobe_events().unwrap();
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&events)
-        .unwrap();
-    writeln!(f, "-:filespy/{live}").unwrap();
+    add(format!("-:filespy/{live}\n"));
     assert!(removed >= 1);
     assert!(!after.contains(&stale), "stale {stale} survived: {after:?}");
     assert!(after.contains(&live), "live {live} was removed");

@@ -1,1 +1,5 @@
 //! filespy: a Linux file-write monitor on eBPF.
+pub mod cli;
+pub mod loss;
+pub mod privileges;
+pub mod sink;

@@ -115,6 +115,8 @@ impl Default for Config {
 }
 
 /// What the command line asks for.
+// Built once per process: boxing Config would only make matching on it clumsier.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Run(Config),

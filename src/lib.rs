@@ -1,9 +1,13 @@
 //! filespy: a Linux file-write monitor on eBPF.
 pub mod attach;
 pub mod btf;
+pub mod cli;
 pub mod clock;
 pub mod event;
+pub mod loss;
 pub mod output;
+pub mod privileges;
 pub mod script;
+pub mod sink;
 pub mod sys;
 pub mod uuid;

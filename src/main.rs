@@ -1,3 +1,50 @@
-fn main() {
-    println!("filespy {}", env!("CARGO_PKG_VERSION"));
+//! filespy: parse the command line, check privileges, run the monitor; map outcomes to exit codes.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use filespy::cli::{self, Action, Config, ExitStatus};
+
+fn main() -> ExitCode {
+    // Before anything opens a descriptor, so kernel objects never land on fds 0-2.
+    if let Err(e) = filespy::sink::reserve_std_fds() {
+        eprintln!("filespy: {e}");
+        return ExitStatus::Failure.into();
+    }
+    let config = match cli::parse_args(std::env::args_os()) {
+        Ok(Action::Run(config)) => config,
+        // A closed stdout is not worth an error here: print and exit 0 regardless.
+        Ok(Action::Help) => {
+            let _ = std::io::stdout().write_all(cli::HELP.as_bytes());
+            return ExitStatus::Success.into();
+        }
+        Ok(Action::Version) => {
+            let _ = writeln!(std::io::stdout(), "filespy {}", cli::VERSION);
+            return ExitStatus::Success.into();
+        }
+        Err(e) => {
+            eprintln!("filespy: {e}");
+            eprintln!("{}", cli::USAGE_HINT);
+            return ExitStatus::Usage.into();
+        }
+    };
+    // --dump-prog only assembles programs (needs BTF, not privileges).
+    if config.dump_prog.is_none() {
+        if let Err(e) = filespy::privileges::check() {
+            eprintln!("{e}");
+            return ExitStatus::Failure.into();
+        }
+    }
+    match run_placeholder(&config) {
+        Ok(status) => status.into(),
+        Err(e) => {
+            eprintln!("filespy: {e}");
+            ExitStatus::Failure.into()
+        }
+    }
+}
+
+// TEMPORARY: the lead replaces this with `filespy::monitor::run(&config)` when merging.
+fn run_placeholder(_config: &Config) -> Result<ExitStatus, String> {
+    Err("monitor not built yet".to_string())
 }

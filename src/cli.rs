@@ -1,0 +1,849 @@
+//! The command line: flags parsed into a typed `Config`, the help and version texts, and exit codes.
+//!
+//! Parsing never panics and never touches the kernel, so `--help` works for anyone.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Extensions watched when no `--ext` is given.
+pub const DEFAULT_EXTENSIONS: [&str; 3] = ["txt", "log", "json"];
+/// Most extensions accepted (the kernel-side set is sized for this).
+pub const MAX_EXTENSIONS: usize = 256;
+/// Longest extension, in bytes, without the dot.
+pub const MAX_EXTENSION_LEN: usize = 16;
+/// Most values of each repeatable filter (`--pid`, `--uid`, `--comm`, `--path`).
+pub const MAX_FILTER_VALUES: usize = 256;
+/// The kernel keeps 16 bytes of comm including the NUL.
+pub const MAX_COMM_LEN: usize = 15;
+/// Longest `--path` prefix (PATH_MAX without the NUL).
+pub const MAX_PATH_PREFIX_LEN: usize = 4095;
+/// Ring size per CPU, in pages.
+pub const DEFAULT_BUFFER_PAGES: u32 = 64;
+pub const MAX_BUFFER_PAGES: u32 = 4096;
+
+/// "0.1.0 (0123456789ab)": the crate version and the commit it was built from (see build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("FILESPY_GIT_COMMIT"),
+    ")"
+);
+
+/// Which kernel hook feeds events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachMode {
+    /// kprobe on vfs_write when available, else syscall tracepoints.
+    Auto,
+    Kprobe,
+    Tracepoint,
+}
+
+/// How events are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Text,
+}
+
+/// `--dump-prog`: print the assembled BPF programs instead of running them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DumpProg {
+    /// No value: disassembly to stdout.
+    Disassembly,
+    /// A value: write an ELF object to this file.
+    Elf(PathBuf),
+}
+
+/// Everything a run needs, as parsed from the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Extensions without the dot, in order, deduplicated; empty when `all_files`.
+    pub extensions: Vec<String>,
+    /// `--all-files`: no extension filter.
+    pub all_files: bool,
+    /// Process ids (tgids) to watch; empty = all.
+    pub pids: Vec<u32>,
+    /// Real uids to watch; empty = all.
+    pub uids: Vec<u32>,
+    /// Command names (≤ 15 bytes) to watch; empty = all.
+    pub comms: Vec<String>,
+    /// Absolute path prefixes without trailing `/` (except "/" itself); empty = all.
+    pub paths: Vec<PathBuf>,
+    pub attach: AttachMode,
+    pub format: Format,
+    /// `-o FILE`; None = stdout.
+    pub output: Option<PathBuf>,
+    /// `--stats`: print a summary line at exit.
+    pub stats: bool,
+    /// Per-CPU ring size in pages: a power of two in 1..=4096.
+    pub buffer_pages: u32,
+    /// Stop after this many events.
+    pub count: Option<u64>,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    pub dump_prog: Option<DumpProg>,
+    /// BTF file to use instead of /sys/kernel/btf/vmlinux.
+    pub btf: Option<PathBuf>,
+    /// No `ready` or loss lines on stderr; errors are still printed.
+    pub quiet: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            extensions: DEFAULT_EXTENSIONS.iter().map(|e| e.to_string()).collect(),
+            all_files: false,
+            pids: Vec::new(),
+            uids: Vec::new(),
+            comms: Vec::new(),
+            paths: Vec::new(),
+            attach: AttachMode::Auto,
+            format: Format::Json,
+            output: None,
+            stats: false,
+            buffer_pages: DEFAULT_BUFFER_PAGES,
+            count: None,
+            duration: None,
+            dump_prog: None,
+            btf: None,
+            quiet: false,
+        }
+    }
+}
+
+/// What the command line asks for.
+// Built once per process: boxing Config would only make matching on it clumsier.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Run(Config),
+    Help,
+    Version,
+}
+
+/// A bad command line; the message names the offending flag. Exit code 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+impl From<lexopt::Error> for UsageError {
+    fn from(e: lexopt::Error) -> Self {
+        UsageError(e.to_string())
+    }
+}
+
+/// The process exit statuses documented in `--help`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0: finished normally (including the reader closing our stdout).
+    Success,
+    /// 1: runtime error (privileges, kernel, I/O).
+    Failure,
+    /// 2: bad command line.
+    Usage,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::Usage => 2,
+        }
+    }
+}
+
+impl From<ExitStatus> for std::process::ExitCode {
+    fn from(s: ExitStatus) -> Self {
+        std::process::ExitCode::from(s.code())
+    }
+}
+
+/// Printed after a usage error.
+pub const USAGE_HINT: &str = "usage: filespy [OPTIONS]   (try 'filespy --help')";
+
+/// The `--help` text: one line per flag, then exit codes.
+pub const HELP: &str = "\
+filespy: report every write to files of interest as JSON lines, with the writing process's context.
+
+usage: filespy [OPTIONS]            e.g.  sudo filespy > events.jsonl
+
+Filters (repeat a filter to allow several values; different filters must all match):
+      --ext EXT[,EXT..]     watch files ending in .EXT (repeatable; default: txt,log,json; max 256)
+      --all-files           watch every file (turns the extension filter off)
+      --pid PID             only writes by this process id (repeatable)
+      --uid UID             only writes by this user id (repeatable)
+      --comm NAME           only writes by this command name, at most 15 bytes (repeatable)
+      --path PREFIX         only files under this absolute path (repeatable)
+
+Kernel side:
+      --attach MODE         auto|kprobe|tracepoint (default: auto = kprobe if available)
+      --buffer-pages N      per-CPU ring buffer pages, a power of two in 1..4096 (default: 64)
+      --btf FILE            read kernel types from FILE instead of /sys/kernel/btf/vmlinux
+      --dump-prog[=FILE]    print the BPF programs' disassembly, or write them to FILE as ELF; then exit
+
+Output:
+      --format FMT          json|text (default: json)
+  -o, --output FILE         append events to FILE (created mode 0600; reopened on SIGHUP) instead of stdout
+      --count N             stop after N events
+      --duration TIME       stop after TIME: seconds, or with a suffix s, m, h (30, 1.5, 30s, 5m, 1h)
+      --stats               print a summary line (events, lost, filtered, failed writes) on stderr at exit
+  -q, --quiet               no 'ready' or loss lines on stderr (errors are still printed)
+  -h, --help                print this help and exit
+  -V, --version             print version and build commit and exit
+
+Needs root, or CAP_BPF and CAP_PERFMON (except --help, --version, --dump-prog).
+
+Exit status:
+  0  success (also when the reader of the output goes away)
+  1  runtime error (missing privileges, kernel refused the programs, output not writable)
+  2  usage error (bad flag or value)
+";
+
+/// Parses the full argument list, program name first (as `std::env::args_os()` gives it).
+pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Action, UsageError> {
+    use lexopt::prelude::*;
+
+    let mut config = Config::default();
+    let mut extensions: Option<Vec<String>> = None;
+    let mut parser = lexopt::Parser::from_iter(args);
+
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("ext") => {
+                let value = parser.value()?;
+                let list = extensions.get_or_insert_with(Vec::new);
+                for ext in split_extensions(&value)? {
+                    if !list.contains(&ext) {
+                        list.push(ext);
+                    }
+                }
+                if list.len() > MAX_EXTENSIONS {
+                    return Err(usage(format!(
+                        "--ext: too many extensions (at most {MAX_EXTENSIONS})"
+                    )));
+                }
+            }
+            Long("all-files") => config.all_files = true,
+            Long("pid") => {
+                let pid = parse_number::<u32>("--pid", &parser.value()?, "a process id")?;
+                if pid == 0 {
+                    return Err(usage("--pid: 0 is not a process id".into()));
+                }
+                push_limited(&mut config.pids, pid, "--pid")?;
+            }
+            Long("uid") => {
+                let uid = parse_number::<u32>("--uid", &parser.value()?, "a user id")?;
+                push_limited(&mut config.uids, uid, "--uid")?;
+            }
+            Long("comm") => {
+                let comm = parse_comm(&parser.value()?)?;
+                push_limited(&mut config.comms, comm, "--comm")?;
+            }
+            Long("path") => {
+                let path = parse_path_prefix(&parser.value()?)?;
+                push_limited(&mut config.paths, path, "--path")?;
+            }
+            Long("attach") => {
+                config.attach = match utf8("--attach", &parser.value()?)? {
+                    "auto" => AttachMode::Auto,
+                    "kprobe" => AttachMode::Kprobe,
+                    "tracepoint" => AttachMode::Tracepoint,
+                    other => {
+                        return Err(usage(format!(
+                            "--attach: unknown mode {other:?} (expected auto, kprobe or tracepoint)"
+                        )))
+                    }
+                }
+            }
+            Long("format") => {
+                config.format = match utf8("--format", &parser.value()?)? {
+                    "json" => Format::Json,
+                    "text" => Format::Text,
+                    other => {
+                        return Err(usage(format!(
+                            "--format: unknown format {other:?} (expected json or text)"
+                        )))
+                    }
+                }
+            }
+            Short('o') | Long("output") => {
+                let value = parser.value()?;
+                if value.is_empty() {
+                    return Err(usage("--output: empty file name".into()));
+                }
+                config.output = Some(PathBuf::from(value));
+            }
+            Long("stats") => config.stats = true,
+            Long("buffer-pages") => {
+                let value = parser.value()?;
+                let n = parse_number::<u32>("--buffer-pages", &value, "a page count")?;
+                if !(1..=MAX_BUFFER_PAGES).contains(&n) || !n.is_power_of_two() {
+                    return Err(usage(format!(
+                        "--buffer-pages: {n} is not a power of two in 1..={MAX_BUFFER_PAGES}"
+                    )));
+                }
+                config.buffer_pages = n;
+            }
+            Long("count") => {
+                let n = parse_number::<u64>("--count", &parser.value()?, "an event count")?;
+                if n == 0 {
+                    return Err(usage("--count: must be at least 1".into()));
+                }
+                config.count = Some(n);
+            }
+            Long("duration") => {
+                let value = parser.value()?;
+                config.duration = Some(parse_duration(utf8("--duration", &value)?)?);
+            }
+            Long("dump-prog") => {
+                // The value is optional: `--dump-prog=FILE`, or `--dump-prog FILE` when the next
+                // argument is not a flag (filespy takes no positionals, so this is unambiguous).
+                let value = parser.optional_value().or_else(|| {
+                    parser
+                        .try_raw_args()?
+                        .next_if(|next| !next.as_bytes().starts_with(b"-"))
+                });
+                config.dump_prog = Some(match value {
+                    None => DumpProg::Disassembly,
+                    Some(v) if v.is_empty() => {
+                        return Err(usage("--dump-prog: empty file name".into()))
+                    }
+                    Some(v) => DumpProg::Elf(PathBuf::from(v)),
+                });
+            }
+            Long("btf") => {
+                let value = parser.value()?;
+                if value.is_empty() {
+                    return Err(usage("--btf: empty file name".into()));
+                }
+                config.btf = Some(PathBuf::from(value));
+            }
+            Short('q') | Long("quiet") => config.quiet = true,
+            Short('h') | Long("help") => return Ok(Action::Help),
+            Short('V') | Long("version") => return Ok(Action::Version),
+            Value(v) => {
+                return Err(usage(format!(
+                    "unexpected argument {:?} (filespy takes no positional arguments)",
+                    v.to_string_lossy()
+                )))
+            }
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+
+    match extensions {
+        Some(_) if config.all_files => {
+            return Err(usage(
+                "--all-files: cannot be combined with --ext (it turns the extension filter off)"
+                    .into(),
+            ))
+        }
+        Some(list) => config.extensions = list,
+        None if config.all_files => config.extensions.clear(),
+        None => {}
+    }
+    Ok(Action::Run(config))
+}
+
+fn usage(message: String) -> UsageError {
+    UsageError(message)
+}
+
+fn utf8<'a>(flag: &str, value: &'a OsStr) -> Result<&'a str, UsageError> {
+    value
+        .to_str()
+        .ok_or_else(|| usage(format!("{flag}: value {value:?} is not valid UTF-8")))
+}
+
+fn parse_number<T: std::str::FromStr>(
+    flag: &str,
+    value: &OsStr,
+    what: &str,
+) -> Result<T, UsageError> {
+    let text = utf8(flag, value)?;
+    // FromStr accepts a leading '+'; a plain decimal is all we document.
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(usage(format!("{flag}: {text:?} is not {what}")));
+    }
+    text.parse()
+        .map_err(|_| usage(format!("{flag}: {text:?} is out of range for {what}")))
+}
+
+fn push_limited<T: PartialEq>(list: &mut Vec<T>, value: T, flag: &str) -> Result<(), UsageError> {
+    if list.contains(&value) {
+        return Ok(());
+    }
+    if list.len() >= MAX_FILTER_VALUES {
+        return Err(usage(format!(
+            "{flag}: too many values (at most {MAX_FILTER_VALUES})"
+        )));
+    }
+    list.push(value);
+    Ok(())
+}
+
+/// Splits one `--ext` value on commas, strips one leading dot from each, and validates them.
+fn split_extensions(value: &OsStr) -> Result<Vec<String>, UsageError> {
+    let text = utf8("--ext", value)?;
+    text.split(',')
+        .map(|item| {
+            let ext = item.strip_prefix('.').unwrap_or(item);
+            if ext.is_empty() {
+                return Err(usage(format!("--ext: empty extension in {text:?}")));
+            }
+            if ext.len() > MAX_EXTENSION_LEN {
+                return Err(usage(format!(
+                    "--ext: {ext:?} is longer than {MAX_EXTENSION_LEN} bytes"
+                )));
+            }
+            if ext.contains(['/', '\0']) {
+                return Err(usage(format!("--ext: {ext:?} contains '/' or NUL")));
+            }
+            Ok(ext.to_string())
+        })
+        .collect()
+}
+
+fn parse_comm(value: &OsStr) -> Result<String, UsageError> {
+    let comm = utf8("--comm", value)?;
+    if comm.is_empty() {
+        return Err(usage("--comm: empty command name".into()));
+    }
+    if comm.len() > MAX_COMM_LEN {
+        return Err(usage(format!(
+            "--comm: {comm:?} is {} bytes; the kernel truncates command names to {MAX_COMM_LEN} \
+             bytes, so it could never match (use its first {MAX_COMM_LEN} bytes)",
+            comm.len()
+        )));
+    }
+    Ok(comm.to_string())
+}
+
+/// Validates an absolute prefix: collapses repeated `/` and drops trailing ones (kernel paths
+/// have neither). `.` and `..` components are refused since resolved paths never contain them.
+fn parse_path_prefix(value: &OsStr) -> Result<PathBuf, UsageError> {
+    let bytes = value.as_bytes();
+    let shown = value.to_string_lossy();
+    if !bytes.starts_with(b"/") {
+        return Err(usage(format!(
+            "--path: {shown:?} is not an absolute path (it must start with '/')"
+        )));
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    for component in bytes.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+        if component == b"." || component == b".." {
+            return Err(usage(format!(
+                "--path: {shown:?} contains '.' or '..'; give the resolved path"
+            )));
+        }
+        out.push(b'/');
+        out.extend_from_slice(component);
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    if out.len() > MAX_PATH_PREFIX_LEN {
+        return Err(usage(format!(
+            "--path: longer than {MAX_PATH_PREFIX_LEN} bytes"
+        )));
+    }
+    Ok(PathBuf::from(OsStr::from_bytes(&out)))
+}
+
+/// `30`, `1.5`, `30s`, `5m`, `1h`: a positive decimal number of seconds, minutes or hours.
+pub fn parse_duration(text: &str) -> Result<Duration, UsageError> {
+    let bad = || {
+        usage(format!(
+            "--duration: {text:?} is not a duration (e.g. 30, 1.5, 30s, 5m, 1h)"
+        ))
+    };
+    let (number, unit) = match text.as_bytes().last() {
+        Some(b's') => (&text[..text.len() - 1], 1.0),
+        Some(b'm') => (&text[..text.len() - 1], 60.0),
+        Some(b'h') => (&text[..text.len() - 1], 3600.0),
+        _ => (text, 1.0),
+    };
+    // f64's parser also takes "inf", "1e9" and "+1"; only plain decimals are documented.
+    let digits = number.bytes().filter(|b| b.is_ascii_digit()).count();
+    let dots = number.bytes().filter(|&b| b == b'.').count();
+    if digits == 0 || dots > 1 || digits + dots != number.len() {
+        return Err(bad());
+    }
+    let seconds: f64 = number.parse::<f64>().map_err(|_| bad())? * unit;
+    if seconds <= 0.0 {
+        return Err(usage(format!(
+            "--duration: {text:?} must be more than zero"
+        )));
+    }
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| usage(format!("--duration: {text:?} is too long")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Action, UsageError> {
+        parse_args(
+            std::iter::once("filespy")
+                .chain(args.iter().copied())
+                .map(OsString::from),
+        )
+    }
+
+    fn config(args: &[&str]) -> Config {
+        match parse(args) {
+            Ok(Action::Run(c)) => c,
+            other => panic!("{args:?} gave {other:?}"),
+        }
+    }
+
+    fn error(args: &[&str]) -> String {
+        match parse(args) {
+            Err(e) => e.0,
+            other => panic!("{args:?} should fail, gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[]);
+        assert_eq!(c, Config::default());
+        assert_eq!(c.extensions, ["txt", "log", "json"]);
+        assert!(!c.all_files);
+        assert_eq!(c.attach, AttachMode::Auto);
+        assert_eq!(c.format, Format::Json);
+        assert_eq!(c.buffer_pages, 64);
+        assert_eq!(c.output, None);
+        assert_eq!(c.count, None);
+        assert_eq!(c.duration, None);
+        assert_eq!(c.dump_prog, None);
+        assert!(!c.stats && !c.quiet);
+    }
+
+    #[test]
+    fn help_and_version() {
+        assert_eq!(parse(&["--help"]), Ok(Action::Help));
+        assert_eq!(parse(&["-h"]), Ok(Action::Help));
+        assert_eq!(parse(&["--pid", "1", "--help"]), Ok(Action::Help));
+        assert_eq!(parse(&["--version"]), Ok(Action::Version));
+        assert_eq!(parse(&["-V"]), Ok(Action::Version));
+        assert!(VERSION.starts_with(env!("CARGO_PKG_VERSION")));
+    }
+
+    #[test]
+    fn extensions_comma_lists_dots_and_repeats() {
+        let c = config(&["--ext", "txt,log", "--ext", ".json", "--ext=.tar.gz"]);
+        assert_eq!(c.extensions, ["txt", "log", "json", "tar.gz"]);
+        // Only one dot is stripped; duplicates are dropped.
+        let c = config(&["--ext", "..x", "--ext", "md,md,.md"]);
+        assert_eq!(c.extensions, [".x", "md"]);
+        assert_eq!(
+            config(&["--ext", "abcdefghijklmnop"]).extensions,
+            ["abcdefghijklmnop"]
+        );
+    }
+
+    #[test]
+    fn many_extensions_up_to_the_cap() {
+        let list: Vec<String> = (0..MAX_EXTENSIONS).map(|i| format!("e{i}")).collect();
+        let joined = list.join(",");
+        assert_eq!(config(&["--ext", &joined]).extensions, list);
+
+        let mut args = Vec::new();
+        for ext in &list[..64] {
+            args.push("--ext");
+            args.push(ext);
+        }
+        assert_eq!(config(&args).extensions, list[..64]);
+
+        let over = format!("{joined},one-more");
+        assert!(error(&["--ext", &over]).contains("--ext"));
+    }
+
+    #[test]
+    fn bad_extensions() {
+        for bad in [
+            "",
+            ".",
+            "a,,b",
+            "a,",
+            ",a",
+            "a/b",
+            "abcdefghijklmnopq",
+            "a\0b",
+        ] {
+            let msg = error(&["--ext", bad]);
+            assert!(msg.starts_with("--ext"), "{bad:?}: {msg}");
+        }
+        assert!(error(&["--ext"]).contains("--ext"));
+        assert!(error(&["--ext", "txt", "--all-files"]).contains("--all-files"));
+    }
+
+    #[test]
+    fn all_files() {
+        let c = config(&["--all-files"]);
+        assert!(c.all_files);
+        assert!(c.extensions.is_empty());
+    }
+
+    #[test]
+    fn pid_uid_comm() {
+        let c = config(&["--pid", "1", "--pid=4194304", "--uid", "0", "--uid", "1000"]);
+        assert_eq!(c.pids, [1, 4194304]);
+        assert_eq!(c.uids, [0, 1000]);
+        let c = config(&["--comm", "python3", "--comm", "123456789012345"]);
+        assert_eq!(c.comms, ["python3", "123456789012345"]);
+
+        for (flag, bad) in [
+            ("--pid", "abc"),
+            ("--pid", "0"),
+            ("--pid", "-1"),
+            ("--pid", "+5"),
+            ("--pid", "4294967296"),
+            ("--pid", ""),
+            ("--uid", "x"),
+            ("--uid", "1.5"),
+            ("--comm", ""),
+            ("--comm", "1234567890123456"),
+        ] {
+            let msg = error(&[flag, bad]);
+            assert!(msg.starts_with(flag), "{flag} {bad:?}: {msg}");
+        }
+        assert!(error(&["--comm", "a-very-long-command"]).contains("15 bytes"));
+        assert!(error(&["--pid"]).contains("--pid"));
+    }
+
+    #[test]
+    fn path_prefixes_are_normalised() {
+        let c = config(&[
+            "--path",
+            "/var/log/",
+            "--path",
+            "//home//u///",
+            "--path",
+            "/",
+        ]);
+        let want: Vec<PathBuf> = ["/var/log", "/home/u", "/"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(c.paths, want);
+        assert_eq!(config(&["--path", "///"]).paths, [PathBuf::from("/")]);
+        for bad in ["var/log", "", "./x", "/a/../b", "/a/./b"] {
+            assert!(error(&["--path", bad]).starts_with("--path"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn attach_and_format() {
+        assert_eq!(config(&["--attach", "kprobe"]).attach, AttachMode::Kprobe);
+        assert_eq!(
+            config(&["--attach=tracepoint"]).attach,
+            AttachMode::Tracepoint
+        );
+        assert_eq!(config(&["--attach", "auto"]).attach, AttachMode::Auto);
+        assert_eq!(config(&["--format", "text"]).format, Format::Text);
+        assert_eq!(config(&["--format", "json"]).format, Format::Json);
+        assert!(error(&["--attach", "fentry"]).starts_with("--attach"));
+        assert!(error(&["--format", "xml"]).starts_with("--format"));
+        assert!(error(&["--format", "JSON"]).starts_with("--format"));
+    }
+
+    #[test]
+    fn output_stats_quiet_btf() {
+        let c = config(&[
+            "-o",
+            "/tmp/e.jsonl",
+            "--stats",
+            "-q",
+            "--btf",
+            "/tmp/vmlinux",
+        ]);
+        assert_eq!(c.output, Some(PathBuf::from("/tmp/e.jsonl")));
+        assert_eq!(c.btf, Some(PathBuf::from("/tmp/vmlinux")));
+        assert!(c.stats && c.quiet);
+        assert_eq!(config(&["--output=x"]).output, Some(PathBuf::from("x")));
+        assert_eq!(config(&["-ox"]).output, Some(PathBuf::from("x")));
+        assert!(config(&["--quiet"]).quiet);
+        assert!(error(&["-o"]).contains("-o"));
+        assert!(error(&["--output", ""]).starts_with("--output"));
+        assert!(error(&["--stats=yes"]).contains("--stats"));
+    }
+
+    #[test]
+    fn buffer_pages() {
+        for n in [1u32, 2, 64, 1024, 4096] {
+            assert_eq!(config(&["--buffer-pages", &n.to_string()]).buffer_pages, n);
+        }
+        for bad in ["0", "3", "100", "8192", "-1", "x", ""] {
+            assert!(
+                error(&["--buffer-pages", bad]).starts_with("--buffer-pages"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn count() {
+        assert_eq!(config(&["--count", "1"]).count, Some(1));
+        assert_eq!(config(&["--count", "1000000"]).count, Some(1_000_000));
+        for bad in ["0", "-3", "ten", ""] {
+            assert!(error(&["--count", bad]).starts_with("--count"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        for (text, secs) in [
+            ("30", 30.0),
+            ("30s", 30.0),
+            ("5m", 300.0),
+            ("1h", 3600.0),
+            ("1.5", 1.5),
+            ("0.25m", 15.0),
+            ("2.", 2.0),
+            (".5", 0.5),
+        ] {
+            assert_eq!(
+                config(&["--duration", text]).duration,
+                Some(Duration::from_secs_f64(secs)),
+                "{text}"
+            );
+        }
+        for bad in [
+            "",
+            "s",
+            "0",
+            "0s",
+            "-1",
+            "+1",
+            "1e3",
+            "inf",
+            "nan",
+            "1.2.3",
+            "5d",
+            "1 s",
+            "1ms",
+            "99999999999999999999999h",
+        ] {
+            assert!(
+                error(&["--duration", bad]).starts_with("--duration"),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn dump_prog_with_and_without_value() {
+        assert_eq!(
+            config(&["--dump-prog"]).dump_prog,
+            Some(DumpProg::Disassembly)
+        );
+        assert_eq!(
+            config(&["--dump-prog", "--stats"]).dump_prog,
+            Some(DumpProg::Disassembly)
+        );
+        let c = config(&["--dump-prog", "--btf", "/b"]);
+        assert_eq!(c.dump_prog, Some(DumpProg::Disassembly));
+        assert_eq!(c.btf, Some(PathBuf::from("/b")));
+        assert_eq!(
+            config(&["--dump-prog=progs.o"]).dump_prog,
+            Some(DumpProg::Elf(PathBuf::from("progs.o")))
+        );
+        let c = config(&["--dump-prog", "out.o", "-q"]);
+        assert_eq!(c.dump_prog, Some(DumpProg::Elf(PathBuf::from("out.o"))));
+        assert!(c.quiet);
+        assert!(error(&["--dump-prog="]).starts_with("--dump-prog"));
+    }
+
+    #[test]
+    fn unknown_flags_and_positionals() {
+        assert!(error(&["--bogus"]).contains("--bogus"));
+        assert!(error(&["-x"]).contains("-x"));
+        assert!(error(&["extra"]).contains("extra"));
+        assert!(error(&["--dump-prog", "a.o", "b.o"]).contains("b.o"));
+        assert!(error(&["--", "--pid"]).contains("--pid"));
+    }
+
+    #[test]
+    fn non_utf8_values_are_usage_errors() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = OsString::from_vec(vec![b'a', 0xff, b'b']);
+        for flag in ["--ext", "--pid", "--comm", "--format", "--duration"] {
+            let args = [OsString::from("filespy"), flag.into(), bad.clone()];
+            match parse_args(args) {
+                Err(e) => assert!(e.0.starts_with(flag), "{flag}: {e}"),
+                ok => panic!("{flag}: {ok:?}"),
+            }
+        }
+        // Paths may be any bytes.
+        let args = [OsString::from("filespy"), "-o".into(), bad.clone()];
+        match parse_args(args) {
+            Ok(Action::Run(c)) => assert_eq!(c.output, Some(PathBuf::from(bad.clone()))),
+            other => panic!("{other:?}"),
+        }
+        let args = [OsString::from("filespy"), bad.clone()];
+        assert!(parse_args(args).is_err());
+        let args = [
+            OsString::from("filespy"),
+            OsString::from_vec(b"--\xff".to_vec()),
+        ];
+        assert!(parse_args(args).is_err());
+    }
+
+    #[test]
+    fn empty_argument_list_is_defaults() {
+        assert_eq!(
+            parse_args(std::iter::empty()),
+            Ok(Action::Run(Config::default()))
+        );
+    }
+
+    #[test]
+    fn help_lists_every_flag_and_exit_codes() {
+        for flag in [
+            "--ext",
+            "--all-files",
+            "--pid",
+            "--uid",
+            "--comm",
+            "--path",
+            "--attach",
+            "--format",
+            "-o, --output",
+            "--stats",
+            "--buffer-pages",
+            "--count",
+            "--duration",
+            "--dump-prog",
+            "--btf",
+            "-q, --quiet",
+            "-h, --help",
+            "-V, --version",
+        ] {
+            assert!(HELP.contains(flag), "{flag} missing from --help");
+        }
+        for code in ["  0  ", "  1  ", "  2  "] {
+            assert!(HELP.contains(code));
+        }
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(ExitStatus::Success.code(), 0);
+        assert_eq!(ExitStatus::Failure.code(), 1);
+        assert_eq!(ExitStatus::Usage.code(), 2);
+    }
+}

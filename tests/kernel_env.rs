@@ -126,6 +126,7 @@ fn filespy_binary_runs() {
     let bin =
         std::env::var("FILESPY_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_filespy").to_string());
     let out = Command::new(&bin)
+        .arg("--version")
         .output()
         .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -1,12 +1,15 @@
 //! filespy: a Linux file-write monitor on eBPF.
 pub mod attach;
+pub mod bpf;
 pub mod btf;
 pub mod cli;
 pub mod clock;
 pub mod event;
 pub mod loss;
+pub mod offsets;
 pub mod output;
 pub mod privileges;
+pub mod probes;
 pub mod script;
 pub mod sink;
 pub mod sys;

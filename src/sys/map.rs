@@ -16,6 +16,8 @@ pub enum MapType {
     Array,
     PerfEventArray,
     PercpuArray,
+    /// A hash that evicts its least recently used entries when full (`BPF_MAP_TYPE_LRU_HASH`).
+    LruHash,
 }
 
 impl MapType {
@@ -25,6 +27,7 @@ impl MapType {
             MapType::Array => 2,
             MapType::PerfEventArray => 4,
             MapType::PercpuArray => 6,
+            MapType::LruHash => 9,
         }
     }
 
@@ -38,6 +41,7 @@ impl MapType {
             MapType::Array => "array",
             MapType::PerfEventArray => "perf_event_array",
             MapType::PercpuArray => "percpu_array",
+            MapType::LruHash => "lru_hash",
         }
     }
 }

@@ -116,6 +116,46 @@ pub fn tracepoint_id(category: &str, name: &str) -> Result<u64, SysError> {
     read_id(&path, &format!("tracepoint {category}:{name}"))
 }
 
+/// Byte offset of `field` in the records of tracepoint `category:name`, from its `format` file
+/// (lines like `\tfield:unsigned int fd;\toffset:16;\tsize:8;\tsigned:0;`).
+pub fn tracepoint_field_offset(category: &str, name: &str, field: &str) -> Result<u32, SysError> {
+    check_component("category", category)?;
+    check_component("name", name)?;
+    let path = tracefs_dir()?
+        .join("events")
+        .join(category)
+        .join(name)
+        .join("format");
+    let what = format!("tracepoint {category}:{name}");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| SysError::from_io(format!("{what}: read {}", path.display()), &e))?;
+    parse_field_offset(&text, field).ok_or_else(|| {
+        SysError::Unsupported(format!(
+            "{what} has no field '{field}' in {}",
+            path.display()
+        ))
+    })
+}
+
+/// The offset of `field` in a tracepoint `format` text.
+pub fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
+    format.lines().find_map(|line| {
+        let decl = line.trim().strip_prefix("field:")?.split(';').next()?;
+        // The declaration's last word is the field name (arrays keep their brackets: `comm[16]`).
+        let name = decl
+            .rsplit(|c: char| c.is_whitespace() || c == '*')
+            .next()?;
+        let name = name.split('[').next()?;
+        if name != field {
+            return None;
+        }
+        let off = line
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("offset:"))?;
+        off.trim().parse().ok()
+    })
+}
+
 fn read_id(path: &Path, what: &str) -> Result<u64, SysError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| SysError::from_io(format!("{what}: read {}", path.display()), &e))?;
@@ -296,6 +336,16 @@ pub fn remove_stale_kprobe_events() -> Result<usize, SysError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tracepoint_format_fields_parse() {
+        let f = "name: sys_enter_write\nID: 807\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\n\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:unsigned int fd;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:const char * buf;\toffset:24;\tsize:8;\tsigned:0;\n\tfield:char comm[16];\toffset:40;\tsize:16;\tsigned:0;\n";
+        assert_eq!(parse_field_offset(f, "fd"), Some(16));
+        assert_eq!(parse_field_offset(f, "buf"), Some(24));
+        assert_eq!(parse_field_offset(f, "comm"), Some(40));
+        assert_eq!(parse_field_offset(f, "__syscall_nr"), Some(8));
+        assert_eq!(parse_field_offset(f, "count"), None);
+    }
 
     #[test]
     fn kprobe_event_lines_parse() {

@@ -1,0 +1,615 @@
+//! The BPF programs filespy loads, generated for the running kernel: struct offsets come from BTF, the
+//! filter configuration is baked in as immediates, and loops are unrolled by Rust.
+//!
+//! Two hooks feed one event builder:
+//! - kprobe path: `vfs_write` entry filters and remembers the `struct file *` per thread; the kretprobe
+//!   reads the bytes the kernel actually wrote and builds the event.
+//! - tracepoint path: `sys_enter_write`/`sys_enter_pwrite64` find the `struct file *` from the fd through
+//!   `current->files`; `sys_exit_*` builds the event. Same record either way.
+
+use super::layout::*;
+use crate::offsets::KernelOffsets;
+use bpfasm::{Asm, AsmError, Cond, Helper, Program, Reg, Reg::*, Size, F_CURRENT_CPU};
+
+/// Map names shared with the loader.
+pub const MAP_EVENTS: &str = "events";
+pub const MAP_SCRATCH: &str = "scratch";
+pub const MAP_INFLIGHT: &str = "inflight";
+pub const MAP_SEEN: &str = "seen";
+pub const MAP_EXTS: &str = "exts";
+pub const MAP_PIDS: &str = "pids";
+pub const MAP_UIDS: &str = "uids";
+pub const MAP_COMMS: &str = "comms";
+pub const MAP_STATS: &str = "stats";
+
+/// What the kernel-side filters do, fixed when the programs are generated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilterConfig {
+    /// filespy's own process: never reported, so its output cannot feed on itself.
+    pub self_tgid: u32,
+    /// No extension filter.
+    pub all_files: bool,
+    pub filter_pids: bool,
+    pub filter_uids: bool,
+    pub filter_comms: bool,
+}
+
+/// Where an entry program finds the file and an exit program the result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    /// kprobe/kretprobe on `vfs_write`: `struct pt_regs` context.
+    Kprobe,
+    /// syscall tracepoints: byte offsets of `fd` in the enter record and `ret` in the exit record.
+    Tracepoint { fd_off: i16, ret_off: i16 },
+}
+
+// Stack slots of the main programs (offsets from r10).
+const S_KEY: i16 = -8; // u64 pid_tgid: key of `inflight`
+const S_TMP: i16 = -16; // target of probe reads
+const S_VAL: i16 = -24; // map values and u32 keys
+const S_COMM: i16 = -40; // 16 bytes
+const S_TAIL: i16 = -64; // 24 bytes: the end of a file name
+const S_EXT: i16 = -80; // 16 bytes: extension key
+const S_SEEN: i16 = -96; // 16 bytes: value of `seen`
+const S_ZERO: i16 = -104; // u32 0 / counter index
+const S_PTR: i16 = -112; // a saved kernel pointer
+
+// Stack slots of the path-walk subprogram (its own frame).
+const W_TMP: i16 = -8;
+const W_ROOT: i16 = -16; // dentry at which the current mount's tree starts
+const W_NEXT: i16 = -24; // next dentry / mount
+const W_START: i16 = -32; // cursor at the walk's start
+
+const S_IFMT: i32 = 0o170000;
+const S_IFREG: i32 = 0o100000;
+
+/// A code generator: an `Asm` plus the offsets and a counter for unique labels.
+struct Gen<'a> {
+    a: Asm,
+    k: &'a KernelOffsets,
+    next_label: usize,
+}
+
+impl<'a> Gen<'a> {
+    fn new(k: &'a KernelOffsets) -> Self {
+        Gen {
+            a: Asm::new(),
+            k,
+            next_label: 0,
+        }
+    }
+
+    fn fresh(&mut self, what: &str) -> String {
+        self.next_label += 1;
+        format!("{what}_{}", self.next_label)
+    }
+
+    /// `*(size *)(r10 + dst) = *(size *)(src + off)` via `bpf_probe_read_kernel` (faults give zeros).
+    fn read_to_stack(&mut self, dst: i16, size: i32, src: Reg, off: i16) {
+        self.a
+            .mov64(R3, src)
+            .add64(R3, off as i32)
+            .mov64(R1, R10)
+            .add64(R1, dst as i32)
+            .mov64(R2, size);
+        self.a.call(Helper::PROBE_READ_KERNEL);
+    }
+
+    /// `dst = *(u64 *)(src + off)` read from kernel memory.
+    fn read_u64(&mut self, dst: Reg, src: Reg, off: i16) {
+        self.read_to_stack(S_TMP, 8, src, off);
+        self.a.ldx(Size::DW, dst, R10, S_TMP);
+    }
+
+    /// Read kernel memory at `src + off` straight into the event at `ev_off` (r7 = event).
+    fn read_to_event(&mut self, ev_off: i16, size: i32, src: Reg, off: i16) {
+        self.a
+            .mov64(R3, src)
+            .add64(R3, off as i32)
+            .mov64(R1, R7)
+            .add64(R1, ev_off as i32)
+            .mov64(R2, size);
+        self.a.call(Helper::PROBE_READ_KERNEL);
+    }
+
+    fn lookup(&mut self, map: &str, key_slot: i16) {
+        self.a
+            .ld_map_fd(R1, map)
+            .mov64(R2, R10)
+            .add64(R2, key_slot as i32);
+        self.a.call(Helper::MAP_LOOKUP_ELEM);
+    }
+
+    /// Add one to per-CPU counter `idx`.
+    fn count(&mut self, idx: u32) {
+        let skip = self.fresh("count");
+        self.a.st(Size::W, R10, S_ZERO, idx as i32);
+        self.lookup(MAP_STATS, S_ZERO);
+        self.a.jmp(Cond::Eq, R0, 0, &skip);
+        self.a
+            .ldx(Size::DW, R1, R0, 0)
+            .add64(R1, 1)
+            .stx(Size::DW, R0, 0, R1);
+        self.a.label(&skip);
+    }
+
+    /// `event.flags |= flag` (r7 = event).
+    fn set_flag(&mut self, flag: u16) {
+        self.a
+            .ldx(Size::H, R1, R7, OFF_FLAGS)
+            .or64(R1, flag as i32)
+            .stx(Size::H, R7, OFF_FLAGS, R1);
+    }
+
+    /// Process filters. Stores pid_tgid at `S_KEY`. Jumps to `out` for filespy itself, `filtered` when a
+    /// configured pid/uid/comm filter does not match.
+    fn process_filter(&mut self, cfg: &FilterConfig, out: &str, filtered: &str) {
+        self.a
+            .call(Helper::GET_CURRENT_PID_TGID)
+            .stx(Size::DW, R10, S_KEY, R0);
+        self.a.rsh64(R0, 32);
+        self.a.jmp(Cond::Eq, R0, cfg.self_tgid as i32, out);
+        if cfg.filter_pids {
+            self.a.stx(Size::W, R10, S_VAL, R0);
+            self.lookup(MAP_PIDS, S_VAL);
+            self.a.jmp(Cond::Eq, R0, 0, filtered);
+        }
+        if cfg.filter_uids {
+            self.a
+                .call(Helper::GET_CURRENT_UID_GID)
+                .stx(Size::W, R10, S_VAL, R0);
+            self.lookup(MAP_UIDS, S_VAL);
+            self.a.jmp(Cond::Eq, R0, 0, filtered);
+        }
+        if cfg.filter_comms {
+            self.a
+                .st(Size::DW, R10, S_COMM, 0)
+                .st(Size::DW, R10, S_COMM + 8, 0);
+            self.a
+                .mov64(R1, R10)
+                .add64(R1, S_COMM as i32)
+                .mov64(R2, 16)
+                .call(Helper::GET_CURRENT_COMM);
+            self.lookup(MAP_COMMS, S_COMM);
+            self.a.jmp(Cond::Eq, R0, 0, filtered);
+        }
+    }
+
+    /// File filters on r8 = `struct file *`: regular files only, then the extension (unless all files).
+    fn file_filter(&mut self, cfg: &FilterConfig, filtered: &str) {
+        let k = self.k;
+        self.read_u64(R7, R8, k.file_f_inode);
+        self.a.jmp(Cond::Eq, R7, 0, filtered);
+        self.read_to_stack(S_TMP, 2, R7, k.inode_i_mode);
+        self.a
+            .ldx(Size::H, R1, R10, S_TMP)
+            .and64(R1, S_IFMT)
+            .jmp(Cond::Ne, R1, S_IFREG, filtered);
+        if cfg.all_files {
+            return;
+        }
+        // The extension is the text after the last dot of the name; only its last 17 bytes matter (a dot
+        // plus at most 16 bytes), so copy the name's tail to the stack and scan it with constant offsets.
+        self.read_u64(R7, R8, k.file_f_path_dentry);
+        self.read_to_stack(S_TMP, 4, R7, k.dentry_d_name_len);
+        self.a.ldx(Size::W, R9, R10, S_TMP);
+        self.read_u64(R7, R7, k.dentry_d_name_name);
+        for i in 0..3 {
+            self.a.st(Size::DW, R10, S_TAIL + 8 * i, 0);
+        }
+        let short = self.fresh("short_name");
+        let read = self.fresh("read_tail");
+        self.a.jmp(Cond::Le, R9, 17, &short);
+        self.a.add64(R7, R9).sub64(R7, 17).mov64(R9, 17).ja(&read);
+        self.a.label(&short);
+        self.a.label(&read);
+        // r9 = bytes to scan (0..=17), r7 = where they start.
+        self.a
+            .mov64(R3, R7)
+            .mov64(R1, R10)
+            .add64(R1, S_TAIL as i32)
+            .mov64(R2, R9);
+        self.a.call(Helper::PROBE_READ_KERNEL);
+        // r1:r2 = key (hi:lo), r4 = bytes since the last dot, r5 = dot seen.
+        self.a.mov64(R1, 0).mov64(R2, 0).mov64(R4, 0).mov64(R5, 0);
+        let done = self.fresh("scan_done");
+        for j in 0..17 {
+            let next = self.fresh("scan_next");
+            let dot = self.fresh("scan_dot");
+            self.a.jmp(Cond::Le, R9, j, &done);
+            self.a.ldx(Size::B, R3, R10, S_TAIL + j as i16);
+            self.a.jmp(Cond::Eq, R3, b'.' as i32, &dot);
+            // key = key << 8 | c across the two halves
+            self.a.lsh64(R1, 8).mov64(R0, R2).rsh64(R0, 56).or64(R1, R0);
+            self.a.lsh64(R2, 8).or64(R2, R3).add64(R4, 1).ja(&next);
+            self.a.label(&dot);
+            self.a.mov64(R1, 0).mov64(R2, 0).mov64(R4, 0).mov64(R5, 1);
+            self.a.label(&next);
+        }
+        self.a.label(&done);
+        self.a.jmp(Cond::Eq, R5, 0, filtered);
+        self.a.jmp(Cond::Eq, R4, 0, filtered);
+        self.a.jmp(Cond::Gt, R4, 16, filtered);
+        self.a
+            .stx(Size::DW, R10, S_EXT, R2)
+            .stx(Size::DW, R10, S_EXT + 8, R1);
+        self.lookup(MAP_EXTS, S_EXT);
+        self.a.jmp(Cond::Eq, R0, 0, filtered);
+    }
+
+    /// `return 0` at `out`, and the filtered counter at `filtered`.
+    fn epilogue(&mut self, out: &str, filtered: Option<&str>) {
+        self.a.label(out).mov64(R0, 0).exit();
+        if let Some(filtered) = filtered {
+            self.a.label(filtered);
+            self.count(STAT_FILTERED);
+            self.a.ja(out);
+        }
+    }
+
+    /// Entry: filters, then remember r8 = file for this thread in `inflight`.
+    fn entry(mut self, hook: Hook, cfg: &FilterConfig) -> Result<Program, AsmError> {
+        let k = self.k;
+        let (out, filtered) = ("out", "filtered");
+        self.a.mov64(R6, R1);
+        self.process_filter(cfg, out, filtered);
+        match hook {
+            Hook::Kprobe => {
+                self.a.ldx(Size::DW, R8, R6, k.pt_regs_di);
+            }
+            Hook::Tracepoint { fd_off, .. } => {
+                // fd -> current->files->fdt->fd[fd]
+                self.a.ldx(Size::DW, R9, R6, fd_off).mov32(R9, R9);
+                self.a.call(Helper::GET_CURRENT_TASK).mov64(R7, R0);
+                self.read_u64(R8, R7, k.task_files);
+                self.a.jmp(Cond::Eq, R8, 0, out);
+                self.read_u64(R8, R8, k.files_fdt);
+                self.a.jmp(Cond::Eq, R8, 0, out);
+                self.read_to_stack(S_TMP, 4, R8, k.fdtable_max_fds);
+                self.a
+                    .ldx(Size::W, R1, R10, S_TMP)
+                    .jmp(Cond::Ge, R9, R1, out);
+                self.read_u64(R8, R8, k.fdtable_fd);
+                self.a.lsh64(R9, 3).add64(R8, R9);
+                self.read_u64(R8, R8, 0);
+            }
+        }
+        self.a.jmp(Cond::Eq, R8, 0, out);
+        self.file_filter(cfg, filtered);
+        self.a.stx(Size::DW, R10, S_VAL, R8);
+        self.a
+            .ld_map_fd(R1, MAP_INFLIGHT)
+            .mov64(R2, R10)
+            .add64(R2, S_KEY as i32);
+        self.a
+            .mov64(R3, R10)
+            .add64(R3, S_VAL as i32)
+            .mov64(R4, 0)
+            .call(Helper::MAP_UPDATE_ELEM);
+        self.epilogue(out, Some(filtered));
+        self.a.finish()
+    }
+
+    /// Exit: take this thread's file from `inflight`; count failed writes; build and send the event.
+    fn exit(mut self, hook: Hook) -> Result<Program, AsmError> {
+        let k = self.k;
+        let out = "out";
+        self.a.mov64(R6, R1);
+        self.a
+            .call(Helper::GET_CURRENT_PID_TGID)
+            .stx(Size::DW, R10, S_KEY, R0);
+        self.lookup(MAP_INFLIGHT, S_KEY);
+        self.a.jmp(Cond::Eq, R0, 0, out);
+        self.a.ldx(Size::DW, R8, R0, 0);
+        self.a
+            .ld_map_fd(R1, MAP_INFLIGHT)
+            .mov64(R2, R10)
+            .add64(R2, S_KEY as i32);
+        self.a.call(Helper::MAP_DELETE_ELEM);
+        let ret_off = match hook {
+            Hook::Kprobe => k.pt_regs_ax,
+            Hook::Tracepoint { ret_off, .. } => ret_off,
+        };
+        self.a.ldx(Size::DW, R9, R6, ret_off);
+        let wrote = self.a_label("wrote");
+        self.a.jmp(Cond::Sgt, R9, 0, &wrote);
+        self.count(STAT_FAILED);
+        self.a.ja(out);
+        self.a.label(&wrote);
+        self.build_event(out);
+        self.epilogue(out, None);
+        self.walk_subprogram();
+        self.a.finish()
+    }
+
+    fn a_label(&mut self, what: &str) -> String {
+        self.fresh(what)
+    }
+
+    /// Call the walk subprogram for (dentry at `S_PTR`, vfsmount in r2) appending at the cursor; sets
+    /// `len_off` to the bytes it added and `trunc_flag` when it did not reach the root.
+    fn walk_into(&mut self, len_off: i16, trunc_flag: u16) {
+        let not_trunc = self.fresh("walk_ok");
+        self.a
+            .ldx(Size::DW, R1, R10, S_PTR)
+            .mov64(R3, R7)
+            .call_local("walk");
+        // r0 = bytes added | truncated << 32
+        self.a
+            .stx(Size::H, R7, len_off, R0)
+            .rsh64(R0, 32)
+            .jmp(Cond::Eq, R0, 0, &not_trunc);
+        self.set_flag(trunc_flag);
+        self.a.label(&not_trunc);
+    }
+
+    /// Build the record in the per-CPU scratch value (r7) from r8 = file, r9 = bytes written; send it.
+    fn build_event(&mut self, out: &str) {
+        let k = self.k;
+        self.a.st(Size::W, R10, S_ZERO, 0);
+        self.lookup(MAP_SCRATCH, S_ZERO);
+        self.a.jmp(Cond::Eq, R0, 0, out).mov64(R7, R0);
+        self.a.stx(Size::DW, R7, OFF_BYTES, R9);
+        self.a
+            .st(Size::H, R7, OFF_VERSION, VERSION as i32)
+            .st(Size::H, R7, OFF_FLAGS, 0);
+        self.a
+            .st(Size::W, R7, OFF_CURSOR, 0)
+            .st(Size::DW, R7, OFF_PATH_LEN, 0);
+        self.a
+            .call(Helper::KTIME_GET_NS)
+            .stx(Size::DW, R7, OFF_MONO_NS, R0);
+        self.a
+            .call(Helper::GET_CURRENT_PID_TGID)
+            .stx(Size::W, R7, OFF_TID, R0);
+        self.a.rsh64(R0, 32).stx(Size::W, R7, OFF_TGID, R0);
+        self.a
+            .call(Helper::GET_CURRENT_UID_GID)
+            .stx(Size::W, R7, OFF_UID, R0);
+        self.a.rsh64(R0, 32).stx(Size::W, R7, OFF_GID, R0);
+        self.a
+            .st(Size::DW, R7, OFF_COMM, 0)
+            .st(Size::DW, R7, OFF_COMM + 8, 0);
+        self.a
+            .mov64(R1, R7)
+            .add64(R1, OFF_COMM as i32)
+            .mov64(R2, 16)
+            .call(Helper::GET_CURRENT_COMM);
+
+        // The file: inode number, device, link count, and its path.
+        self.read_u64(R9, R8, k.file_f_inode);
+        self.read_to_event(OFF_INO, 8, R9, k.inode_i_ino);
+        self.read_to_stack(S_TMP, 4, R9, k.inode_i_nlink);
+        let linked = self.fresh("linked");
+        self.a
+            .ldx(Size::W, R1, R10, S_TMP)
+            .jmp(Cond::Ne, R1, 0, &linked);
+        self.set_flag(F_DELETED);
+        self.a.label(&linked);
+        self.read_u64(R9, R9, k.inode_i_sb);
+        self.read_to_event(OFF_DEV, 4, R9, k.super_block_s_dev);
+        self.read_to_stack(S_PTR, 8, R8, k.file_f_path_dentry);
+        self.read_u64(R2, R8, k.file_f_path_mnt);
+        self.walk_into(OFF_PATH_LEN, F_TRUNCATED);
+
+        // The task: parent, the process's start time and exec image (the process-cache key).
+        self.a.call(Helper::GET_CURRENT_TASK).mov64(R8, R0);
+        self.read_u64(R1, R8, k.task_real_parent);
+        self.read_to_event(OFF_PPID, 4, R1, k.task_tgid);
+        self.read_u64(R1, R8, k.task_group_leader);
+        self.read_to_event(OFF_START_TIME, 8, R1, k.task_start_time);
+        self.read_to_event(OFF_MM, 8, R8, k.task_mm);
+
+        // Exe, cwd and argv only on the first event of a process image (`seen` holds start time + mm).
+        let send = self.fresh("send");
+        let new_proc = self.fresh("new_proc");
+        self.a
+            .ldx(Size::W, R1, R7, OFF_TGID)
+            .stx(Size::W, R10, S_VAL, R1);
+        self.lookup(MAP_SEEN, S_VAL);
+        self.a.jmp(Cond::Eq, R0, 0, &new_proc);
+        self.a
+            .ldx(Size::DW, R1, R0, 0)
+            .ldx(Size::DW, R2, R7, OFF_START_TIME)
+            .jmp(Cond::Ne, R1, R2, &new_proc);
+        self.a
+            .ldx(Size::DW, R1, R0, 8)
+            .ldx(Size::DW, R2, R7, OFF_MM)
+            .jmp(Cond::Ne, R1, R2, &new_proc);
+        self.a.ja(&send);
+        self.a.label(&new_proc);
+        self.a
+            .ldx(Size::DW, R1, R7, OFF_START_TIME)
+            .stx(Size::DW, R10, S_SEEN, R1);
+        self.a
+            .ldx(Size::DW, R1, R7, OFF_MM)
+            .stx(Size::DW, R10, S_SEEN + 8, R1);
+        self.a
+            .ld_map_fd(R1, MAP_SEEN)
+            .mov64(R2, R10)
+            .add64(R2, S_VAL as i32);
+        self.a
+            .mov64(R3, R10)
+            .add64(R3, S_SEEN as i32)
+            .mov64(R4, 0)
+            .call(Helper::MAP_UPDATE_ELEM);
+        self.set_flag(F_HAS_PROC);
+
+        let no_exe = self.fresh("no_exe");
+        self.a
+            .ldx(Size::DW, R9, R7, OFF_MM)
+            .jmp(Cond::Eq, R9, 0, &no_exe);
+        self.read_u64(R1, R9, k.mm_exe_file);
+        self.a
+            .jmp(Cond::Eq, R1, 0, &no_exe)
+            .stx(Size::DW, R10, S_SEEN, R1);
+        self.read_u64(R1, R1, k.file_f_path_dentry);
+        self.a
+            .stx(Size::DW, R10, S_PTR, R1)
+            .ldx(Size::DW, R1, R10, S_SEEN);
+        self.read_u64(R2, R1, k.file_f_path_mnt);
+        self.walk_into(OFF_EXE_LEN, F_EXE_TRUNCATED);
+        self.a.label(&no_exe);
+
+        let no_cwd = self.fresh("no_cwd");
+        self.read_u64(R9, R8, k.task_fs);
+        self.a.jmp(Cond::Eq, R9, 0, &no_cwd);
+        self.read_to_stack(S_PTR, 8, R9, k.fs_pwd_dentry);
+        self.read_u64(R2, R9, k.fs_pwd_mnt);
+        self.walk_into(OFF_CWD_LEN, F_CWD_TRUNCATED);
+        self.a.label(&no_cwd);
+
+        // argv: the raw NUL-separated bytes of mm->arg_start..arg_end, bounded.
+        let argv_fit = self.fresh("argv_fit");
+        let argv_fault = self.fresh("argv_fault");
+        self.a
+            .ldx(Size::DW, R9, R7, OFF_MM)
+            .jmp(Cond::Eq, R9, 0, &send);
+        self.read_u64(R1, R9, k.mm_arg_start);
+        self.a.stx(Size::DW, R10, S_PTR, R1);
+        self.read_u64(R9, R9, k.mm_arg_end);
+        self.a
+            .ldx(Size::DW, R1, R10, S_PTR)
+            .sub64(R9, R1)
+            .jmp(Cond::Sle, R9, 0, &send);
+        self.a.jmp(Cond::Le, R9, ARGV_MAX, &argv_fit);
+        self.set_flag(F_ARGV_TRUNCATED);
+        self.a.mov64(R9, ARGV_MAX);
+        self.a.label(&argv_fit);
+        self.a
+            .ldx(Size::W, R1, R7, OFF_CURSOR)
+            .and64(R1, DATA_MASK)
+            .add64(R1, HEADER_LEN as i32)
+            .add64(R1, R7);
+        self.a
+            .mov64(R2, R9)
+            .ldx(Size::DW, R3, R10, S_PTR)
+            .call(Helper::PROBE_READ_USER);
+        self.a.jmp(Cond::Ne, R0, 0, &argv_fault);
+        self.a
+            .stx(Size::H, R7, OFF_ARGV_LEN, R9)
+            .ldx(Size::W, R1, R7, OFF_CURSOR)
+            .add64(R1, R9);
+        self.a.stx(Size::W, R7, OFF_CURSOR, R1).ja(&send);
+        self.a.label(&argv_fault);
+        self.set_flag(F_ARGV_FAULT);
+
+        self.a.label(&send);
+        let sent = self.fresh("sent");
+        self.a
+            .ldx(Size::W, R5, R7, OFF_CURSOR)
+            .and64(R5, DATA_MASK)
+            .add64(R5, HEADER_LEN as i32);
+        self.a
+            .mov64(R1, R6)
+            .ld_map_fd(R2, MAP_EVENTS)
+            .lddw(R3, F_CURRENT_CPU)
+            .mov64(R4, R7);
+        self.a.call(Helper::PERF_EVENT_OUTPUT);
+        self.a.jmp(Cond::Eq, R0, 0, &sent);
+        self.count(STAT_OUTPUT_ERR);
+        self.a.ja(out);
+        self.a.label(&sent);
+        self.count(STAT_EVENTS);
+    }
+
+    /// `walk(r1 = dentry, r2 = vfsmount, r3 = event) -> bytes added | truncated << 32`: appends the
+    /// path's components leaf first (each NUL-terminated) at the event's cursor, crossing mount points
+    /// (`mnt_mountpoint`, `mnt_parent`) up to the real root. At most `MAX_COMPONENTS` steps and
+    /// `PATH_MAX` bytes; beyond that the result is marked truncated.
+    fn walk_subprogram(&mut self) {
+        let k = self.k;
+        let (done, trunc) = ("walk_done", "walk_trunc");
+        self.a.label("walk");
+        // r6 = dentry, r7 = struct mount, r8 = event
+        self.a.mov64(R6, R1).mov64(R8, R3).mov64(R7, R2);
+        self.a
+            .ldx(Size::W, R1, R8, OFF_CURSOR)
+            .stx(Size::DW, R10, W_START, R1);
+        self.a.jmp(Cond::Eq, R7, 0, trunc);
+        self.a.jmp(Cond::Eq, R6, 0, trunc);
+        self.walk_read(W_ROOT, R7, k.vfsmount_mnt_root);
+        self.a.sub64(R7, k.mount_mnt as i32);
+        for i in 0..MAX_COMPONENTS {
+            let component = format!("walk_comp_{i}");
+            let next = format!("walk_step_{}", i + 1);
+            self.a
+                .ldx(Size::DW, R1, R10, W_ROOT)
+                .jmp(Cond::Ne, R6, R1, &component);
+            // At the root of this mount: continue from its mount point in the parent mount.
+            self.walk_read(W_NEXT, R7, k.mount_mnt_parent);
+            self.a
+                .ldx(Size::DW, R1, R10, W_NEXT)
+                .jmp(Cond::Eq, R1, R7, done)
+                .jmp(Cond::Eq, R1, 0, done);
+            self.walk_read(W_TMP, R7, k.mount_mnt_mountpoint);
+            self.a
+                .ldx(Size::DW, R6, R10, W_TMP)
+                .ldx(Size::DW, R7, R10, W_NEXT);
+            self.walk_read(W_ROOT, R7, k.mount_mnt + k.vfsmount_mnt_root);
+            self.a.ja(&next);
+            self.a.label(&component);
+            self.walk_read(W_NEXT, R6, k.dentry_d_parent);
+            self.a
+                .ldx(Size::DW, R1, R10, W_NEXT)
+                .jmp(Cond::Eq, R1, R6, done);
+            self.walk_read(W_TMP, R6, k.dentry_d_name_name);
+            self.a
+                .ldx(Size::W, R1, R8, OFF_CURSOR)
+                .and64(R1, DATA_MASK)
+                .add64(R1, HEADER_LEN as i32);
+            self.a
+                .add64(R1, R8)
+                .mov64(R2, NAME_READ)
+                .ldx(Size::DW, R3, R10, W_TMP);
+            self.a.call(Helper::PROBE_READ_KERNEL_STR);
+            self.a.jmp(Cond::Sle, R0, 0, trunc);
+            self.a
+                .ldx(Size::W, R1, R8, OFF_CURSOR)
+                .add64(R1, R0)
+                .stx(Size::W, R8, OFF_CURSOR, R1);
+            self.a.ldx(Size::DW, R6, R10, W_NEXT);
+            self.a
+                .ldx(Size::DW, R2, R10, W_START)
+                .sub64(R1, R2)
+                .jmp(Cond::Gt, R1, PATH_MAX, trunc);
+            self.a.label(&next);
+        }
+        self.a.ja(trunc);
+        self.a.label(done);
+        self.a
+            .ldx(Size::W, R0, R8, OFF_CURSOR)
+            .ldx(Size::DW, R1, R10, W_START)
+            .sub64(R0, R1)
+            .exit();
+        self.a.label(trunc);
+        self.a
+            .ldx(Size::W, R0, R8, OFF_CURSOR)
+            .ldx(Size::DW, R1, R10, W_START)
+            .sub64(R0, R1);
+        self.a.mov64(R1, 1).lsh64(R1, 32).or64(R0, R1).exit();
+    }
+
+    /// In the walk's frame: `*(u64 *)(r10 + slot) = *(u64 *)(src + off)`.
+    fn walk_read(&mut self, slot: i16, src: Reg, off: i16) {
+        self.read_to_stack(slot, 8, src, off);
+    }
+}
+
+/// The entry and exit programs for one hook.
+pub struct HookPrograms {
+    pub entry: Program,
+    pub exit: Program,
+}
+
+/// Generate the programs for `hook` on a kernel with offsets `k`.
+pub fn generate(
+    k: &KernelOffsets,
+    hook: Hook,
+    cfg: &FilterConfig,
+) -> Result<HookPrograms, AsmError> {
+    Ok(HookPrograms {
+        entry: Gen::new(k).entry(hook, cfg)?,
+        exit: Gen::new(k).exit(hook)?,
+    })
+}

@@ -1,0 +1,88 @@
+//! Every kernel struct offset the BPF programs use, read from BTF at start-up: no hard-coded layouts.
+
+use crate::btf::{Btf, BtfError};
+
+/// Byte offsets of the members filespy's programs dereference, for the running kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelOffsets {
+    pub file_f_path_dentry: i16,
+    pub file_f_path_mnt: i16,
+    pub file_f_inode: i16,
+    pub dentry_d_parent: i16,
+    pub dentry_d_name_name: i16,
+    pub dentry_d_name_len: i16,
+    pub inode_i_mode: i16,
+    pub inode_i_ino: i16,
+    pub inode_i_sb: i16,
+    pub inode_i_nlink: i16,
+    pub super_block_s_dev: i16,
+    /// Offset of the `struct vfsmount` embedded in `struct mount` (container_of distance).
+    pub mount_mnt: i16,
+    pub mount_mnt_parent: i16,
+    pub mount_mnt_mountpoint: i16,
+    pub vfsmount_mnt_root: i16,
+    pub task_files: i16,
+    pub task_mm: i16,
+    pub task_real_parent: i16,
+    pub task_group_leader: i16,
+    pub task_tgid: i16,
+    pub task_start_time: i16,
+    pub task_fs: i16,
+    pub files_fdt: i16,
+    pub fdtable_fd: i16,
+    pub fdtable_max_fds: i16,
+    pub mm_arg_start: i16,
+    pub mm_arg_end: i16,
+    pub mm_exe_file: i16,
+    pub fs_pwd_dentry: i16,
+    pub fs_pwd_mnt: i16,
+    /// x86_64 `struct pt_regs`: first argument and return value registers (kprobe context).
+    pub pt_regs_di: i16,
+    pub pt_regs_ax: i16,
+}
+
+impl KernelOffsets {
+    pub fn from_btf(btf: &Btf) -> Result<KernelOffsets, BtfError> {
+        let off = |ty: &str, path: &str| -> Result<i16, BtfError> {
+            let o = btf.member_offset(ty, path)?;
+            // Every load in our programs uses the instruction's 16-bit offset field.
+            i16::try_from(o)
+                .map_err(|_| BtfError::BadPath(format!("{ty}.{path} at offset {o} beyond 32767")))
+        };
+        let pwd = off("fs_struct", "pwd")?;
+        Ok(KernelOffsets {
+            file_f_path_dentry: off("file", "f_path.dentry")?,
+            file_f_path_mnt: off("file", "f_path.mnt")?,
+            file_f_inode: off("file", "f_inode")?,
+            dentry_d_parent: off("dentry", "d_parent")?,
+            dentry_d_name_name: off("dentry", "d_name.name")?,
+            dentry_d_name_len: off("dentry", "d_name.len")?,
+            inode_i_mode: off("inode", "i_mode")?,
+            inode_i_ino: off("inode", "i_ino")?,
+            inode_i_sb: off("inode", "i_sb")?,
+            inode_i_nlink: off("inode", "i_nlink")?,
+            super_block_s_dev: off("super_block", "s_dev")?,
+            mount_mnt: off("mount", "mnt")?,
+            mount_mnt_parent: off("mount", "mnt_parent")?,
+            mount_mnt_mountpoint: off("mount", "mnt_mountpoint")?,
+            vfsmount_mnt_root: off("vfsmount", "mnt_root")?,
+            task_files: off("task_struct", "files")?,
+            task_mm: off("task_struct", "mm")?,
+            task_real_parent: off("task_struct", "real_parent")?,
+            task_group_leader: off("task_struct", "group_leader")?,
+            task_tgid: off("task_struct", "tgid")?,
+            task_start_time: off("task_struct", "start_time")?,
+            task_fs: off("task_struct", "fs")?,
+            files_fdt: off("files_struct", "fdt")?,
+            fdtable_fd: off("fdtable", "fd")?,
+            fdtable_max_fds: off("fdtable", "max_fds")?,
+            mm_arg_start: off("mm_struct", "arg_start")?,
+            mm_arg_end: off("mm_struct", "arg_end")?,
+            mm_exe_file: off("mm_struct", "exe_file")?,
+            fs_pwd_dentry: pwd + off("path", "dentry")?,
+            fs_pwd_mnt: pwd + off("path", "mnt")?,
+            pt_regs_di: off("pt_regs", "di")?,
+            pt_regs_ax: off("pt_regs", "ax")?,
+        })
+    }
+}

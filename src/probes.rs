@@ -1,0 +1,280 @@
+//! filespy's kernel side as one object: the maps, the generated programs loaded for this kernel, and
+//! their attachments. Attaching is a separate step so the perf buffer can be opened first and no event
+//! is lost at start-up.
+
+use crate::attach::{self, KprobeMethod, Link};
+use crate::bpf::codegen::{self, FilterConfig, Hook, HookPrograms};
+use crate::bpf::layout::{ext_key, SCRATCH_SIZE, STAT_COUNT};
+use crate::cli::AttachMode;
+use crate::offsets::KernelOffsets;
+use crate::sys::map::{Map, MapType};
+use crate::sys::prog::{Prog, ProgType};
+use crate::sys::{possible_cpus, tracefs, SysError};
+use bpfasm::Program;
+
+/// The in-kernel filters, as the user asked for them.
+#[derive(Clone, Debug, Default)]
+pub struct Filters {
+    pub exts: Vec<Vec<u8>>,
+    pub all_files: bool,
+    pub pids: Vec<u32>,
+    pub uids: Vec<u32>,
+    pub comms: Vec<Vec<u8>>,
+}
+
+/// How the programs are hooked in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookKind {
+    Kprobe,
+    Tracepoint,
+}
+
+impl HookKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            HookKind::Kprobe => "kprobe",
+            HookKind::Tracepoint => "tracepoint",
+        }
+    }
+}
+
+/// The syscall tracepoints of the fallback path: (enter, exit).
+const TRACEPOINTS: [(&str, &str); 2] = [
+    ("sys_enter_write", "sys_exit_write"),
+    ("sys_enter_pwrite64", "sys_exit_pwrite64"),
+];
+
+pub struct Maps {
+    pub events: Map,
+    pub scratch: Map,
+    pub inflight: Map,
+    pub seen: Map,
+    pub exts: Map,
+    pub pids: Map,
+    pub uids: Map,
+    pub comms: Map,
+    pub stats: Map,
+}
+
+impl Maps {
+    fn create(f: &Filters) -> Result<Maps, SysError> {
+        let cpus = possible_cpus()?.into_iter().max().unwrap_or(0) + 1;
+        let maps = Maps {
+            events: Map::create(MapType::PerfEventArray, 4, 4, cpus, codegen::MAP_EVENTS)?,
+            scratch: Map::create(
+                MapType::PercpuArray,
+                4,
+                SCRATCH_SIZE,
+                1,
+                codegen::MAP_SCRATCH,
+            )?,
+            inflight: Map::create(MapType::Hash, 8, 8, 16384, codegen::MAP_INFLIGHT)?,
+            seen: Map::create(MapType::LruHash, 4, 16, 16384, codegen::MAP_SEEN)?,
+            exts: Map::create(MapType::Hash, 16, 1, 256, codegen::MAP_EXTS)?,
+            pids: Map::create(MapType::Hash, 4, 1, 256, codegen::MAP_PIDS)?,
+            uids: Map::create(MapType::Hash, 4, 1, 256, codegen::MAP_UIDS)?,
+            comms: Map::create(MapType::Hash, 16, 1, 256, codegen::MAP_COMMS)?,
+            stats: Map::create(MapType::PercpuArray, 4, 8, STAT_COUNT, codegen::MAP_STATS)?,
+        };
+        for ext in &f.exts {
+            let key = ext_key(ext)
+                .ok_or_else(|| SysError::Invalid(format!("extension of {} bytes", ext.len())))?;
+            maps.exts.update(&key, &[1], 0)?;
+        }
+        for pid in &f.pids {
+            maps.pids.update(&pid.to_ne_bytes(), &[1], 0)?;
+        }
+        for uid in &f.uids {
+            maps.uids.update(&uid.to_ne_bytes(), &[1], 0)?;
+        }
+        for comm in &f.comms {
+            let mut key = [0u8; 16];
+            let n = comm.len().min(15);
+            key[..n].copy_from_slice(&comm[..n]);
+            maps.comms.update(&key, &[1], 0)?;
+        }
+        Ok(maps)
+    }
+
+    fn fd_of(&self, name: &str) -> Option<i32> {
+        let m = match name {
+            codegen::MAP_EVENTS => &self.events,
+            codegen::MAP_SCRATCH => &self.scratch,
+            codegen::MAP_INFLIGHT => &self.inflight,
+            codegen::MAP_SEEN => &self.seen,
+            codegen::MAP_EXTS => &self.exts,
+            codegen::MAP_PIDS => &self.pids,
+            codegen::MAP_UIDS => &self.uids,
+            codegen::MAP_COMMS => &self.comms,
+            codegen::MAP_STATS => &self.stats,
+            _ => return None,
+        };
+        Some(m.fd())
+    }
+}
+
+/// One generated program: its name, ELF section and code.
+pub struct Generated {
+    pub name: String,
+    pub section: String,
+    pub program: Program,
+}
+
+/// Which hook `mode` means on this kernel, decided by probing.
+pub fn choose_hook(mode: AttachMode) -> Result<HookKind, SysError> {
+    match mode {
+        AttachMode::Kprobe if !attach::kprobes_available() => {
+            Err(SysError::Unsupported(attach::NO_KPROBES.into()))
+        }
+        AttachMode::Kprobe => Ok(HookKind::Kprobe),
+        AttachMode::Tracepoint => Ok(HookKind::Tracepoint),
+        AttachMode::Auto if attach::kprobes_available() => Ok(HookKind::Kprobe),
+        AttachMode::Auto => Ok(HookKind::Tracepoint),
+    }
+}
+
+fn filter_config(f: &Filters, self_tgid: u32) -> FilterConfig {
+    FilterConfig {
+        self_tgid,
+        all_files: f.all_files,
+        filter_pids: !f.pids.is_empty(),
+        filter_uids: !f.uids.is_empty(),
+        filter_comms: !f.comms.is_empty(),
+    }
+}
+
+/// The programs for `hook` on this kernel (pure: used by `--dump-prog` and by `Probes::load`).
+pub fn generate(
+    k: &KernelOffsets,
+    hook: HookKind,
+    f: &Filters,
+    self_tgid: u32,
+) -> Result<Vec<Generated>, SysError> {
+    let cfg = filter_config(f, self_tgid);
+    let asm_err = |e: bpfasm::AsmError| SysError::Invalid(format!("generating programs: {e}"));
+    let mut out = Vec::new();
+    match hook {
+        HookKind::Kprobe => {
+            let HookPrograms { entry, exit } =
+                codegen::generate(k, Hook::Kprobe, &cfg).map_err(asm_err)?;
+            out.push(Generated {
+                name: "filespy_entry".into(),
+                section: "kprobe/vfs_write".into(),
+                program: entry,
+            });
+            out.push(Generated {
+                name: "filespy_exit".into(),
+                section: "kretprobe/vfs_write".into(),
+                program: exit,
+            });
+        }
+        HookKind::Tracepoint => {
+            for (enter, exit) in TRACEPOINTS {
+                let fd_off = tp_offset(enter, "fd")?;
+                let ret_off = tp_offset(exit, "ret")?;
+                let p = codegen::generate(k, Hook::Tracepoint { fd_off, ret_off }, &cfg)
+                    .map_err(asm_err)?;
+                out.push(Generated {
+                    name: format!("fs_{}", &enter[4..]),
+                    section: format!("tracepoint/syscalls/{enter}"),
+                    program: p.entry,
+                });
+                out.push(Generated {
+                    name: format!("fs_{}", &exit[4..]),
+                    section: format!("tracepoint/syscalls/{exit}"),
+                    program: p.exit,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn tp_offset(tp: &str, field: &str) -> Result<i16, SysError> {
+    let off = tracefs::tracepoint_field_offset("syscalls", tp, field)?;
+    i16::try_from(off)
+        .map_err(|_| SysError::Invalid(format!("tracepoint {tp} field {field} at offset {off}")))
+}
+
+/// The loaded kernel side.
+pub struct Probes {
+    // Field order is drop order: links detach before programs and maps close.
+    links: Vec<Link>,
+    progs: Vec<(Prog, String)>,
+    pub maps: Maps,
+    pub hook: HookKind,
+}
+
+impl Probes {
+    /// Create maps, generate and load the programs for `hook`. Nothing is attached yet.
+    pub fn load(
+        k: &KernelOffsets,
+        hook: HookKind,
+        f: &Filters,
+        self_tgid: u32,
+    ) -> Result<Probes, SysError> {
+        crate::sys::raise_memlock_rlimit();
+        let maps = Maps::create(f)?;
+        let ty = match hook {
+            HookKind::Kprobe => ProgType::Kprobe,
+            HookKind::Tracepoint => ProgType::Tracepoint,
+        };
+        let mut progs = Vec::new();
+        for g in generate(k, hook, f, self_tgid)? {
+            let bytes = g
+                .program
+                .to_bytes_with_maps(|m| maps.fd_of(m))
+                .map_err(|e| SysError::Invalid(format!("program {}: {e}", g.name)))?;
+            progs.push((Prog::load(ty, &g.name, &bytes)?, g.section));
+        }
+        Ok(Probes {
+            links: Vec::new(),
+            progs,
+            maps,
+            hook,
+        })
+    }
+
+    /// Attach every program. Kprobes go through the perf PMU, else tracefs.
+    pub fn attach(&mut self) -> Result<(), SysError> {
+        for (prog, section) in &self.progs {
+            let link = match section.split('/').collect::<Vec<_>>().as_slice() {
+                ["kprobe", func] => attach::attach_kprobe(prog, func, false, KprobeMethod::Auto)?,
+                ["kretprobe", func] => attach::attach_kprobe(prog, func, true, KprobeMethod::Auto)?,
+                ["tracepoint", cat, name] => attach::attach_tracepoint(prog, cat, name)?,
+                _ => return Err(SysError::Invalid(format!("unknown section {section}"))),
+            };
+            self.links.push(link);
+        }
+        Ok(())
+    }
+
+    /// Detach everything now (programs stay loaded until drop).
+    pub fn detach(&mut self) {
+        self.links.clear();
+    }
+
+    /// Counters summed over CPUs, indexed by `layout::STAT_*`.
+    pub fn stats(&self) -> Result<[u64; STAT_COUNT as usize], SysError> {
+        let mut out = [0u64; STAT_COUNT as usize];
+        let mut buf = vec![0u8; self.maps.stats.user_value_len()];
+        for (i, slot) in out.iter_mut().enumerate() {
+            if self
+                .maps
+                .stats
+                .lookup(&(i as u32).to_ne_bytes(), &mut buf)?
+            {
+                *slot = buf
+                    .chunks_exact(8)
+                    .map(|c| u64::from_ne_bytes(c.try_into().expect("8 bytes")))
+                    .sum();
+            }
+        }
+        Ok(out)
+    }
+
+    /// Make the next event of `tgid` carry its process context again (user space missed it).
+    pub fn forget_process(&self, tgid: u32) {
+        let _ = self.maps.seen.delete(&tgid.to_ne_bytes());
+    }
+}

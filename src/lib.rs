@@ -6,6 +6,7 @@ pub mod clock;
 pub mod event;
 pub mod loss;
 pub mod output;
+pub mod perf_ring;
 pub mod privileges;
 pub mod script;
 pub mod sink;

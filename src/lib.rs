@@ -7,6 +7,7 @@ pub mod event;
 pub mod loss;
 pub mod output;
 pub mod perf_ring;
+pub mod perfbuf;
 pub mod privileges;
 pub mod script;
 pub mod sink;

@@ -3,8 +3,8 @@
 //! with one `poll(2)` over every ring (plus an optional extra fd such as a signalfd) and drained through
 //! `perf_ring::RingView`.
 
-pub use crate::perf_ring::{DrainStats, Record};
 use crate::perf_ring::RingView;
+pub use crate::perf_ring::{DrainStats, Record};
 use crate::sys::mmap::{page_size, MmapRegion};
 use crate::sys::perf_event::{
     perf_event_open, PerfEvent, PerfEventAttr, PERF_ATTR_FLAG_DISABLED, PERF_COUNT_SW_BPF_OUTPUT,

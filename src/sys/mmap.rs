@@ -34,8 +34,9 @@ impl MmapRegion {
         if p == libc::MAP_FAILED {
             return Err(SysError::last_os(format!("mmap {len} bytes of fd {fd}")));
         }
-        let ptr = NonNull::new(p as *mut u8)
-            .ok_or_else(|| SysError::Invalid(format!("mmap {len} bytes of fd {fd} returned NULL")))?;
+        let ptr = NonNull::new(p as *mut u8).ok_or_else(|| {
+            SysError::Invalid(format!("mmap {len} bytes of fd {fd} returned NULL"))
+        })?;
         Ok(MmapRegion { ptr, len })
     }
 

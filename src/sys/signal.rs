@@ -134,8 +134,14 @@ mod tests {
         assert_eq!(poll_readable(&[r.as_raw_fd()], 0, &mut ready).unwrap(), 0);
         assert_eq!(ready, [false]);
         // SAFETY: one byte from a live buffer to our own pipe.
-        assert_eq!(unsafe { libc::write(w.as_raw_fd(), b"x".as_ptr().cast(), 1) }, 1);
-        assert_eq!(poll_readable(&[r.as_raw_fd()], 1000, &mut ready).unwrap(), 1);
+        assert_eq!(
+            unsafe { libc::write(w.as_raw_fd(), b"x".as_ptr().cast(), 1) },
+            1
+        );
+        assert_eq!(
+            poll_readable(&[r.as_raw_fd()], 1000, &mut ready).unwrap(),
+            1
+        );
         assert_eq!(ready, [true]);
     }
 

@@ -8,6 +8,8 @@ pub mod event;
 pub mod loss;
 pub mod offsets;
 pub mod output;
+pub mod perf_ring;
+pub mod perfbuf;
 pub mod privileges;
 pub mod probes;
 pub mod script;

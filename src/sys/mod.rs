@@ -6,8 +6,10 @@ pub mod cpus;
 pub mod error;
 pub mod link;
 pub mod map;
+pub mod mmap;
 pub mod perf_event;
 pub mod prog;
+pub mod signal;
 pub mod tracefs;
 
 pub use bpf::{raise_memlock_rlimit, BPF_ANY, BPF_EXIST, BPF_NOEXIST};

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use filespy::cli::{self, Action, Config, ExitStatus};
+use filespy::cli::{self, Action, ExitStatus};
 
 fn main() -> ExitCode {
     // Before anything opens a descriptor, so kernel objects never land on fds 0-2.
@@ -35,16 +35,15 @@ fn main() -> ExitCode {
             return ExitStatus::Failure.into();
         }
     }
-    match run_placeholder(&config) {
+    let outcome = match &config.dump_prog {
+        Some(how) => filespy::monitor::dump_programs(&config, how),
+        None => filespy::monitor::run(&config),
+    };
+    match outcome {
         Ok(status) => status.into(),
         Err(e) => {
             eprintln!("filespy: {e}");
             ExitStatus::Failure.into()
         }
     }
-}
-
-// TEMPORARY: the lead replaces this with `filespy::monitor::run(&config)` when merging.
-fn run_placeholder(_config: &Config) -> Result<ExitStatus, String> {
-    Err("monitor not built yet".to_string())
 }

@@ -1,0 +1,333 @@
+//! The run loop: set up the kernel side, then poll the perf rings and a signalfd, decode, enrich and write
+//! events in batches until a signal, `--count`, `--duration` or a closed output ends the run.
+
+use crate::bpf::layout::{STAT_EVENTS, STAT_FAILED, STAT_FILTERED, STAT_OUTPUT_ERR};
+use crate::btf::Btf;
+use crate::cli::{AttachMode, Config, DumpProg, ExitStatus, Format};
+use crate::clock::Clock;
+use crate::event::Event;
+use crate::loss::{LossReporter, Stats};
+use crate::offsets::KernelOffsets;
+use crate::output::{self, Formatter};
+use crate::perf_ring::Record;
+use crate::perfbuf::PerfBuffer;
+use crate::probes::{choose_hook, generate, Filters, HookKind, Probes};
+use crate::record::{decode_into, ProcCache, ProcContext};
+use crate::sink::{Sink, SinkError};
+use crate::sys::signal::SignalFd;
+use std::io::{IsTerminal, Write};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+/// How long one poll may sleep: bounds the latency of events below the wakeup watermark and of
+/// `--duration`.
+const POLL_MS: i32 = 100;
+/// Output is written once it reaches this size, or at the end of each drain.
+const FLUSH_BYTES: usize = 256 * 1024;
+
+fn filters_of(cfg: &Config) -> Filters {
+    Filters {
+        exts: cfg
+            .extensions
+            .iter()
+            .map(|e| e.as_bytes().to_vec())
+            .collect(),
+        all_files: cfg.all_files,
+        pids: cfg.pids.clone(),
+        uids: cfg.uids.clone(),
+        comms: cfg.comms.iter().map(|c| c.as_bytes().to_vec()).collect(),
+    }
+}
+
+fn offsets(cfg: &Config) -> Result<KernelOffsets, String> {
+    let btf = Btf::load(cfg.btf.as_deref()).map_err(|e| e.to_string())?;
+    KernelOffsets::from_btf(&btf).map_err(|e| e.to_string())
+}
+
+/// `--dump-prog`: the programs generated for this kernel, as disassembly or an ELF object.
+pub fn dump_programs(cfg: &Config, how: &DumpProg) -> Result<ExitStatus, String> {
+    let k = offsets(cfg)?;
+    let hook = choose_hook(cfg.attach).map_err(|e| e.to_string())?;
+    let progs =
+        generate(&k, hook, &filters_of(cfg), std::process::id()).map_err(|e| e.to_string())?;
+    match how {
+        DumpProg::Disassembly => {
+            let mut text = String::new();
+            for g in &progs {
+                text.push_str(&format!(
+                    "{}:  # section {}, {} slots\n",
+                    g.name,
+                    g.section,
+                    g.program.slot_count()
+                ));
+                text.push_str(&g.program.to_string());
+                text.push('\n');
+            }
+            match std::io::stdout().write_all(text.as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(format!("stdout: {e}"))
+                }
+                _ => {}
+            }
+        }
+        DumpProg::Elf(path) => {
+            let list: Vec<(&str, &str, &bpfasm::Program)> = progs
+                .iter()
+                .map(|g| (g.section.as_str(), g.name.as_str(), &g.program))
+                .collect();
+            let elf = bpfasm::write_elf(&list, "GPL").map_err(|e| e.to_string())?;
+            std::fs::write(path, elf).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// Monitor until told to stop.
+pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
+    // Block the signals before anything else so none is delivered the default way mid-setup.
+    let signals = SignalFd::new().map_err(|e| format!("signalfd: {e}"))?;
+    let k = offsets(cfg)?;
+    let hook = choose_hook(cfg.attach).map_err(|e| e.to_string())?;
+    if hook == HookKind::Kprobe {
+        let _ = crate::attach::remove_stale_kprobe_events();
+    }
+    let filters = filters_of(cfg);
+    let me = std::process::id();
+    let mut probes = Probes::load(&k, hook, &filters, me).map_err(|e| e.to_string())?;
+    let page = crate::sys::mmap::page_size();
+    // Wake the reader once a quarter of a ring is used, not per event.
+    let wakeup = (cfg.buffer_pages as usize * page / 4).max(1) as u32;
+    let mut rings = PerfBuffer::open(&probes.maps.events, cfg.buffer_pages as usize, wakeup)
+        .map_err(|e| e.to_string())?;
+    if let Err(e) = probes.attach() {
+        // `auto` may still fall back to the syscall tracepoints when a kprobe cannot be placed.
+        if hook == HookKind::Kprobe && cfg.attach == AttachMode::Auto {
+            drop(rings);
+            drop(probes);
+            eprintln!("filespy: kprobe attach failed ({e}); falling back to syscall tracepoints");
+            probes =
+                Probes::load(&k, HookKind::Tracepoint, &filters, me).map_err(|e| e.to_string())?;
+            rings = PerfBuffer::open(&probes.maps.events, cfg.buffer_pages as usize, wakeup)
+                .map_err(|e| e.to_string())?;
+            probes.attach().map_err(|e| e.to_string())?;
+        } else {
+            return Err(e.to_string());
+        }
+    }
+    let mut sink = Sink::from_output(cfg.output.as_deref()).map_err(|e| e.to_string())?;
+    let color = cfg.output.is_none() && std::io::stdout().is_terminal();
+    let format = match cfg.format {
+        Format::Json => output::Format::Json,
+        Format::Text => output::Format::Text,
+    };
+    let mut formatter =
+        Formatter::new(format, Clock::new(), color).map_err(|e| format!("output: {e}"))?;
+    let mut out = Vec::with_capacity(FLUSH_BYTES * 2);
+    if let Formatter::Text(t) = &formatter {
+        t.write_header(&mut out);
+    }
+    if !cfg.quiet {
+        eprintln!(
+            "filespy: ready (hook={}, cpus={}, buffer-pages={}, output={})",
+            probes.hook.name(),
+            rings.cpus().len(),
+            cfg.buffer_pages,
+            sink.describe()
+        );
+    }
+
+    let mut session = Session {
+        cfg,
+        forget: Vec::new(),
+        cache: ProcCache::new(8192),
+        event: Event::default(),
+        path_buf: Vec::new(),
+        formatter: &mut formatter,
+        out: &mut out,
+        loss: LossReporter::new(),
+        delivered: 0,
+        path_filtered: 0,
+        malformed: 0,
+        done: false,
+    };
+    let deadline = cfg.duration.map(|d| Instant::now() + d);
+    let mut closed = false;
+    loop {
+        let wake = rings
+            .poll(Some(signals.as_raw_fd()), POLL_MS)
+            .map_err(|e| e.to_string())?;
+        let mut stop = false;
+        if wake.extra {
+            while let Some(sig) = signals.read().map_err(|e| format!("signalfd: {e}"))? {
+                if sig == libc::SIGHUP {
+                    if let Err(e) = sink.reopen() {
+                        eprintln!("filespy: {e}");
+                    }
+                } else {
+                    stop = true;
+                }
+            }
+        }
+        rings.drain(|cpu, rec| session.record(cpu, rec));
+        for tgid in session.forget.drain(..) {
+            probes.forget_process(tgid);
+        }
+        if session.flush(&mut sink, true)? {
+            closed = true;
+            break;
+        }
+        if !cfg.quiet {
+            let _ = session
+                .loss
+                .maybe_report(Instant::now(), &mut std::io::stderr());
+        }
+        if stop || session.done || deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+    }
+    // Detach, then collect what the programs sent before detaching.
+    probes.detach();
+    if !closed && !session.done {
+        rings.drain(|cpu, rec| session.record(cpu, rec));
+        closed = session.flush(&mut sink, true)?;
+    }
+    if !closed {
+        let _ = sink.flush();
+    }
+    if !cfg.quiet {
+        let _ = session.loss.maybe_report(
+            Instant::now() + Duration::from_secs(2),
+            &mut std::io::stderr(),
+        );
+    }
+    if cfg.stats {
+        let k = probes.stats().unwrap_or_default();
+        let mut stats = Stats {
+            events: session.delivered,
+            filtered: k[STAT_FILTERED as usize] + session.path_filtered,
+            failed_writes: k[STAT_FAILED as usize],
+            ..Stats::default()
+        };
+        stats.set_losses(&session.loss.totals());
+        eprintln!("{}", stats.summary_line());
+        if k[STAT_OUTPUT_ERR as usize] > 0 || session.malformed > 0 {
+            eprintln!(
+                "filespy: kernel sent {} events, {} output errors, {} malformed records",
+                k[STAT_EVENTS as usize], k[STAT_OUTPUT_ERR as usize], session.malformed
+            );
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// The per-event state of a run.
+struct Session<'a> {
+    cfg: &'a Config,
+    /// Processes whose context the kernel must send again (applied after each drain).
+    forget: Vec<u32>,
+    cache: ProcCache,
+    event: Event,
+    path_buf: Vec<u8>,
+    formatter: &'a mut Formatter,
+    out: &'a mut Vec<u8>,
+    loss: LossReporter,
+    delivered: u64,
+    path_filtered: u64,
+    malformed: u64,
+    done: bool,
+}
+
+impl Session<'_> {
+    fn record(&mut self, cpu: u32, rec: Record<'_>) {
+        match rec {
+            Record::Sample(data) => self.sample(cpu, data),
+            Record::Lost(n) => self.loss.record(cpu, n, Instant::now()),
+            Record::Other(_) => {}
+        }
+    }
+
+    fn sample(&mut self, cpu: u32, data: &[u8]) {
+        if self.done {
+            return;
+        }
+        let decoded = match decode_into(
+            data,
+            cpu,
+            &mut self.event,
+            &mut self.cache,
+            &mut self.path_buf,
+        ) {
+            Ok(d) => d,
+            Err(_) => {
+                self.malformed += 1;
+                return;
+            }
+        };
+        if !self.cfg.paths.is_empty()
+            && !self
+                .cfg
+                .paths
+                .iter()
+                .any(|p| under(&self.event.file.path, p))
+        {
+            self.path_filtered += 1;
+            return;
+        }
+        if self.cache.get(&decoded.key).is_none() {
+            // The event that carried this process's context was lost (or evicted): take it from /proc
+            // while the process lives, and have the kernel send it again with the next event.
+            self.forget.push(decoded.key.tgid);
+            if let Some(ctx) = ProcContext::from_proc(decoded.key.tgid) {
+                self.cache.insert(decoded.key, ctx);
+                crate::record::fill_context(&mut self.event, self.cache.get(&decoded.key));
+            }
+        }
+        let script = self
+            .cache
+            .get(&decoded.key)
+            .and_then(|c| c.script.as_deref());
+        self.formatter.write_event(&self.event, script, self.out);
+        self.delivered += 1;
+        if self.cfg.count.is_some_and(|n| self.delivered >= n) {
+            self.done = true;
+        }
+    }
+
+    /// Write buffered output; `Ok(true)` when the reader went away (a quiet end of the run).
+    fn flush(&mut self, sink: &mut Sink, force: bool) -> Result<bool, String> {
+        if self.out.is_empty() || (!force && self.out.len() < FLUSH_BYTES) {
+            return Ok(false);
+        }
+        let r = sink.write_all(self.out);
+        self.out.clear();
+        match r {
+            Ok(()) => Ok(false),
+            Err(SinkError::Closed) => Ok(true),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// Is `path` the directory `prefix` or inside it?
+fn under(path: &[u8], prefix: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let p = prefix.as_os_str().as_bytes();
+    if p == b"/" {
+        return path.starts_with(b"/");
+    }
+    path.starts_with(p) && (path.len() == p.len() || path[p.len()] == b'/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::under;
+    use std::path::Path;
+
+    #[test]
+    fn path_prefix_matches_whole_components() {
+        assert!(under(b"/var/log/a.log", Path::new("/var/log")));
+        assert!(under(b"/var/log", Path::new("/var/log")));
+        assert!(!under(b"/var/logs/a.log", Path::new("/var/log")));
+        assert!(under(b"/x", Path::new("/")));
+    }
+}

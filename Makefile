@@ -3,6 +3,8 @@ MUSL      := x86_64-unknown-linux-musl
 CARGO     ?= cargo
 BIN       := target/$(MUSL)/release/filespy
 export PATH := $(HOME)/.cargo/bin:$(PATH)
+SHELL     := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 
 .PHONY: all build musl-target lint host-test vm-test test run clean
 
@@ -23,6 +25,8 @@ lint:
 # Every test on this host's kernel (as root: real programs are loaded).
 host-test:
 	$(CARGO) test --workspace
+	@# The LLVM differential test again, uncaptured, so its coverage figures show in the log.
+	$(CARGO) test -p bpfasm --test llvm_diff -- --nocapture 2>&1 | grep -Ei 'forms|instructions|test result'
 
 # The kprobe path, in qemu VMs of Debian kernels (the host kernel has none): every tests/kernel_*.rs inside.
 vm-test: musl-target

@@ -209,11 +209,17 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
             ..Stats::default()
         };
         stats.set_losses(&session.loss.totals());
+        // The kernel reports a ring's losses only with its next record, so the last ones may not have
+        // arrived as LOST records; the programs count every failed output themselves.
+        stats.lost = stats.lost.max(k[STAT_OUTPUT_ERR as usize]);
         eprintln!("{}", stats.summary_line());
-        if k[STAT_OUTPUT_ERR as usize] > 0 || session.malformed > 0 {
+        if session.malformed > 0 {
             eprintln!(
-                "filespy: kernel sent {} events, {} output errors, {} malformed records",
-                k[STAT_EVENTS as usize], k[STAT_OUTPUT_ERR as usize], session.malformed
+                "filespy: kernel sent {} events; {} delivered, {} outside --path, {} malformed",
+                k[STAT_EVENTS as usize],
+                session.delivered,
+                session.path_filtered,
+                session.malformed
             );
         }
     }

@@ -236,7 +236,10 @@ impl Unprivileged {
         std::fs::create_dir_all(&dir).expect("temp dir");
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let bin = dir.join("filespy");
-        std::fs::copy(BIN, &bin).expect("copy binary");
+        // Copy in a child process: a write fd held by this (multithreaded) test process would leak into
+        // children other tests fork meanwhile, and exec of the copy would then fail with ETXTBSY.
+        let ok = Command::new("cp").arg(BIN).arg(&bin).status().expect("run cp");
+        assert!(ok.success(), "cp {BIN} {}", bin.display());
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         Unprivileged { dir }
     }

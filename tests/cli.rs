@@ -238,7 +238,11 @@ impl Unprivileged {
         let bin = dir.join("filespy");
         // Copy in a child process: a write fd held by this (multithreaded) test process would leak into
         // children other tests fork meanwhile, and exec of the copy would then fail with ETXTBSY.
-        let ok = Command::new("cp").arg(BIN).arg(&bin).status().expect("run cp");
+        let ok = Command::new("cp")
+            .arg(BIN)
+            .arg(&bin)
+            .status()
+            .expect("run cp");
         assert!(ok.success(), "cp {BIN} {}", bin.display());
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         Unprivileged { dir }

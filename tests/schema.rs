@@ -336,12 +336,15 @@ fn schema_names_exactly_the_emitted_keys() {
     assert_eq!(file, props(&s["file"]));
 }
 
+/// Breaks one rule of the schema in a valid event.
+type Mutation = fn(&mut Value);
+
 /// Each mutation of a valid event breaks one rule of the schema; each must be rejected, so the
 /// validation above cannot pass vacuously.
 #[test]
 fn broken_events_are_rejected() {
     let good = lines(&render_all(&[non_utf8()])).remove(0);
-    let mutations: Vec<(&str, fn(&mut Value))> = vec![
+    let mutations: Vec<(&str, Mutation)> = vec![
         ("missing id", |v| {
             v.as_object_mut().unwrap().remove("id");
         }),

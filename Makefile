@@ -2,11 +2,17 @@
 MUSL      := x86_64-unknown-linux-musl
 CARGO     ?= cargo
 BIN       := target/$(MUSL)/release/filespy
+DIST      := dist
+# The release promise: one stripped static binary of at most 2 MiB.
+MAX_BYTES := 2097152
+# `make run ARGS="--ext conf --all-files"` passes flags through; root runs it directly, others via sudo.
+ARGS      ?=
+SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 SHELL     := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: all build musl-target lint host-test vm-test test run clean
+.PHONY: all build musl-target dist lint host-test vm-test test run clean
 
 all: build
 
@@ -17,6 +23,21 @@ musl-target:
 build: musl-target
 	$(CARGO) build --release --target $(MUSL)
 	@ls -l $(BIN)
+
+# dist/filespy and dist/filespy.sha256 (check with `cd dist && sha256sum -c filespy.sha256`). Static
+# non-PIE linking comes from .cargo/config.toml; stripping from the release profile. Each promise is
+# checked here rather than trusted.
+dist: build
+	@command -v file >/dev/null || { echo "dist: file(1) is needed to check the binary (apt-get install file)" >&2; exit 1; }
+	@mkdir -p $(DIST)
+	cp $(BIN) $(DIST)/filespy
+	@info=$$(file -b $(DIST)/filespy); echo "file: $$info"; \
+	case "$$info" in *"statically linked"*) ;; *) echo "dist: not a static executable" >&2; exit 1;; esac; \
+	case "$$info" in *", stripped"*) ;; *) echo "dist: binary is not stripped" >&2; exit 1;; esac
+	@size=$$(stat -c %s $(DIST)/filespy); echo "size: $$size bytes (limit $(MAX_BYTES))"; \
+	if [ $$size -gt $(MAX_BYTES) ]; then echo "dist: $$size bytes exceeds $(MAX_BYTES)" >&2; exit 1; fi
+	@cd $(DIST) && sha256sum filespy > filespy.sha256 && sha256sum -c --quiet filespy.sha256 && echo "sha256: $$(cat filespy.sha256)"
+	@echo "version: $$($(DIST)/filespy --version)"
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -34,8 +55,10 @@ vm-test: musl-target
 
 test: lint host-test vm-test
 
+# Starts monitoring with the defaults: JSON lines on stdout until Ctrl-C.
 run: build
-	sudo $(BIN)
+	$(SUDO) $(BIN) $(ARGS)
 
 clean:
 	$(CARGO) clean
+	rm -rf $(DIST)

@@ -269,13 +269,11 @@ impl Session<'_> {
                 return;
             }
         };
-        if !self.cfg.paths.is_empty()
-            && !self
-                .cfg
-                .paths
-                .iter()
-                .any(|p| under(&self.event.file.path, p))
-        {
+        // A truncated path lacks its top, so it cannot be placed outside the subtree: it is kept (a
+        // possible extra event beats a silently missing one).
+        let paths = &self.cfg.paths;
+        let file = &self.event.file;
+        if !paths.is_empty() && !file.truncated && !paths.iter().any(|p| under(&file.path, p)) {
             self.path_filtered += 1;
             return;
         }

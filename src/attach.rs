@@ -134,6 +134,10 @@ pub fn attach_kprobe_with(
     tracefs::check_symbol(func)?;
     let pmu = Path::new(KPROBE_PMU).join("type").exists();
     let method = match method {
+        // Only tracefs can raise a return probe's instance limit (see `KprobeEvent::create`).
+        KprobeMethod::Auto if retprobe && tracefs::kprobe_events_path().is_some() => {
+            KprobeMethod::Tracefs
+        }
         KprobeMethod::Auto if pmu => KprobeMethod::Pmu,
         KprobeMethod::Auto if tracefs::kprobe_events_path().is_some() => KprobeMethod::Tracefs,
         KprobeMethod::Auto => return Err(SysError::Unsupported(NO_KPROBES.into())),

@@ -13,6 +13,7 @@ use filespy::sys::perf_event::{
 };
 use filespy::sys::tracefs::{
     filespy_kprobe_events, kprobe_events_path, mounted_tracefs, tracefs_dir, tracepoint_id,
+    KRETPROBE_MAXACTIVE,
 };
 use filespy::sys::{
     online_cpus, possible_cpus, raise_memlock_rlimit, Map, MapType, Prog, ProgType, SysError,
@@ -702,4 +703,35 @@ fn tracefs_is_mounted_when_missing() {
     .join()
     .expect("mount-namespace thread");
     outcome.unwrap();
+}
+
+/// A return probe made by `Auto` goes through tracefs with the largest instance pool, so writers blocked
+/// in `vfs_write` cannot exhaust it and make the monitor miss returns.
+#[test]
+fn auto_return_probes_get_the_largest_instance_pool() {
+    require_root();
+    if !kprobes_expected() {
+        assert_no_kprobes(true, KprobeMethod::Auto);
+        return;
+    }
+    let _tracefs = TRACEFS_KPROBES.lock().unwrap_or_else(|p| p.into_inner());
+    let mut a = Asm::new();
+    a.mov64(R0, 0).exit();
+    let prog = Prog::load(ProgType::Kprobe, "ret0", &a.finish().unwrap().to_bytes()).unwrap();
+    let link = attach_kprobe(&prog, KPROBE_FUNC, true, KprobeMethod::Auto).unwrap();
+    assert_eq!(link.kprobe_method(), Some(KprobeMethod::Tracefs));
+    let name = link.kprobe_event_name().unwrap().to_string();
+    let events = std::fs::read_to_string(kprobe_events_path().unwrap()).unwrap();
+    let line = events
+        .lines()
+        .find(|l| l.contains(&name))
+        .unwrap_or_else(|| panic!("{events}"));
+    println!("{line}");
+    assert!(
+        line.starts_with(&format!("r{KRETPROBE_MAXACTIVE}:")),
+        "{line}"
+    );
+    drop(link);
+    let after = std::fs::read_to_string(kprobe_events_path().unwrap()).unwrap();
+    assert!(!after.contains(&name), "{after}");
 }

@@ -197,6 +197,9 @@ pub fn check_symbol(func: &str) -> Result<(), SysError> {
     }
 }
 
+/// Most return-probe instances the kernel accepts (`KRETPROBE_MAXACTIVE_MAX`).
+pub const KRETPROBE_MAXACTIVE: u32 = 4096;
+
 static NEXT_EVENT: AtomicU64 = AtomicU64::new(0);
 
 /// A kprobe event created through kprobe_events; dropping it removes the entry.
@@ -224,9 +227,29 @@ impl KprobeEvent {
             std::process::id(),
             NEXT_EVENT.fetch_add(1, Ordering::Relaxed)
         );
-        let kind = if retprobe { 'r' } else { 'p' };
-        let cmd = format!("{kind}:{KPROBE_GROUP}/{name} {func}");
-        write_kprobe_events(&events_file, &cmd).map_err(|e| match e {
+        // A return probe holds one instance per call in flight; the kernel's default (about 2 per CPU)
+        // is soon exhausted by writers blocked in the probed function, and every miss is a lost event.
+        // Ask for the most the kernel allows; an older kernel that refuses gets its default.
+        let cmd = if retprobe {
+            let big = format!("r{KRETPROBE_MAXACTIVE}:{KPROBE_GROUP}/{name} {func}");
+            match write_kprobe_events(&events_file, &big) {
+                Ok(()) => None,
+                Err(SysError::Os { errno, .. })
+                    if errno == libc::EINVAL || errno == libc::E2BIG =>
+                {
+                    Some(format!("r:{KPROBE_GROUP}/{name} {func}"))
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            Some(format!("p:{KPROBE_GROUP}/{name} {func}"))
+        };
+        let result = match &cmd {
+            Some(cmd) => write_kprobe_events(&events_file, cmd),
+            None => Ok(()),
+        };
+        let cmd = cmd.unwrap_or_default();
+        result.map_err(|e| match e {
             // Kernels say ENOENT (newer) or EINVAL (older) for an unknown symbol.
             SysError::Os { errno, .. } => SysError::Os {
                 op: format!("kprobe on '{func}' via {} ('{cmd}')", events_file.display()),

@@ -24,7 +24,7 @@ pub enum Record<'a> {
     Sample(&'a [u8]),
     /// The kernel dropped `count` samples because the ring was full.
     Lost(u64),
-    /// A record type we did not ask for; skipped.
+    /// A record type we did not ask for; ignored.
     Other(u32),
 }
 

@@ -917,3 +917,89 @@ fn stats_line_counts_the_delivered_events() {
     println!("{line}");
     assert!(line.contains(" events=4 "), "{line}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Process images, threads, pwrite64 and deleted files
+
+#[test]
+fn exec_thread_pwrite_and_deleted_file() {
+    let dir = TestDir::new("image");
+    let d = dir.str();
+    // A thread writes (tid != pid), then pwrite64 at an offset, then a write to an unlinked file.
+    let job = dir.join("job.py");
+    write_file(
+        &job,
+        "import os, sys, threading\n\
+         d = sys.argv[1]\n\
+         t = threading.Thread(target=lambda: open(d + '/thread.txt', 'w').write('from a thread'))\n\
+         t.start(); t.join()\n\
+         fd = os.open(d + '/pw.txt', os.O_WRONLY | os.O_CREAT, 0o644)\n\
+         os.pwrite(fd, b'abcdef', 100)\n\
+         os.close(fd)\n\
+         f = open(d + '/gone.txt', 'w')\n\
+         os.unlink(d + '/gone.txt')\n\
+         f.write('ghost'); f.flush(); f.close()\n",
+    );
+    let mon = Monitor::start(&["--path", d], Out::Collect);
+    // The same pid writes as sh, then as python3 after exec: each image has its own context.
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "echo from-sh > \"$0/sh.txt\"; exec python3 \"$0/job.py\" \"$0\"",
+            d,
+        ])
+        .spawn()
+        .expect("sh");
+    let pid = child.id();
+    assert!(child.wait().unwrap().success());
+    mon.wait_events("4 events", |e| e.len() >= 4);
+    let fin = mon.stop();
+    fin.assert_clean_exit();
+    let events = fin.events();
+    let one = |f: &str| {
+        let evs = events_for(&events, &dir.join(f));
+        assert_eq!(evs.len(), 1, "{f}: {events:?}");
+        evs[0].clone()
+    };
+    let sh = one("sh.txt");
+    assert_eq!(sh["process"]["pid"], pid);
+    assert_eq!(sh["process"]["name"], "sh");
+    assert_eq!(sh["process"]["cmdline"][0], "sh");
+    assert_eq!(sh["process"]["cmdline"][1], "-c");
+    assert!(sh["process"]["file_path"].is_null(), "{sh}");
+
+    let script = s(&job);
+    let th = one("thread.txt");
+    assert_eq!(th["process"]["pid"], pid, "{th}");
+    assert_ne!(th["process"]["tid"], pid, "a thread's tid: {th}");
+    assert_eq!(th["process"]["file_path"], script.as_str());
+    assert_eq!(th["process"]["cmdline"][1], script.as_str());
+    assert_eq!(th["file"]["bytes_written"], 13);
+
+    let pw = one("pw.txt");
+    assert_eq!(pw["process"]["pid"], pid);
+    assert_eq!(pw["process"]["tid"], pid);
+    assert_eq!(pw["process"]["name"], "python3");
+    assert_eq!(pw["process"]["file_path"], script.as_str());
+    assert_eq!(pw["file"]["bytes_written"], 6);
+
+    let gone = one("gone.txt");
+    assert_eq!(gone["file"]["deleted"], true, "{gone}");
+    assert_eq!(gone["file"]["bytes_written"], 5);
+    assert_eq!(events.len(), 4, "{events:?}");
+}
+
+#[test]
+fn sighup_without_output_file_keeps_running() {
+    let dir = TestDir::new("hupstdout");
+    let mon = Monitor::start(&["--path", dir.str()], Out::Collect);
+    mon.signal(libc::SIGHUP);
+    write_file(&dir.join("after-hup.txt"), "x");
+    mon.wait_events("the event after SIGHUP", |e| e.len() == 1);
+    let fin = mon.stop();
+    fin.assert_clean_exit();
+    assert_eq!(fin.events().len(), 1);
+    for l in fin.stderr.lines() {
+        assert!(l.starts_with("filespy: ready"), "stderr: {}", fin.stderr);
+    }
+}

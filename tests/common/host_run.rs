@@ -266,7 +266,24 @@ impl Monitor {
 
     /// Waits until `done(events so far)` holds; fails the test after `EVENT_TIMEOUT`.
     pub fn wait_events(&self, what: &str, done: impl Fn(&[Value]) -> bool) {
-        wait_until(what, || done(&self.events_so_far()));
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        loop {
+            let events = self.events_so_far();
+            if done(&events) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {EVENT_TIMEOUT:?} waiting for {what}; events so far:\n{}\nstderr:\n{}",
+                events
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn signal(&self, sig: libc::c_int) {

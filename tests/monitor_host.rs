@@ -1003,3 +1003,50 @@ fn sighup_without_output_file_keeps_running() {
         assert!(l.starts_with("filespy: ready"), "stderr: {}", fin.stderr);
     }
 }
+
+/// The first event of a process carries its context; when a later event of the same process sits in
+/// a ring that is drained first (another thread on another CPU), it must still get that context.
+#[test]
+fn context_reaches_events_read_before_it_from_another_cpu() {
+    let dir = TestDir::new("crosscpu");
+    let job = dir.join("cross.py");
+    write_file(
+        &job,
+        "import os, sys, threading\n\
+         d = sys.argv[1]\n\
+         cpus = sorted(os.sched_getaffinity(0))\n\
+         assert len(cpus) >= 2, 'this test needs two CPUs'\n\
+         def first(i):\n\
+         \x20   os.sched_setaffinity(0, {cpus[1]})\n\
+         \x20   open('%s/c%d-first.txt' % (d, i), 'w').write('1')\n\
+         for i in range(20):\n\
+         \x20   pid = os.fork()\n\
+         \x20   if pid == 0:\n\
+         \x20       t = threading.Thread(target=first, args=(i,)); t.start(); t.join()\n\
+         \x20       os.sched_setaffinity(0, {cpus[0]})\n\
+         \x20       open('%s/c%d-second.txt' % (d, i), 'w').write('22')\n\
+         \x20       os._exit(0)\n\
+         \x20   os.waitpid(pid, 0)\n",
+    );
+    let mon = Monitor::start(&["--path", dir.str()], Out::Collect);
+    run_ok(Command::new("python3").args([s(&job), dir.str().to_string()]));
+    mon.wait_events("40 events", |e| e.len() >= 40);
+    let fin = mon.stop();
+    fin.assert_clean_exit();
+    let events = fin.events();
+    assert_eq!(events.len(), 40);
+    let script = s(&job);
+    let mut missing = Vec::new();
+    for e in &events {
+        let p = &e["process"];
+        if p["file_path"] != script.as_str() || p["cmdline"][1] != script.as_str() {
+            missing.push(format!("{} {}", e["file"]["name"], p));
+        }
+    }
+    println!(
+        "cross-CPU: {} of {} events without their process context",
+        missing.len(),
+        events.len()
+    );
+    assert!(missing.is_empty(), "{missing:#?}");
+}

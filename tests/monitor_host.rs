@@ -315,6 +315,11 @@ fn scripts_of_real_interpreters() {
     let pre = std::fs::read_to_string(out("node_pre")).unwrap();
     assert_eq!(pre.split_whitespace().nth(2), Some("pre-loaded"));
     println!("{} interpreter runs, {} events", cases.len(), events.len());
+    assert_eq!(
+        events.len(),
+        cases.len(),
+        "nothing else was written under DIR"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -139,6 +139,7 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
     let mut session = Session {
         cfg,
         forget: Vec::new(),
+        orphans: Vec::new(),
         cache: ProcCache::new(8192),
         event: Event::default(),
         path_buf: Vec::new(),
@@ -168,7 +169,10 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
                 }
             }
         }
+        let older = std::mem::take(&mut session.orphans);
         rings.drain(|cpu, rec| session.record(cpu, rec));
+        // Every ring has now been drained once since these were read: their context, if sent, is in.
+        session.settle(older);
         for tgid in session.forget.drain(..) {
             probes.forget_process(tgid);
         }
@@ -189,6 +193,8 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
     probes.detach();
     if !closed && !session.done {
         rings.drain(|cpu, rec| session.record(cpu, rec));
+        let last = std::mem::take(&mut session.orphans);
+        session.settle(last);
         closed = session.flush(&mut sink, true)?;
     }
     if !closed {
@@ -231,6 +237,10 @@ struct Session<'a> {
     cfg: &'a Config,
     /// Processes whose context the kernel must send again (applied after each drain).
     forget: Vec<u32>,
+    /// Records (cpu, bytes) whose process context was not cached when read. Rings are drained one CPU
+    /// after another, so the context-carrying first event of a process may sit in a ring drained later
+    /// (another thread, or the process moved CPUs); these wait for one more drain before falling back.
+    orphans: Vec<(u32, Vec<u8>)>,
     cache: ProcCache,
     event: Event,
     path_buf: Vec<u8>,
@@ -246,13 +256,20 @@ struct Session<'a> {
 impl Session<'_> {
     fn record(&mut self, cpu: u32, rec: Record<'_>) {
         match rec {
-            Record::Sample(data) => self.sample(cpu, data),
+            Record::Sample(data) => self.sample(cpu, data, true),
             Record::Lost(n) => self.loss.record(cpu, n, Instant::now()),
             Record::Other(_) => {}
         }
     }
 
-    fn sample(&mut self, cpu: u32, data: &[u8]) {
+    /// Decodes again, without further waiting, the records set aside in the previous round.
+    fn settle(&mut self, orphans: Vec<(u32, Vec<u8>)>) {
+        for (cpu, data) in orphans {
+            self.sample(cpu, &data, false);
+        }
+    }
+
+    fn sample(&mut self, cpu: u32, data: &[u8], may_wait: bool) {
         if self.done {
             return;
         }
@@ -275,6 +292,10 @@ impl Session<'_> {
         let file = &self.event.file;
         if !paths.is_empty() && !file.truncated && !paths.iter().any(|p| under(&file.path, p)) {
             self.path_filtered += 1;
+            return;
+        }
+        if self.cache.get(&decoded.key).is_none() && may_wait {
+            self.orphans.push((cpu, data.to_vec()));
             return;
         }
         if self.cache.get(&decoded.key).is_none() {

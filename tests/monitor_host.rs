@@ -1,0 +1,1057 @@
+//! End-to-end tests of the real filespy binary on this host (tracepoint path): script recognition with
+//! real interpreters, lifecycle (signals, --count, --duration, closed stdout, -o and SIGHUP reopen),
+//! filters, output encodings, error exits and --dump-prog. Host only: not a `kernel_*` test.
+//! Every test has its own directory, watched with `--path`, since the machine is never quiet.
+
+#[path = "common/host_run.rs"]
+mod host_run;
+
+use host_run::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+fn write_file(path: &Path, text: &str) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+fn s(p: &Path) -> String {
+    p.to_str().expect("utf-8 path").to_string()
+}
+
+/// Events in a `-o` file so far (complete lines only).
+fn file_events(path: &Path) -> Vec<Value> {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    parse_events(&bytes[..end])
+}
+
+fn mode_of(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Script recognition with real interpreters
+
+/// One interpreter run: the command, where it runs, and what filespy must report.
+struct Case {
+    /// Output file name under DIR/out (also the case's name).
+    name: &'static str,
+    argv: Vec<String>,
+    cwd: Option<PathBuf>,
+    comm: &'static str,
+    /// The basename argv[0] must have once the interpreter runs (launchers such as pyenv's shim or
+    /// `env` rewrite argv[0] into a path).
+    argv0: &'static str,
+    /// What argv[1..] of the writing process must be.
+    rest: Vec<String>,
+    script: Option<String>,
+    /// The start of the interpreter binary's file name, e.g. "python3" for python3.11.
+    exe_prefix: &'static str,
+}
+
+#[test]
+fn scripts_of_real_interpreters() {
+    let dir = TestDir::new("scripts");
+    let d = dir.path();
+    let out = |name: &str| s(&d.join("out").join(format!("{name}.txt")));
+    std::fs::create_dir_all(d.join("out")).unwrap();
+
+    // Every workload writes "pid exe [extra]" (any whitespace) in one write: the truth to compare the event with.
+    let py = "import os, sys\nopen(sys.argv[1], 'w').write('%d\\n%s\\n' % (os.getpid(), os.readlink('/proc/self/exe')))\n";
+    write_file(&d.join("tools/job.py"), py);
+    write_file(&d.join("job.py"), py);
+    write_file(&d.join("pkgname/__init__.py"), "");
+    write_file(&d.join("pkgname/mod.py"), py);
+    let shebang = d.join("shebang.py");
+    write_file(&shebang, &format!("#!/usr/bin/env python3\n{py}"));
+    std::fs::set_permissions(&shebang, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_file(&d.join("pre.js"), "globalThis.PRE = 'pre-loaded';\n");
+    write_file(
+        &d.join("app.js"),
+        "const fs = require('fs');\nfs.writeFileSync(process.argv[2], `${process.pid}\\n${fs.readlinkSync('/proc/self/exe')}\\n${globalThis.PRE || ''}\\n`);\n",
+    );
+    write_file(
+        &d.join("run.sh"),
+        // bash line-buffers: one line so that it is one write.
+        "exe=$(readlink /proc/$$/exe)\necho \"$$ $exe\" > \"$1\"\n",
+    );
+    let pl = "open(my $f, '>', $ARGV[0]) or die; print $f \"$$\\n\" . readlink('/proc/self/exe') . \"\\n\"; close($f);\n";
+    write_file(&d.join("w.pl"), pl);
+
+    let ds = s(d);
+    let v = |a: &[&str]| a.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let py_c = "import os, sys; open(sys.argv[1], 'w').write('%d\\n%s\\n' % (os.getpid(), os.readlink('/proc/self/exe')))";
+    let cases = vec![
+        Case {
+            name: "py_abs",
+            argv: v(&["python3", &format!("{ds}/tools/job.py"), &out("py_abs")]),
+            cwd: None,
+            comm: "python3",
+            argv0: "python3",
+            rest: v(&[&format!("{ds}/tools/job.py"), &out("py_abs")]),
+            script: Some(format!("{ds}/tools/job.py")),
+            exe_prefix: "python3",
+        },
+        Case {
+            name: "py_rel",
+            argv: v(&["python3", "tools/job.py", "out/py_rel.txt"]),
+            cwd: Some(d.to_path_buf()),
+            comm: "python3",
+            argv0: "python3",
+            rest: v(&["tools/job.py", "out/py_rel.txt"]),
+            script: Some(format!("{ds}/tools/job.py")),
+            exe_prefix: "python3",
+        },
+        Case {
+            name: "py_dev",
+            argv: v(&[
+                "python3",
+                "-X",
+                "dev",
+                "-W",
+                "error",
+                &format!("{ds}/job.py"),
+                &out("py_dev"),
+            ]),
+            cwd: None,
+            comm: "python3",
+            argv0: "python3",
+            rest: v(&[
+                "-X",
+                "dev",
+                "-W",
+                "error",
+                &format!("{ds}/job.py"),
+                &out("py_dev"),
+            ]),
+            script: Some(format!("{ds}/job.py")),
+            exe_prefix: "python3",
+        },
+        Case {
+            name: "py_mod",
+            argv: v(&["python3", "-m", "pkgname.mod", &out("py_mod")]),
+            cwd: Some(d.to_path_buf()),
+            comm: "python3",
+            argv0: "python3",
+            rest: v(&["-m", "pkgname.mod", &out("py_mod")]),
+            script: Some("pkgname.mod".into()),
+            exe_prefix: "python3",
+        },
+        Case {
+            name: "py_c",
+            argv: v(&["python3", "-c", py_c, &out("py_c")]),
+            cwd: None,
+            comm: "python3",
+            argv0: "python3",
+            rest: v(&["-c", py_c, &out("py_c")]),
+            script: None,
+            exe_prefix: "python3",
+        },
+        Case {
+            name: "node_app",
+            argv: v(&["node", &format!("{ds}/app.js"), &out("node_app")]),
+            cwd: None,
+            comm: "node",
+            argv0: "node",
+            rest: v(&[&format!("{ds}/app.js"), &out("node_app")]),
+            script: Some(format!("{ds}/app.js")),
+            exe_prefix: "node",
+        },
+        Case {
+            name: "node_pre",
+            argv: v(&[
+                "node",
+                "-r",
+                &format!("{ds}/pre.js"),
+                &format!("{ds}/app.js"),
+                &out("node_pre"),
+            ]),
+            cwd: None,
+            comm: "node",
+            argv0: "node",
+            rest: v(&[
+                "-r",
+                &format!("{ds}/pre.js"),
+                &format!("{ds}/app.js"),
+                &out("node_pre"),
+            ]),
+            script: Some(format!("{ds}/app.js")),
+            exe_prefix: "node",
+        },
+        Case {
+            name: "bash_run",
+            argv: v(&["bash", &format!("{ds}/run.sh"), &out("bash_run")]),
+            cwd: None,
+            comm: "bash",
+            argv0: "bash",
+            rest: v(&[&format!("{ds}/run.sh"), &out("bash_run")]),
+            script: Some(format!("{ds}/run.sh")),
+            exe_prefix: "bash",
+        },
+        Case {
+            name: "shebang",
+            argv: v(&[&s(&shebang), &out("shebang")]),
+            cwd: None,
+            comm: "python3",
+            argv0: "python3",
+            rest: v(&[&s(&shebang), &out("shebang")]),
+            script: Some(s(&shebang)),
+            exe_prefix: "python3",
+        },
+        Case {
+            name: "perl_w",
+            argv: v(&["perl", &format!("{ds}/w.pl"), &out("perl_w")]),
+            cwd: None,
+            comm: "perl",
+            argv0: "perl",
+            rest: v(&[&format!("{ds}/w.pl"), &out("perl_w")]),
+            script: Some(format!("{ds}/w.pl")),
+            exe_prefix: "perl",
+        },
+        Case {
+            name: "perl_e",
+            argv: v(&["perl", "-e", pl, &out("perl_e")]),
+            cwd: None,
+            comm: "perl",
+            argv0: "perl",
+            rest: v(&["-e", pl, &out("perl_e")]),
+            script: None,
+            exe_prefix: "perl",
+        },
+    ];
+
+    let mon = Monitor::start(&["--path", &ds], Out::Collect);
+    let my_cwd = std::env::current_dir().unwrap().canonicalize().unwrap();
+    for c in &cases {
+        let mut cmd = Command::new(&c.argv[0]);
+        cmd.args(&c.argv[1..]);
+        if let Some(cwd) = &c.cwd {
+            cmd.current_dir(cwd);
+        }
+        run_ok(&mut cmd);
+    }
+    mon.wait_events("one event per interpreter run", |evs| {
+        cases
+            .iter()
+            .all(|c| !events_for(evs, Path::new(&out(c.name))).is_empty())
+    });
+    let fin = mon.stop();
+    fin.assert_clean_exit();
+    let events = fin.events();
+
+    for c in &cases {
+        let file = PathBuf::from(out(c.name));
+        let truth = std::fs::read_to_string(&file).unwrap();
+        let mut fields = truth.split_whitespace();
+        let pid: u64 = fields.next().unwrap().parse().unwrap();
+        let exe = fields.next().unwrap().to_string();
+        let evs = events_for(&events, &file);
+        assert_eq!(evs.len(), 1, "{}: one write, one event: {evs:?}", c.name);
+        let e = evs[0];
+        let p = &e["process"];
+        println!(
+            "{:9} comm={} exe={} script={} cmdline={}",
+            c.name, p["name"], p["exe_path"], p["file_path"], p["cmdline"]
+        );
+        assert_eq!(p["pid"], pid, "{}: pid", c.name);
+        assert_eq!(p["tid"], pid, "{}: tid", c.name);
+        assert_eq!(p["ppid"], std::process::id(), "{}: ppid", c.name);
+        assert_eq!(p["uid"], 0, "{}", c.name);
+        assert_eq!(p["gid"], 0, "{}", c.name);
+        assert_eq!(p["name"], c.comm, "{}: comm", c.name);
+        // exe_path: what the process itself saw, absolute, existing, canonical, the interpreter.
+        assert_eq!(p["exe_path"], exe.as_str(), "{}: exe_path", c.name);
+        let exe_path = Path::new(&exe);
+        assert!(exe_path.is_absolute(), "{}: {exe}", c.name);
+        assert_eq!(
+            exe_path.canonicalize().unwrap(),
+            exe_path,
+            "{}: exe_path is canonical",
+            c.name
+        );
+        let base = exe_path.file_name().unwrap().to_str().unwrap();
+        assert!(base.starts_with(c.exe_prefix), "{}: exe {exe}", c.name);
+        // cmdline: argv[0] may have become a path (pyenv shim, env); the rest is exactly ours.
+        let cmdline: Vec<String> = p["cmdline"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{}: cmdline {}", c.name, p["cmdline"]))
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        assert!(!cmdline.is_empty(), "{}", c.name);
+        let argv0 = Path::new(&cmdline[0]).file_name().unwrap();
+        assert_eq!(
+            argv0,
+            OsStr::new(c.argv0),
+            "{}: argv[0] {cmdline:?}",
+            c.name
+        );
+        assert_eq!(cmdline[1..], c.rest[..], "{}: cmdline", c.name);
+        let want_cwd = c.cwd.clone().unwrap_or_else(|| my_cwd.clone());
+        assert_eq!(p["cwd"], s(&want_cwd).as_str(), "{}: cwd", c.name);
+        match &c.script {
+            Some(script) => assert_eq!(p["file_path"], script.as_str(), "{}: script", c.name),
+            None => assert!(
+                p["file_path"].is_null(),
+                "{}: script {}",
+                c.name,
+                p["file_path"]
+            ),
+        }
+        assert_eq!(e["file"]["bytes_written"], truth.len(), "{}", c.name);
+        assert_eq!(e["file"]["name"], format!("{}.txt", c.name));
+    }
+    // The -r preload ran in the same process as app.js.
+    let pre = std::fs::read_to_string(out("node_pre")).unwrap();
+    assert_eq!(pre.split_whitespace().nth(2), Some("pre-loaded"));
+    println!("{} interpreter runs, {} events", cases.len(), events.len());
+    assert_eq!(
+        events.len(),
+        cases.len(),
+        "nothing else was written under DIR"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Lifecycle
+
+#[test]
+fn sigterm_exits_0_and_flushes_every_event() {
+    let dir = TestDir::new("sigterm");
+    let mon = Monitor::start(&["--path", dir.str()], Out::Collect);
+    for i in 0..5 {
+        write_file(&dir.join(format!("f{i}.txt")), "abc");
+    }
+    // No waiting for the events first: the rings must be drained on the way out.
+    mon.signal(libc::SIGTERM);
+    let fin = mon.wait();
+    fin.assert_clean_exit();
+    let events = fin.events();
+    for i in 0..5 {
+        let evs = events_for(&events, &dir.join(format!("f{i}.txt")));
+        assert_eq!(evs.len(), 1, "f{i}.txt: {events:?}");
+        assert_eq!(evs[0]["file"]["bytes_written"], 3);
+    }
+    assert_eq!(events.len(), 5);
+}
+
+#[test]
+fn count_exits_by_itself_after_exactly_n_events() {
+    let dir = TestDir::new("count");
+    let mon = Monitor::start(&["--path", dir.str(), "--count", "3"], Out::Collect);
+    for i in 0..6 {
+        write_file(&dir.join(format!("f{i}.log")), "x");
+    }
+    let fin = mon.wait();
+    fin.assert_clean_exit();
+    let events = fin.events();
+    assert_eq!(events.len(), 3, "{events:?}");
+}
+
+#[test]
+fn duration_exits_by_itself() {
+    let dir = TestDir::new("duration");
+    let mon = Monitor::start(&["--path", dir.str(), "--duration", "1"], Out::Collect);
+    let ready = Instant::now();
+    write_file(&dir.join("a.txt"), "x");
+    let fin = mon.wait();
+    println!("--duration 1: exited {:?} after ready", ready.elapsed());
+    fin.assert_clean_exit();
+    assert_eq!(events_for(&fin.events(), &dir.join("a.txt")).len(), 1);
+}
+
+#[test]
+fn closed_stdout_ends_the_run_quietly() {
+    let dir = TestDir::new("epipe");
+    let mut mon = Monitor::start(&["--path", dir.str()], Out::Pipe);
+    let stdout = mon.take_stdout();
+    // `filespy | head -n 1`: read one line on a thread (so a silent filespy cannot hang the test).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut r = BufReader::new(stdout);
+        let mut line = String::new();
+        let n = r.read_line(&mut line).unwrap_or(0);
+        let _ = tx.send((n, line));
+        // Dropping `r` closes the read end of the pipe.
+    });
+    write_file(&dir.join("first.txt"), "one");
+    let (n, line) = rx
+        .recv_timeout(EVENT_TIMEOUT)
+        .expect("a first line on stdout");
+    reader.join().unwrap();
+    assert!(n > 0);
+    let first: Value = serde_json::from_str(&line).expect("first line is JSON");
+    assert_eq!(
+        first["file"]["file_path"],
+        s(&dir.join("first.txt")).as_str()
+    );
+    // Later events hit the closed pipe.
+    let mut writes = 0;
+    wait_until("filespy to exit after its stdout closed", || {
+        writes += 1;
+        write_file(&dir.join(format!("more{writes}.txt")), "more");
+        mon.has_exited()
+    });
+    let fin = mon.wait();
+    println!("closed stdout: exited after {writes} more writes");
+    fin.assert_clean_exit();
+    for l in fin.stderr.lines() {
+        assert!(
+            l.starts_with("filespy: ready"),
+            "unexpected stderr: {}",
+            fin.stderr
+        );
+    }
+}
+
+#[test]
+fn output_file_appends_and_new_file_is_0600() {
+    let dir = TestDir::new("outfile");
+    let old = dir.join("old.jsonl");
+    std::fs::write(&old, "previous line\n").unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let new = dir.join("sub/new.jsonl");
+    std::fs::create_dir_all(new.parent().unwrap()).unwrap();
+    let watched = dir.join("w");
+    std::fs::create_dir_all(&watched).unwrap();
+    let w = s(&watched);
+    let a = Monitor::start(&["--path", &w, "-o", &s(&old)], Out::Null);
+    let b = Monitor::start(&["--path", &w, "-o", &s(&new)], Out::Null);
+    assert!(a.ready_line.contains(&s(&old)), "{}", a.ready_line);
+    write_file(&watched.join("x.txt"), "hello");
+    for f in [&old, &new] {
+        wait_until("the event in the -o file", || {
+            std::fs::read_to_string(f).is_ok_and(|t| t.contains("x.txt"))
+        });
+    }
+    a.stop().assert_clean_exit();
+    b.stop().assert_clean_exit();
+    let text = std::fs::read_to_string(&old).unwrap();
+    let rest = text
+        .strip_prefix("previous line\n")
+        .unwrap_or_else(|| panic!("old content lost: {text:?}"));
+    let evs = parse_events(rest.as_bytes());
+    assert_eq!(evs.len(), 1, "{rest}");
+    assert_eq!(evs[0]["file"]["bytes_written"], 5);
+    // An existing file keeps its mode; a new one is private.
+    assert_eq!(mode_of(&old), 0o644);
+    assert_eq!(mode_of(&new), 0o600);
+    assert_eq!(file_events(&new).len(), 1);
+}
+
+#[test]
+fn sighup_reopens_the_output_file() {
+    let dir = TestDir::new("sighup");
+    let log = dir.join("events.jsonl");
+    let rotated = dir.join("events.jsonl.1");
+    let watched = dir.join("w");
+    std::fs::create_dir_all(&watched).unwrap();
+    let mon = Monitor::start(&["--path", &s(&watched), "-o", &s(&log)], Out::Null);
+    write_file(&watched.join("before.txt"), "1");
+    wait_until("the first event", || file_events(&log).len() == 1);
+    std::fs::rename(&log, &rotated).unwrap();
+    mon.signal(libc::SIGHUP);
+    wait_until("filespy to reopen events.jsonl", || log.exists());
+    write_file(&watched.join("after.txt"), "22");
+    wait_until("the second event", || file_events(&log).len() == 1);
+    let fin = mon.stop();
+    fin.assert_clean_exit();
+    let old = file_events(&rotated);
+    let new = file_events(&log);
+    assert_eq!(old.len(), 1, "{old:?}");
+    assert_eq!(new.len(), 1, "{new:?}");
+    assert_eq!(old[0]["file"]["name"], "before.txt");
+    assert_eq!(new[0]["file"]["name"], "after.txt");
+    assert_eq!(mode_of(&log), 0o600);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Filters
+
+/// `sh` that writes `file` once a line arrives on its stdin (so its pid is known beforehand).
+fn waiting_writer(file: &Path) -> std::process::Child {
+    Command::new("sh")
+        .args(["-c", "read x; echo hello > \"$0\"", &s(file)])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn sh")
+}
+
+fn release(mut child: std::process::Child) {
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn pid_filter_reports_only_that_process() {
+    let dir = TestDir::new("pid");
+    let a = waiting_writer(&dir.join("a.txt"));
+    let b = waiting_writer(&dir.join("b.txt"));
+    let a_pid = a.id();
+    let mon = Monitor::start(
+        &["--path", dir.str(), "--pid", &a_pid.to_string()],
+        Out::Collect,
+    );
+    release(b);
+    write_file(&dir.join("self.txt"), "me");
+    release(a);
+    mon.wait_events("a.txt", |e| !events_for(e, &dir.join("a.txt")).is_empty());
+    let fin = mon.stop();
+    fin.assert_clean_exit();
+    let events = fin.events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["process"]["pid"], a_pid);
+    assert_eq!(events[0]["process"]["name"], "sh");
+}
+
+#[test]
+fn uid_filter_separates_root_and_nobody() {
+    let dir = TestDir::new("uid");
+    let shared = dir.join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let nobody_file = shared.join("nobody.txt");
+    let root_file = shared.join("root.txt");
+    let d = s(&shared);
+    let m_nobody = Monitor::start(&["--path", &d, "--uid", "65534"], Out::Collect);
+    let m_root = Monitor::start(&["--path", &d, "--uid", "0"], Out::Collect);
+    run_ok(Command::new("setpriv").args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "sh",
+        "-c",
+        "echo nobody > \"$0\"",
+        &s(&nobody_file),
+    ]));
+    write_file(&root_file, "root");
+    m_nobody.wait_events("nobody.txt", |e| !events_for(e, &nobody_file).is_empty());
+    m_root.wait_events("root.txt", |e| !events_for(e, &root_file).is_empty());
+    let nob = m_nobody.stop();
+    let root = m_root.stop();
+    nob.assert_clean_exit();
+    root.assert_clean_exit();
+    let (nob, root) = (nob.events(), root.events());
+    assert_eq!(nob.len(), 1, "--uid 65534: {nob:?}");
+    assert_eq!(nob[0]["file"]["file_path"], s(&nobody_file).as_str());
+    assert_eq!(nob[0]["process"]["uid"], 65534);
+    assert_eq!(nob[0]["process"]["gid"], 65534);
+    assert_eq!(root.len(), 1, "--uid 0: {root:?}");
+    assert_eq!(root[0]["file"]["file_path"], s(&root_file).as_str());
+    assert_eq!(root[0]["process"]["uid"], 0);
+}
+
+#[test]
+fn comm_filter_reports_only_that_command() {
+    let dir = TestDir::new("comm");
+    let mon = Monitor::start(&["--path", dir.str(), "--comm", "tee"], Out::Collect);
+    let tee_file = dir.join("tee.txt");
+    let mut tee = Command::new("tee")
+        .arg(&tee_file)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn tee");
+    tee.stdin.take().unwrap().write_all(b"via tee\n").unwrap();
+    assert!(tee.wait().unwrap().success());
+    run_ok(Command::new("dd").args([
+        "if=/dev/zero",
+        &format!("of={}", s(&dir.join("dd.txt"))),
+        "bs=7",
+        "count=1",
+    ]));
+    write_file(&dir.join("self.txt"), "me");
+    mon.wait_events("tee.txt", |e| !events_for(e, &tee_file).is_empty());
+    let fin = mon.stop();
+    fin.assert_clean_exit();
+    let events = fin.events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["process"]["name"], "tee");
+    assert_eq!(events[0]["file"]["bytes_written"], 8);
+}
+
+#[test]
+fn path_filter_matches_whole_components() {
+    let dir = TestDir::new("path");
+    for sub in ["a/b/sub", "a/bc"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    // A trailing slash names the same subtree.
+    let prefix = format!("{}/a/b/", dir.str());
+    let mon = Monitor::start(&["--path", &prefix], Out::Collect);
+    for f in [
+        "a/b/x.txt",
+        "a/b/sub/y.txt",
+        "a/bc/z.txt",
+        "a/w.txt",
+        "a/b.txt",
+    ] {
+        write_file(&dir.join(f), "data");
+    }
+    mon.wait_events("y.txt", |e| {
+        !events_for(e, &dir.join("a/b/sub/y.txt")).is_empty()
+    });
+    let fin = mon.stop();
+    fin.assert_clean_exit();
+    let got: BTreeSet<String> = fin
+        .events()
+        .iter()
+        .map(|e| e["file"]["file_path"].as_str().unwrap().to_string())
+        .collect();
+    let want: BTreeSet<String> = ["a/b/x.txt", "a/b/sub/y.txt"]
+        .iter()
+        .map(|f| s(&dir.join(f)))
+        .collect();
+    assert_eq!(got, want);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Output
+
+#[test]
+fn text_format_is_aligned_and_plain_when_not_a_tty() {
+    let dir = TestDir::new("text");
+    let script = dir.join("tools/textjob.py");
+    write_file(
+        &script,
+        "import sys\nopen(sys.argv[1], 'w').write('12345')\n",
+    );
+    let target = dir.join("t.txt");
+    let mon = Monitor::start(&["--path", dir.str(), "--format", "text"], Out::Collect);
+    run_ok(Command::new("python3").args([s(&script), s(&target)]));
+    write_file(&dir.join("plain.log"), "xy");
+    let fin = mon.stop();
+    fin.assert_clean_exit();
+    let out = String::from_utf8(fin.stdout.clone()).expect("text output is UTF-8 here");
+    print!("{out}");
+    assert!(
+        !out.contains('\x1b'),
+        "ANSI escapes when not a tty: {out:?}"
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "header + 2 events: {out}");
+    let header = lines[0];
+    for col in ["TIME", "PID", "PROCESS", "BYTES", "PATH"] {
+        assert!(header.contains(col), "{header}");
+    }
+    let pid_end = header.find("PID").unwrap() + 3;
+    let bytes_end = header.find("BYTES").unwrap() + 5;
+    let path_at = header.find("PATH").unwrap();
+    let py = lines
+        .iter()
+        .find(|l| l.contains("t.txt"))
+        .expect("python line");
+    let plain = lines
+        .iter()
+        .find(|l| l.contains("plain.log"))
+        .expect("plain line");
+    for (line, name, bytes, path) in [
+        (py, "textjob.py", "5", s(&target)),
+        (plain, "", "2", s(&dir.join("plain.log"))),
+    ] {
+        // HH:MM:SS.mmm
+        let t = &line.as_bytes()[..12];
+        assert!(
+            t[2] == b':' && t[5] == b':' && t[8] == b'.',
+            "time column: {line}"
+        );
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(line[..pid_end].split_whitespace().last(), Some(fields[1]));
+        assert!(fields[1].parse::<u32>().is_ok(), "pid: {line}");
+        assert_eq!(
+            line[..bytes_end].split_whitespace().last(),
+            Some(bytes),
+            "{line}"
+        );
+        assert_eq!(&line[path_at..], path, "path column: {line}");
+        if !name.is_empty() {
+            assert_eq!(fields[2], name, "the script stands for python3: {line}");
+        }
+    }
+}
+
+#[test]
+fn odd_file_name_is_one_valid_json_line_with_exact_bytes() {
+    let dir = TestDir::new("oddname");
+    let name: &[u8] = b"we\nird\"q\tt\xff\xfe.txt";
+    let file = dir.path().join(OsStr::from_bytes(name));
+    let mon = Monitor::start(&["--path", dir.str()], Out::Collect);
+    std::fs::write(&file, b"odd").unwrap();
+    mon.wait_events("the odd file's event", |e| !e.is_empty());
+    let fin = mon.stop();
+    fin.assert_clean_exit();
+    let text = String::from_utf8(fin.stdout.clone()).expect("JSON lines are UTF-8");
+    assert_eq!(text.matches('\n').count(), 1, "one line: {text:?}");
+    let events = fin.events();
+    assert_eq!(events.len(), 1);
+    let f = &events[0]["file"];
+    let mut full = dir.path().as_os_str().as_bytes().to_vec();
+    full.push(b'/');
+    full.extend_from_slice(name);
+    let b64 = |k: &str| base64_decode(f[k].as_str().unwrap_or_else(|| panic!("{k}: {f}"))).unwrap();
+    assert_eq!(b64("name_b64"), name);
+    assert_eq!(b64("file_path_b64"), full);
+    assert_eq!(f["name"], String::from_utf8_lossy(name).as_ref());
+    // Python's json module must read the same line and the same bytes.
+    let mut py = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, json, base64\nfor l in sys.stdin:\n    f = json.loads(l)['file']\n    print(base64.b64decode(f['name_b64']).hex(), base64.b64decode(f['file_path_b64']).hex())\n",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    py.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        format!("{} {}", hex(name), hex(&full))
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Errors
+
+fn run_filespy(args: &[&str]) -> Finished {
+    require_root();
+    let out = Command::new(filespy_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run filespy");
+    Finished {
+        status: out.status,
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn setup_errors_exit_1_with_one_line() {
+    let dir = TestDir::new("errors");
+    let garbage = dir.join("garbage.btf");
+    let mut junk = vec![0u8; 4096];
+    for (i, b) in junk.iter_mut().enumerate() {
+        *b = (i * 131 % 251) as u8;
+    }
+    std::fs::write(&garbage, &junk).unwrap();
+    let truncated = dir.join("short.btf");
+    // A real BTF header cut short.
+    let real = std::fs::read("/sys/kernel/btf/vmlinux").expect("host BTF");
+    std::fs::write(&truncated, &real[..40]).unwrap();
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (
+            vec!["--btf".into(), "/nonexistent".into()],
+            "/nonexistent".into(),
+        ),
+        (vec!["--btf".into(), s(&garbage)], s(&garbage)),
+        (vec!["--btf".into(), s(&truncated)], s(&truncated)),
+        (
+            vec!["--attach".into(), "kprobe".into()],
+            "no kprobes".into(),
+        ),
+    ];
+    for (args, needle) in cases {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let fin = run_filespy(&a);
+        println!("{args:?} -> {} {:?}", fin.code(), fin.stderr);
+        assert_eq!(fin.code(), 1, "{args:?}: {}", fin.stderr);
+        assert_no_panic(&fin.stderr);
+        assert_eq!(fin.stderr.lines().count(), 1, "{args:?}: {}", fin.stderr);
+        assert!(fin.stderr.starts_with("filespy: "), "{}", fin.stderr);
+        assert!(fin.stderr.contains(&needle), "{args:?}: {}", fin.stderr);
+        assert!(fin.stdout.is_empty());
+    }
+}
+
+#[test]
+fn usage_errors_exit_2_as_root() {
+    for (args, flag) in [
+        (&["--ext"][..], "--ext"),
+        (&["--pid", "abc"][..], "--pid"),
+        (&["--format", "xml"][..], "--format"),
+    ] {
+        let fin = run_filespy(args);
+        assert_eq!(fin.code(), 2, "{args:?}: {}", fin.stderr);
+        assert_no_panic(&fin.stderr);
+        let first = fin.stderr.lines().next().unwrap_or("");
+        assert!(first.contains(flag), "{args:?}: {}", fin.stderr);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. --dump-prog
+
+/// (name, section, instruction count) of each program in `--dump-prog`'s disassembly.
+fn parse_dump(text: &str) -> Vec<(String, String, usize)> {
+    let mut progs: Vec<(String, String, usize)> = Vec::new();
+    for line in text.lines() {
+        if let Some((name, rest)) = line.split_once(":  # section ") {
+            let section = rest.split(',').next().unwrap().to_string();
+            progs.push((name.to_string(), section, 0));
+        } else if is_insn_line(line) {
+            progs.last_mut().expect("instruction before a header").2 += 1;
+        }
+    }
+    progs
+}
+
+/// "   12: r1 = r6" (ours) or "      12:\tbf ..." (llvm-objdump).
+fn is_insn_line(line: &str) -> bool {
+    let t = line.trim_start();
+    t.split_once(':')
+        .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        && line.starts_with(' ')
+}
+
+fn objdump() -> &'static str {
+    for tool in ["llvm-objdump-19", "llvm-objdump-14"] {
+        if Command::new(tool).arg("--version").output().is_ok() {
+            return tool;
+        }
+    }
+    panic!("llvm-objdump-19 or -14 is needed (apt-get install llvm-19)");
+}
+
+#[test]
+fn dump_prog_disassembly_elf_and_loaded_programs_agree() {
+    let dir = TestDir::new("dump");
+    let fin = run_filespy(&["--dump-prog"]);
+    fin.assert_clean_exit();
+    let text = String::from_utf8(fin.stdout.clone()).unwrap();
+    assert!(text.contains("exit"), "no exit instruction");
+    assert!(text.contains("call "), "no helper call");
+    let ours = parse_dump(&text);
+    let names: Vec<&str> = ours.iter().map(|p| p.0.as_str()).collect();
+    let sections: Vec<&str> = ours.iter().map(|p| p.1.as_str()).collect();
+    println!("--dump-prog: {ours:?}");
+    // This host has no kprobes: the syscall tracepoints feed events.
+    assert_eq!(
+        sections,
+        [
+            "tracepoint/syscalls/sys_enter_write",
+            "tracepoint/syscalls/sys_exit_write",
+            "tracepoint/syscalls/sys_enter_pwrite64",
+            "tracepoint/syscalls/sys_exit_pwrite64",
+        ]
+    );
+    for (name, section, n) in &ours {
+        assert!(*n > 0, "{name} is empty");
+        assert!(text.contains(&format!("{name}:  # section {section}")));
+    }
+
+    // The ELF holds the same programs, as llvm-objdump reads them.
+    let elf = dir.join("p.o");
+    let fin = run_filespy(&["--dump-prog", &s(&elf)]);
+    fin.assert_clean_exit();
+    let tool = objdump();
+    let dis = run_ok(Command::new(tool).args(["-d", &s(&elf)]));
+    let mut theirs: Vec<(String, String, usize)> = Vec::new();
+    let mut section = String::new();
+    for line in dis.lines() {
+        if let Some(sec) = line
+            .strip_prefix("Disassembly of section ")
+            .and_then(|l| l.strip_suffix(':'))
+        {
+            section = sec.to_string();
+        } else if let Some(name) = line
+            .split_once(" <")
+            .and_then(|(_, n)| n.strip_suffix(">:"))
+        {
+            theirs.push((name.to_string(), section.clone(), 0));
+        } else if is_insn_line(line) {
+            theirs.last_mut().expect("instruction before a symbol").2 += 1;
+        }
+    }
+    println!("{tool}: {theirs:?}");
+    assert_eq!(theirs, ours, "ELF vs disassembly");
+
+    // The programs a running filespy holds are these, by name (the kernel keeps 15 bytes).
+    let watched = dir.join("w");
+    std::fs::create_dir_all(&watched).unwrap();
+    let mon = Monitor::start(&["--path", &s(&watched)], Out::Null);
+    let mut loaded = BTreeSet::new();
+    for fd in std::fs::read_dir(format!("/proc/{}/fdinfo", mon.pid())).unwrap() {
+        let info = std::fs::read_to_string(fd.unwrap().path()).unwrap_or_default();
+        let Some(id) = info
+            .lines()
+            .find_map(|l| l.strip_prefix("prog_id:"))
+            .map(str::trim)
+        else {
+            continue;
+        };
+        let show = run_ok(Command::new("bpftool").args(["prog", "show", "id", id, "-j"]));
+        let v: Value = serde_json::from_str(&show).expect("bpftool JSON");
+        assert_eq!(v["type"], "tracepoint", "{show}");
+        loaded.insert(v["name"].as_str().unwrap().to_string());
+    }
+    mon.stop().assert_clean_exit();
+    let want: BTreeSet<String> = names.iter().map(|n| n.chars().take(15).collect()).collect();
+    println!("loaded by filespy: {loaded:?}");
+    assert_eq!(loaded, want);
+}
+
+#[test]
+fn stats_line_counts_the_delivered_events() {
+    let dir = TestDir::new("stats");
+    let mon = Monitor::start(&["--path", dir.str(), "--stats"], Out::Collect);
+    for i in 0..4 {
+        write_file(&dir.join(format!("s{i}.json")), "{}");
+    }
+    mon.wait_events("4 events", |e| e.len() == 4);
+    let fin = mon.stop();
+    fin.assert_clean_exit();
+    let line = fin
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("filespy: stats "))
+        .unwrap_or_else(|| panic!("no stats line: {}", fin.stderr));
+    println!("{line}");
+    assert!(line.contains(" events=4 "), "{line}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process images, threads, pwrite64 and deleted files
+
+#[test]
+fn exec_thread_pwrite_and_deleted_file() {
+    let dir = TestDir::new("image");
+    let d = dir.str();
+    // A thread writes (tid != pid), then pwrite64 at an offset, then a write to an unlinked file.
+    let job = dir.join("job.py");
+    write_file(
+        &job,
+        "import os, sys, threading\n\
+         d = sys.argv[1]\n\
+         t = threading.Thread(target=lambda: open(d + '/thread.txt', 'w').write('from a thread'))\n\
+         t.start(); t.join()\n\
+         fd = os.open(d + '/pw.txt', os.O_WRONLY | os.O_CREAT, 0o644)\n\
+         os.pwrite(fd, b'abcdef', 100)\n\
+         os.close(fd)\n\
+         f = open(d + '/gone.txt', 'w')\n\
+         os.unlink(d + '/gone.txt')\n\
+         f.write('ghost'); f.flush(); f.close()\n",
+    );
+    let mon = Monitor::start(&["--path", d], Out::Collect);
+    // The same pid writes as sh, then as python3 after exec: each image has its own context.
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "echo from-sh > \"$0/sh.txt\"; exec python3 \"$0/job.py\" \"$0\"",
+            d,
+        ])
+        .spawn()
+        .expect("sh");
+    let pid = child.id();
+    assert!(child.wait().unwrap().success());
+    mon.wait_events("4 events", |e| e.len() >= 4);
+    let fin = mon.stop();
+    fin.assert_clean_exit();
+    let events = fin.events();
+    let one = |f: &str| {
+        let evs = events_for(&events, &dir.join(f));
+        assert_eq!(evs.len(), 1, "{f}: {events:?}");
+        evs[0].clone()
+    };
+    let sh = one("sh.txt");
+    assert_eq!(sh["process"]["pid"], pid);
+    assert_eq!(sh["process"]["name"], "sh");
+    assert_eq!(sh["process"]["cmdline"][0], "sh");
+    assert_eq!(sh["process"]["cmdline"][1], "-c");
+    assert!(sh["process"]["file_path"].is_null(), "{sh}");
+
+    let script = s(&job);
+    let th = one("thread.txt");
+    assert_eq!(th["process"]["pid"], pid, "{th}");
+    assert_ne!(th["process"]["tid"], pid, "a thread's tid: {th}");
+    assert_eq!(th["process"]["file_path"], script.as_str());
+    assert_eq!(th["process"]["cmdline"][1], script.as_str());
+    assert_eq!(th["file"]["bytes_written"], 13);
+
+    let pw = one("pw.txt");
+    assert_eq!(pw["process"]["pid"], pid);
+    assert_eq!(pw["process"]["tid"], pid);
+    assert_eq!(pw["process"]["name"], "python3");
+    assert_eq!(pw["process"]["file_path"], script.as_str());
+    assert_eq!(pw["file"]["bytes_written"], 6);
+
+    let gone = one("gone.txt");
+    assert_eq!(gone["file"]["deleted"], true, "{gone}");
+    assert_eq!(gone["file"]["bytes_written"], 5);
+    assert_eq!(events.len(), 4, "{events:?}");
+}
+
+#[test]
+fn sighup_without_output_file_keeps_running() {
+    let dir = TestDir::new("hupstdout");
+    let mon = Monitor::start(&["--path", dir.str()], Out::Collect);
+    mon.signal(libc::SIGHUP);
+    write_file(&dir.join("after-hup.txt"), "x");
+    mon.wait_events("the event after SIGHUP", |e| e.len() == 1);
+    let fin = mon.stop();
+    fin.assert_clean_exit();
+    assert_eq!(fin.events().len(), 1);
+    for l in fin.stderr.lines() {
+        assert!(l.starts_with("filespy: ready"), "stderr: {}", fin.stderr);
+    }
+}
+
+/// The first event of a process carries its context; when a later event of the same process sits in
+/// a ring that is drained first (another thread on another CPU), it must still get that context.
+#[test]
+fn context_reaches_events_read_before_it_from_another_cpu() {
+    let dir = TestDir::new("crosscpu");
+    let job = dir.join("cross.py");
+    write_file(
+        &job,
+        "import os, sys, threading\n\
+         d = sys.argv[1]\n\
+         cpus = sorted(os.sched_getaffinity(0))\n\
+         assert len(cpus) >= 2, 'this test needs two CPUs'\n\
+         def first(i):\n\
+         \x20   os.sched_setaffinity(0, {cpus[1]})\n\
+         \x20   open('%s/c%d-first.txt' % (d, i), 'w').write('1')\n\
+         for i in range(20):\n\
+         \x20   pid = os.fork()\n\
+         \x20   if pid == 0:\n\
+         \x20       t = threading.Thread(target=first, args=(i,)); t.start(); t.join()\n\
+         \x20       os.sched_setaffinity(0, {cpus[0]})\n\
+         \x20       open('%s/c%d-second.txt' % (d, i), 'w').write('22')\n\
+         \x20       os._exit(0)\n\
+         \x20   os.waitpid(pid, 0)\n",
+    );
+    let mon = Monitor::start(&["--path", dir.str()], Out::Collect);
+    run_ok(Command::new("python3").args([s(&job), dir.str().to_string()]));
+    mon.wait_events("40 events", |e| e.len() >= 40);
+    let fin = mon.stop();
+    fin.assert_clean_exit();
+    let events = fin.events();
+    assert_eq!(events.len(), 40);
+    let script = s(&job);
+    let mut missing = Vec::new();
+    for e in &events {
+        let p = &e["process"];
+        if p["file_path"] != script.as_str() || p["cmdline"][1] != script.as_str() {
+            missing.push(format!("{} {}", e["file"]["name"], p));
+        }
+    }
+    println!(
+        "cross-CPU: {} of {} events without their process context",
+        missing.len(),
+        events.len()
+    );
+    assert!(missing.is_empty(), "{missing:#?}");
+}

@@ -200,6 +200,17 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
     if !closed {
         let _ = sink.flush();
     }
+    // The kernel sends a LOST record only ahead of the next sample that fits, so losses at the end of
+    // a burst never arrive as records; the programs' per-CPU count of failed outputs is exact.
+    if let Ok(failed) = probes.stat_per_cpu(STAT_OUTPUT_ERR) {
+        let seen = session.loss.totals().per_cpu;
+        for (cpu, &n) in (0u32..).zip(failed.iter()) {
+            let reported = seen.iter().find(|(c, _)| *c == cpu).map_or(0, |&(_, r)| r);
+            if n > reported {
+                session.loss.record(cpu, n - reported, Instant::now());
+            }
+        }
+    }
     if !cfg.quiet {
         let _ = session.loss.maybe_report(
             Instant::now() + Duration::from_secs(2),

@@ -273,6 +273,18 @@ impl Probes {
         Ok(out)
     }
 
+    /// One counter (`layout::STAT_*`) per CPU, indexed by CPU number.
+    pub fn stat_per_cpu(&self, idx: u32) -> Result<Vec<u64>, SysError> {
+        let mut buf = vec![0u8; self.maps.stats.user_value_len()];
+        if !self.maps.stats.lookup(&idx.to_ne_bytes(), &mut buf)? {
+            return Ok(Vec::new());
+        }
+        Ok(buf
+            .chunks_exact(8)
+            .map(|c| u64::from_ne_bytes(c.try_into().expect("8 bytes")))
+            .collect())
+    }
+
     /// Make the next event of `tgid` carry its process context again (user space missed it).
     pub fn forget_process(&self, tgid: u32) {
         let _ = self.maps.seen.delete(&tgid.to_ne_bytes());

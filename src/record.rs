@@ -245,7 +245,12 @@ pub fn decode_into(
             }
         };
         let exe = path_of(exe, flags & F_EXE_TRUNCATED != 0, path_buf);
-        let cwd = path_of(cwd, flags & F_CWD_TRUNCATED != 0, path_buf);
+        // A complete walk with no component ended at the root: the cwd is "/" (an exe file never is).
+        let cwd = if cwd.is_empty() && flags & F_CWD_TRUNCATED == 0 {
+            Some(b"/".to_vec())
+        } else {
+            path_of(cwd, flags & F_CWD_TRUNCATED != 0, path_buf)
+        };
         let mut cmdline = split_argv(argv);
         if flags & F_ARGV_FAULT != 0 && cmdline.is_empty() {
             // The kernel could not read argv (paged out): /proc still has it while the process lives.
@@ -399,6 +404,25 @@ mod tests {
         assert!(ev2.file.deleted);
         assert_eq!(ev2.file.path, b"/tmp/b.txt");
         assert_eq!(ev2.process.cmdline.len(), 3, "served from the cache");
+    }
+
+    #[test]
+    fn a_cwd_walk_without_components_is_the_root() {
+        let mut cache = ProcCache::new(16);
+        let (mut ev, mut buf) = (Event::default(), Vec::new());
+        let r = record(F_HAS_PROC, &["a.txt"], &["busybox", "bin"], &[], b"sh\0");
+        decode_into(&r, 0, &mut ev, &mut cache, &mut buf).unwrap();
+        assert_eq!(ev.process.cwd.as_deref(), Some(&b"/"[..]));
+        let r = record(
+            F_HAS_PROC | F_CWD_TRUNCATED,
+            &["a.txt"],
+            &["busybox", "bin"],
+            &[],
+            b"sh\0",
+        );
+        let mut cache = ProcCache::new(16);
+        decode_into(&r, 0, &mut ev, &mut cache, &mut buf).unwrap();
+        assert_eq!(ev.process.cwd, None, "nothing read is not the root");
     }
 
     #[test]

@@ -516,10 +516,10 @@ impl<'a> Gen<'a> {
     /// `walk(r1 = dentry, r2 = vfsmount, r3 = event) -> bytes added | truncated << 32`: appends the
     /// path's components leaf first (each NUL-terminated) at the event's cursor, crossing mount points
     /// (`mnt_mountpoint`, `mnt_parent`) up to the real root. At most `MAX_COMPONENTS` steps and
-    /// `PATH_MAX` bytes; beyond that the result is marked truncated.
+    /// `PATH_MAX` bytes of whole components; beyond that the result is marked truncated.
     fn walk_subprogram(&mut self) {
         let k = self.k;
-        let (done, trunc) = ("walk_done", "walk_trunc");
+        let (done, trunc, over) = ("walk_done", "walk_trunc", "walk_over");
         self.a.label("walk");
         // r6 = dentry, r7 = struct mount, r8 = event
         self.a.mov64(R6, R1).mov64(R8, R3).mov64(R7, R2);
@@ -572,10 +572,17 @@ impl<'a> Gen<'a> {
             self.a
                 .ldx(Size::DW, R2, R10, W_START)
                 .sub64(R1, R2)
-                .jmp(Cond::Gt, R1, PATH_MAX, trunc);
+                .jmp(Cond::Gt, R1, PATH_MAX, over);
             self.a.label(&next);
         }
         self.a.ja(trunc);
+        // The component just read (r0 bytes) crossed PATH_MAX: drop it, so the path stays within the limit.
+        self.a.label(over);
+        self.a
+            .ldx(Size::W, R1, R8, OFF_CURSOR)
+            .sub64(R1, R0)
+            .stx(Size::W, R8, OFF_CURSOR, R1)
+            .ja(trunc);
         self.a.label(done);
         self.a
             .ldx(Size::W, R0, R8, OFF_CURSOR)

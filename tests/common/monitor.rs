@@ -1,0 +1,624 @@
+//! Harness for end-to-end tests of the real `filespy` binary: start it, wait for `ready`, run a workload,
+//! stop it with SIGINT and collect its events, stderr and `--stats` numbers.
+//!
+//! Self-contained (std, libc, serde_json) so any test file can include it with
+//! `#[path = "common/monitor.rs"] mod monitor;`. Every helper panics with a clear message on failure:
+//! these are tests, and a missing capability must fail, never skip.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Upper bound for the `ready` line: BTF parsing and program loading are slow under qemu TCG.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Upper bound for the exit after SIGINT (the final drain and flush).
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pause before stopping so records of writes that just finished are surely in the rings.
+pub const SETTLE: Duration = Duration::from_millis(150);
+
+pub fn require_root() {
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "kernel tests run filespy, which loads BPF programs: run them as root"
+    );
+}
+
+/// The binary under test: `FILESPY_BIN` (the static binary in the VMs) or cargo's build of it.
+pub fn filespy_bin() -> PathBuf {
+    std::env::var_os("FILESPY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_filespy")))
+}
+
+/// Inside one of the qemu VMs of scripts/vm-test.sh.
+pub fn in_vm() -> bool {
+    std::env::var("FILESPY_VM").as_deref() == Ok("1")
+}
+
+/// The hook filespy must report in its `ready` line on this kernel.
+pub fn expected_hook() -> &'static str {
+    if std::env::var("FILESPY_EXPECT_KPROBE").as_deref() == Ok("1") {
+        "kprobe"
+    } else {
+        "tracepoint"
+    }
+}
+
+/// CLOCK_MONOTONIC in ns: the clock of the events' `system_ts`.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The canonical path of the `sh` found on PATH: what `exe_path` of a shell must be.
+pub fn sh_exe() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
+    for dir in std::env::split_paths(&path) {
+        let cand = dir.join("sh");
+        if cand.is_file() {
+            return std::fs::canonicalize(&cand)
+                .unwrap_or_else(|e| panic!("canonicalize {}: {e}", cand.display()));
+        }
+    }
+    panic!("no sh on PATH");
+}
+
+/// A private, canonical directory removed (with any mounts under it already gone) on drop.
+pub struct TestDir {
+    path: PathBuf,
+}
+
+impl TestDir {
+    pub fn new(tag: &str) -> TestDir {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let base = std::fs::canonicalize(std::env::temp_dir()).expect("temp dir");
+        let path = base.join(format!(
+            "filespy-{tag}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
+        TestDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn join(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.path.join(rel)
+    }
+
+    /// The path as UTF-8, for shell scripts and comparisons.
+    pub fn str(&self) -> &str {
+        self.path.to_str().expect("temp dir path is UTF-8")
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// The numbers of the `--stats` line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub events: u64,
+    pub lost: u64,
+    pub filtered: u64,
+    pub failed_writes: u64,
+}
+
+/// Parses `filespy: stats events=N lost=N filtered=N failed_writes=N lost_per_cpu=...` from stderr.
+pub fn parse_stats(stderr: &str) -> Option<Stats> {
+    let line = stderr.lines().find(|l| l.starts_with("filespy: stats "))?;
+    let mut s = Stats::default();
+    let mut seen = 0;
+    for kv in line["filespy: stats ".len()..].split_whitespace() {
+        let (k, v) = kv.split_once('=')?;
+        let slot = match k {
+            "events" => &mut s.events,
+            "lost" => &mut s.lost,
+            "filtered" => &mut s.filtered,
+            "failed_writes" => &mut s.failed_writes,
+            _ => continue,
+        };
+        *slot = v.parse().ok()?;
+        seen += 1;
+    }
+    (seen == 4).then_some(s)
+}
+
+/// One stderr line and when the harness read it.
+#[derive(Debug, Clone)]
+pub struct StderrLine {
+    pub at: Instant,
+    pub text: String,
+}
+
+/// A running filespy.
+pub struct Filespy {
+    child: Option<Child>,
+    stdout: Option<JoinHandle<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<StderrLine>>>,
+    stderr_thread: Option<JoinHandle<()>>,
+    output_file: Option<PathBuf>,
+    pub ready_line: String,
+    /// Time from spawn to the `ready` line.
+    pub startup: Duration,
+}
+
+impl Filespy {
+    /// Starts filespy with `args`, events on a pipe, and waits for `ready`.
+    pub fn start(args: &[&str]) -> Filespy {
+        Self::spawn(args, None)
+    }
+
+    /// Starts filespy with `args` plus `-o file`, and waits for `ready`.
+    pub fn start_with_output(args: &[&str], file: &Path) -> Filespy {
+        Self::spawn(args, Some(file.to_path_buf()))
+    }
+
+    fn spawn(args: &[&str], output_file: Option<PathBuf>) -> Filespy {
+        require_root();
+        let bin = filespy_bin();
+        let mut cmd = Command::new(&bin);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(f) = &output_file {
+            cmd.arg("-o").arg(f);
+        }
+        let started = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        // Drain stdout continuously: a full pipe would stall filespy and turn into lost events.
+        let mut out = child.stdout.take().expect("stdout");
+        let stdout = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = out.read_to_end(&mut buf);
+            buf
+        });
+        let err = child.stderr.take().expect("stderr");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel::<String>();
+        let sink = Arc::clone(&stderr);
+        let stderr_thread = std::thread::spawn(move || {
+            let mut r = BufReader::new(err);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match r.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let text = String::from_utf8_lossy(&line).trim_end().to_string();
+                        sink.lock().unwrap().push(StderrLine {
+                            at: Instant::now(),
+                            text: text.clone(),
+                        });
+                        let _ = tx.send(text);
+                    }
+                }
+            }
+        });
+        let mut me = Filespy {
+            child: Some(child),
+            stdout: Some(stdout),
+            stderr,
+            stderr_thread: Some(stderr_thread),
+            output_file,
+            ready_line: String::new(),
+            startup: Duration::ZERO,
+        };
+        let deadline = started + READY_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains("ready") => {
+                    me.startup = started.elapsed();
+                    me.ready_line = line;
+                    break;
+                }
+                Ok(_) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let text = me.stderr_text();
+                    me.kill();
+                    panic!(
+                        "filespy {args:?}: no ready line within {READY_TIMEOUT:?}; stderr:\n{text}"
+                    );
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = me.child.as_mut().and_then(|c| c.wait().ok());
+                    panic!(
+                        "filespy {args:?} exited before ready ({status:?}); stderr:\n{}",
+                        me.stderr_text()
+                    );
+                }
+            }
+        }
+        let hook = format!("hook={}", expected_hook());
+        assert!(
+            me.ready_line.contains(&hook),
+            "ready line {:?} lacks {hook}",
+            me.ready_line
+        );
+        me
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Sends `sig` to filespy.
+    pub fn signal(&self, sig: libc::c_int) {
+        let rc = unsafe { libc::kill(self.pid() as libc::pid_t, sig) };
+        assert_eq!(rc, 0, "kill({}, {sig})", self.pid());
+    }
+
+    /// Stderr so far.
+    pub fn stderr_lines(&self) -> Vec<StderrLine> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn stderr_text(&self) -> String {
+        let lines = self.stderr.lock().unwrap();
+        lines
+            .iter()
+            .map(|l| l.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Settles, sends SIGINT, requires exit status 0 and returns what filespy wrote.
+    pub fn stop(mut self) -> Finished {
+        std::thread::sleep(SETTLE);
+        let stopped_at = Instant::now();
+        self.signal(libc::SIGINT);
+        let status = self.wait_exit();
+        let stdout = self
+            .stdout
+            .take()
+            .expect("stdout thread")
+            .join()
+            .expect("stdout reader");
+        if let Some(t) = self.stderr_thread.take() {
+            t.join().expect("stderr reader");
+        }
+        let stderr_lines = self.stderr_lines();
+        let stderr = self.stderr_text();
+        assert!(
+            status.success(),
+            "filespy exited with {status} after SIGINT; stderr:\n{stderr}"
+        );
+        let raw = match &self.output_file {
+            Some(f) => {
+                assert!(
+                    stdout.is_empty(),
+                    "filespy wrote to stdout despite -o: {:?}",
+                    String::from_utf8_lossy(&stdout)
+                );
+                std::fs::read(f).unwrap_or_else(|e| panic!("read {}: {e}", f.display()))
+            }
+            None => stdout,
+        };
+        let text =
+            String::from_utf8(raw).expect("filespy output is UTF-8 (non-UTF-8 goes to _b64)");
+        assert!(
+            text.is_empty() || text.ends_with('\n'),
+            "output ends mid-line: {:?}",
+            &text[text.len().saturating_sub(200)..]
+        );
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let stats = parse_stats(&stderr);
+        Finished {
+            lines,
+            stats,
+            stderr,
+            stderr_lines,
+            stopped_at,
+        }
+    }
+
+    /// Waits for the exit after SIGINT; kills and fails on timeout.
+    fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        let child = self.child.as_mut().expect("running");
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    self.child = None;
+                    return status;
+                }
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Ok(None) => {
+                    self.kill();
+                    panic!(
+                        "filespy did not exit within {EXIT_TIMEOUT:?} of SIGINT; stderr:\n{}",
+                        self.stderr_text()
+                    );
+                }
+                Err(e) => panic!("wait for filespy: {e}"),
+            }
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Filespy {
+    /// A failed test must not leave a monitor running.
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGCONT) };
+        }
+        self.kill();
+    }
+}
+
+/// What a stopped filespy produced.
+#[derive(Debug)]
+pub struct Finished {
+    /// Output lines, one event each.
+    pub lines: Vec<String>,
+    pub stats: Option<Stats>,
+    pub stderr: String,
+    pub stderr_lines: Vec<StderrLine>,
+    /// When SIGINT was sent.
+    pub stopped_at: Instant,
+}
+
+impl Finished {
+    /// Every line parsed; a line that is not a JSON object fails the test.
+    pub fn events(&self) -> Vec<Value> {
+        self.lines
+            .iter()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("output line is not JSON ({e}): {l}"));
+                assert!(v.is_object(), "event is not an object: {l}");
+                v
+            })
+            .collect()
+    }
+
+    /// Events whose `file.file_path` is `path`.
+    pub fn events_for(&self, path: &Path) -> Vec<Value> {
+        let want = path.to_str().expect("UTF-8 path");
+        self.events()
+            .into_iter()
+            .filter(|e| file_path(e) == want)
+            .collect()
+    }
+
+    /// `file.file_path` of every event, in output order.
+    pub fn file_paths(&self) -> Vec<String> {
+        self.events()
+            .iter()
+            .map(|e| file_path(e).to_string())
+            .collect()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+            .unwrap_or_else(|| panic!("no --stats line on stderr:\n{}", self.stderr))
+    }
+}
+
+/// `file.file_path` of an event ("" if missing, which then fails the comparison that follows).
+pub fn file_path(e: &Value) -> &str {
+    e["file"]["file_path"].as_str().unwrap_or("")
+}
+
+/// `sh -c script`, stdin from /dev/null.
+pub fn sh(script: &str) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(script).stdin(Stdio::null());
+    c
+}
+
+/// Runs `sh -c script` to completion; fails the test unless it exits 0.
+pub fn run_sh(script: &str) -> std::process::Output {
+    let out = sh(script)
+        .output()
+        .unwrap_or_else(|e| panic!("sh -c {script:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "sh -c {script:?} exited with {}; stderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A `sh -c 'read _; SCRIPT'` held at its `read` until released: its pid is known before it writes
+/// anything, so filespy can be pointed at it (`--pid`) or the events matched to it exactly.
+pub struct Gated {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    pub argv: Vec<String>,
+}
+
+impl Gated {
+    pub fn spawn(script: &str) -> Gated {
+        let full = format!("read _; {script}");
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&full)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn sh: {e}"));
+        let stdin = child.stdin.take();
+        Gated {
+            child,
+            stdin,
+            argv: vec!["sh".into(), "-c".into(), full],
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Where the kernel says the shell's executable is (read while it waits).
+    pub fn exe(&self) -> PathBuf {
+        std::fs::read_link(format!("/proc/{}/exe", self.pid())).expect("/proc/PID/exe")
+    }
+
+    /// Lets the script run and waits for it; fails unless it exits 0.
+    pub fn release(mut self) -> std::process::Output {
+        let mut stdin = self.stdin.take().expect("stdin");
+        stdin.write_all(b"go\n").expect("release the gated shell");
+        drop(stdin);
+        let out = self.child.wait_with_output().expect("wait for gated shell");
+        assert!(
+            out.status.success(),
+            "gated sh exited with {}; stderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
+/// A tmpfs mounted for the life of the value, lazily unmounted on drop.
+pub struct TmpfsMount {
+    at: PathBuf,
+}
+
+impl TmpfsMount {
+    pub fn new(at: &Path) -> TmpfsMount {
+        std::fs::create_dir_all(at).unwrap_or_else(|e| panic!("mkdir {}: {e}", at.display()));
+        let target = std::ffi::CString::new(at.as_os_str().as_bytes()).expect("no NUL");
+        let rc = unsafe {
+            libc::mount(
+                c"filespy-test".as_ptr(),
+                target.as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                c"size=64m".as_ptr().cast(),
+            )
+        };
+        assert_eq!(
+            rc,
+            0,
+            "mount tmpfs at {}: {}",
+            at.display(),
+            std::io::Error::last_os_error()
+        );
+        TmpfsMount {
+            at: at.to_path_buf(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.at
+    }
+}
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        if let Ok(target) = std::ffi::CString::new(self.at.as_os_str().as_bytes()) {
+            unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+}
+
+/// `"major:minor"` of a `st_dev`, as filespy writes `file.dev`.
+pub fn dev_string(st_dev: u64) -> String {
+    format!("{}:{}", libc::major(st_dev), libc::minor(st_dev))
+}
+
+/// Is `s` a lowercase random (version 4, RFC 4122 variant) UUID?
+pub fn is_uuid_v4(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            8 | 13 | 18 | 23 => c == b'-',
+            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(&c),
+        })
+        && b[14] == b'4'
+        && matches!(b[19], b'8' | b'9' | b'a' | b'b')
+}
+
+/// Parses filespy's `YYYY-MM-DDTHH:MM:SS.ffffff±HH:MM` into Unix seconds (fraction dropped).
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 32 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
+        return None;
+    }
+    if b[16] != b':' || b[19] != b'.' || !matches!(b[26], b'+' | b'-') || b[29] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = &s[r];
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())?
+    };
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    num(20..26)?;
+    let (oh, om) = (num(27..29)?, num(30..32)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let off = (oh * 3600 + om * 60) * if b[26] == b'-' { -1 } else { 1 };
+    // Days from civil (Howard Hinnant's algorithm).
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    Some(days * 86400 + h * 3600 + mi * 60 + sec - off)
+}
+
+#[cfg(test)]
+mod harness_tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_and_uuid_checks_accept_and_reject() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00.000000+00:00"), Some(0));
+        assert_eq!(
+            parse_rfc3339("2026-01-12T20:38:42.880979+01:00"),
+            Some(1768246722)
+        );
+        assert_eq!(parse_rfc3339("2026-01-12T20:38:42Z"), None);
+        assert!(is_uuid_v4("0f8fad5b-d9cb-469f-a165-70867728950e"));
+        assert!(!is_uuid_v4("0f8fad5b-d9cb-169f-a165-70867728950e"));
+        assert!(!is_uuid_v4("0F8FAD5B-D9CB-469F-A165-70867728950E"));
+        assert_eq!(
+            parse_stats("x\nfilespy: stats events=3 lost=1 filtered=7 failed_writes=2 lost_per_cpu=cpu0:1\n"),
+            Some(Stats { events: 3, lost: 1, filtered: 7, failed_writes: 2 })
+        );
+    }
+}

@@ -1,0 +1,611 @@
+//! End-to-end tests of the real `filespy` binary: event fields, paths across mounts and deep trees, the
+//! filters, script recognition, short-lived processes, deleted files, failed writes and loss accounting.
+//! They run on the host (syscall tracepoints) and in the Debian VMs (kprobes); each test uses its own
+//! directory and its own filespy, and never assumes the machine is otherwise quiet.
+
+#[path = "common/monitor.rs"]
+mod monitor;
+
+use monitor::*;
+use serde_json::Value;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|e| panic!("/proc/sys/kernel/osrelease: {e}"))
+}
+
+fn strs(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|s| {
+            s.as_str()
+                .unwrap_or_else(|| panic!("not a string: {s}"))
+                .to_string()
+        })
+        .collect()
+}
+
+/// The single event in `run` for `path`, failing with the whole output otherwise.
+fn only_event(run: &Finished, path: &Path) -> Value {
+    let evs = run.events_for(path);
+    assert_eq!(
+        evs.len(),
+        1,
+        "expected one event for {}, output:\n{}",
+        path.display(),
+        run.lines.join("\n")
+    );
+    evs.into_iter().next().unwrap()
+}
+
+/// Single-quotes `s` for sh.
+fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[test]
+fn event_fields_describe_the_writer_and_the_file() {
+    let dir = TestDir::new("fields");
+    let target = dir.join("f.txt");
+    let gated = Gated::spawn(&format!(
+        "printf %s 0123456789 > {}",
+        q(target.to_str().unwrap())
+    ));
+    let exe = gated.exe();
+    let fs = Filespy::start(&["--path", dir.str()]);
+    let startup = fs.startup;
+    let (mono0, wall0) = (monotonic_ns(), SystemTime::now());
+    let pid = gated.pid();
+    let argv = gated.argv.clone();
+    gated.release();
+    let (mono1, wall1) = (monotonic_ns(), SystemTime::now());
+    let run = fs.stop();
+    assert_eq!(run.lines.len(), 1, "output:\n{}", run.lines.join("\n"));
+    let e = only_event(&run, &target);
+    println!(
+        "kernel {} ({}), ready after {startup:?}; event: {}",
+        kernel_release(),
+        expected_hook(),
+        run.lines[0]
+    );
+
+    let st = std::fs::metadata(&target).unwrap();
+    let f = &e["file"];
+    assert_eq!(f["name"], "f.txt");
+    assert_eq!(f["bytes_written"], 10);
+    assert_eq!(f["inode"], st.ino());
+    assert_eq!(f["dev"], dev_string(st.dev()).as_str());
+    assert!(
+        f.get("truncated").is_none() && f.get("deleted").is_none(),
+        "{f}"
+    );
+
+    let p = &e["process"];
+    assert_eq!(p["pid"], pid);
+    assert_eq!(p["tid"], pid, "a single-threaded shell");
+    assert_eq!(p["ppid"], std::process::id());
+    assert_eq!(p["uid"], 0);
+    assert_eq!(p["gid"], 0);
+    assert_eq!(p["name"], "sh");
+    let exe_path = p["exe_path"].as_str().expect("exe_path");
+    assert!(
+        exe_path.starts_with('/') && Path::new(exe_path).exists(),
+        "{exe_path}"
+    );
+    assert_eq!(Path::new(exe_path), exe);
+    assert_eq!(strs(&p["cmdline"]), argv);
+    assert_eq!(p["file_path"], Value::Null, "sh -c runs no script file");
+    let cwd = std::fs::canonicalize(std::env::current_dir().unwrap()).unwrap();
+    assert_eq!(p["cwd"], cwd.to_str().unwrap());
+
+    let id = e["id"].as_str().expect("id");
+    assert!(is_uuid_v4(id), "id {id:?} is not a v4 UUID");
+    let ts = e["timestamp"].as_str().expect("timestamp");
+    let unix = parse_rfc3339(ts).unwrap_or_else(|| panic!("timestamp {ts:?} is not RFC 3339"));
+    let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert!(
+        (secs(wall0) - 1..=secs(wall1) + 1).contains(&unix),
+        "timestamp {ts} is not the time of the write"
+    );
+    let sys_ts = e["system_ts"].as_u64().expect("system_ts");
+    assert!(
+        (mono0..=mono1).contains(&sys_ts),
+        "system_ts {sys_ts} outside the write's CLOCK_MONOTONIC window {mono0}..{mono1}"
+    );
+}
+
+#[test]
+fn paths_cross_nested_tmpfs_mounts() {
+    let dir = TestDir::new("mounts");
+    let outer = TmpfsMount::new(&dir.join("mnt"));
+    let inner = TmpfsMount::new(&dir.join("mnt/inner"));
+    std::fs::create_dir(inner.path().join("sub")).unwrap();
+    let files = [
+        dir.join("top.txt"),
+        outer.path().join("a.txt"),
+        inner.path().join("b.txt"),
+        inner.path().join("sub/c.txt"),
+    ];
+    let fs = Filespy::start(&["--path", dir.str()]);
+    let script: Vec<String> = files
+        .iter()
+        .map(|f| format!("echo x > {}", q(f.to_str().unwrap())))
+        .collect();
+    run_sh(&script.join("; "));
+    let run = fs.stop();
+    let mut devs = Vec::new();
+    for f in &files {
+        let e = only_event(&run, f);
+        let st = std::fs::metadata(f).unwrap();
+        assert_eq!(e["file"]["inode"], st.ino(), "{}", f.display());
+        assert_eq!(
+            e["file"]["dev"],
+            dev_string(st.dev()).as_str(),
+            "{}",
+            f.display()
+        );
+        devs.push(dev_string(st.dev()));
+    }
+    // Three filesystems: the test dir's, the outer and the inner tmpfs.
+    assert_ne!(devs[0], devs[1]);
+    assert_ne!(devs[1], devs[2]);
+    assert_eq!(run.lines.len(), files.len(), "{}", run.lines.join("\n"));
+    println!(
+        "paths across mounts: {:?} on devs {devs:?}",
+        run.file_paths()
+    );
+    drop(inner);
+    drop(outer);
+}
+
+#[test]
+fn deep_paths_are_complete_up_to_the_limits_then_truncated() {
+    let dir = TestDir::new("deep");
+    let fs = Filespy::start(&["--path", dir.str()]);
+    // Each chain is made and written by a shell that descends with relative `cd -P` (a logical cd would
+    // hand the kernel the whole path), so no single path given to the kernel is longer than PATH_MAX.
+    let chain = |root: &str, prefix: &str, levels: u32, file: &str| {
+        format!(
+            "cd {root} && i=0; while [ $i -lt {levels} ]; do mkdir {prefix}$i && cd -P {prefix}$i || exit 1; \
+             i=$((i+1)); done; printf 12345 > {file}",
+            root = q(root)
+        )
+    };
+    std::fs::create_dir(dir.join("a")).unwrap();
+    std::fs::create_dir(dir.join("b")).unwrap();
+    std::fs::create_dir(dir.join("c")).unwrap();
+    let long = "n".repeat(197);
+    run_sh(&chain(
+        dir.join("a").to_str().unwrap(),
+        "d",
+        40,
+        "forty.txt",
+    ));
+    run_sh(&chain(
+        dir.join("b").to_str().unwrap(),
+        "d",
+        80,
+        "eighty.txt",
+    ));
+    run_sh(&chain(
+        dir.join("c").to_str().unwrap(),
+        &long,
+        25,
+        "long.txt",
+    ));
+    // --path cannot match an unrooted (truncated) path, so the deep runs get their own unfiltered
+    // monitor below; this one proves the 40-level path is complete.
+    let run = fs.stop();
+    let full = |sub: &str, prefix: &str, levels: u32, file: &str| {
+        let mut p = dir.join(sub).to_str().unwrap().to_string();
+        for i in 0..levels {
+            p.push_str(&format!("/{prefix}{i}"));
+        }
+        p.push('/');
+        p.push_str(file);
+        p
+    };
+    let forty = full("a", "d", 40, "forty.txt");
+    let e = only_event(&run, Path::new(&forty));
+    assert_eq!(e["file"]["bytes_written"], 5);
+    assert!(e["file"].get("truncated").is_none(), "{e}");
+    println!("40 levels: {} bytes, complete", forty.len());
+
+    // The over-deep chains again, under a monitor filtered by command instead of path: a private comm.
+    let fs = Filespy::start(&["--comm", "deepwriter"]);
+    let name = format!("{}/deepwriter", dir.str());
+    std::os::unix::fs::symlink(sh_exe(), &name).unwrap();
+    let rewrite = |sub: &str, prefix: &str, levels: u32, file: &str| {
+        let mut cd = format!("cd {}", q(dir.join(sub).to_str().unwrap()));
+        for i in 0..levels {
+            cd.push_str(&format!(" && cd -P {prefix}{i}"));
+        }
+        // argv[0] "sh": busybox picks its applet by argv[0]; comm still comes from the link's name.
+        let out = std::process::Command::new(&name)
+            .arg0("sh")
+            .arg("-c")
+            .arg(format!("{cd} && printf 123 >> {file}"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    rewrite("b", "d", 80, "eighty.txt");
+    rewrite("c", &long, 25, "long.txt");
+    let run = fs.stop();
+    let events = run.events();
+    assert_eq!(events.len(), 2, "{}", run.lines.join("\n"));
+    for (e, (sub, prefix, levels, file)) in events.iter().zip([
+        ("b", "d", 80, "eighty.txt"),
+        ("c", long.as_str(), 25, "long.txt"),
+    ]) {
+        let real = full(sub, prefix, levels, file);
+        let got = file_path(e);
+        assert_eq!(
+            e["file"]["truncated"], true,
+            "{real} must be truncated: {e}"
+        );
+        assert_eq!(e["file"]["name"], file);
+        assert_eq!(e["file"]["bytes_written"], 3);
+        assert!(!got.starts_with('/'), "a truncated path is unrooted: {got}");
+        assert!(
+            real.ends_with(&format!("/{got}")),
+            "{got:?} is not the deepest components of {real:?}"
+        );
+        let comps = got.split('/').count();
+        println!(
+            "{levels} levels of {}-byte names: real {} bytes, reported {} bytes / {comps} components",
+            prefix.len() + 1,
+            real.len(),
+            got.len()
+        );
+        if prefix == "d" {
+            assert_eq!(comps, 64, "the walk stops at 64 components");
+        } else {
+            // Whole components, as many as fit in PATH_MAX (each NUL-terminated in the record, so a
+            // component of the 199-byte names takes 200 bytes there).
+            assert!(got.len() <= 4096, "{} bytes kept, over PATH_MAX", got.len());
+            assert!(got.len() + 200 > 4096, "only {} bytes kept", got.len());
+        }
+    }
+}
+
+#[test]
+fn output_file_is_not_reported_by_itself() {
+    let dir = TestDir::new("self");
+    let out = dir.join("out.jsonl");
+    let w = dir.join("w.jsonl");
+    let fs = Filespy::start_with_output(&["--ext", "jsonl", "--path", dir.str(), "--stats"], &out);
+    run_sh(&format!(
+        "for i in 1 2 3 4 5; do echo $i >> {}; done",
+        q(w.to_str().unwrap())
+    ));
+    let run = fs.stop();
+    let paths = run.file_paths();
+    assert_eq!(paths, vec![w.to_str().unwrap(); 5], "events: {paths:?}");
+    assert_eq!(run.stats().events, 5);
+    println!("self-exclusion: {} events, all for w.jsonl", paths.len());
+}
+
+#[test]
+fn extension_filter_defaults_custom_lists_and_all_files() {
+    let dir = TestDir::new("ext");
+    let write_all = |names: &[&str]| {
+        let script: Vec<String> = names
+            .iter()
+            .map(|n| format!("echo x > {}", q(dir.join(n).to_str().unwrap())))
+            .collect();
+        run_sh(&script.join("; "));
+    };
+    let names = |run: &Finished| {
+        let mut v: Vec<String> = run
+            .events()
+            .iter()
+            .map(|e| e["file"]["name"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let files = [
+        "a.txt",
+        "b.log",
+        "c.json",
+        "d.bin",
+        "e.txt.bak",
+        "noext",
+        "x.atxt",
+        "f.md",
+        "g.conf",
+        "h.yaml",
+        "i.abcdefghijklmnop",
+        "j.abcdefghijklmnopq",
+        "trailingdot.",
+    ];
+
+    let fs = Filespy::start(&["--path", dir.str()]);
+    write_all(&files);
+    let run = fs.stop();
+    assert_eq!(names(&run), ["a.txt", "b.log", "c.json"]);
+
+    let fs = Filespy::start(&[
+        "--path",
+        dir.str(),
+        "--ext",
+        "md,conf",
+        "--ext",
+        ".yaml",
+        "--ext",
+        "abcdefghijklmnop",
+    ]);
+    write_all(&files);
+    let run = fs.stop();
+    assert_eq!(
+        names(&run),
+        ["f.md", "g.conf", "h.yaml", "i.abcdefghijklmnop"]
+    );
+
+    let fs = Filespy::start(&["--path", dir.str(), "--all-files"]);
+    write_all(&files);
+    let run = fs.stop();
+    let mut all: Vec<String> = files.iter().map(|s| s.to_string()).collect();
+    all.sort();
+    assert_eq!(names(&run), all);
+
+    // Regular files only: a pipe (the shell's stdout) and /dev/null are filtered in the kernel even with
+    // --all-files. The monitor follows the shell by pid, not by path, so those writes could show.
+    let gated = Gated::spawn(&format!(
+        "echo to-pipe; echo x > /dev/null; printf z > {}",
+        q(dir.join("r.bin").to_str().unwrap())
+    ));
+    let pid = gated.pid().to_string();
+    let fs = Filespy::start(&["--all-files", "--pid", &pid, "--stats"]);
+    let out = gated.release();
+    assert_eq!(out.stdout, b"to-pipe\n");
+    let run = fs.stop();
+    assert_eq!(run.file_paths(), [dir.join("r.bin").to_str().unwrap()]);
+    let stats = run.stats();
+    assert!(stats.filtered >= 2, "pipe and /dev/null writes: {stats:?}");
+    println!("extensions ok; pipe + /dev/null filtered in kernel: {stats:?}");
+}
+
+#[test]
+fn shell_scripts_are_named_in_process_file_path() {
+    let dir = TestDir::new("scripts");
+    let job = dir.join("job.sh");
+    std::fs::write(&job, "printf ran > \"$1\"\n").unwrap();
+    let run_sh_path = dir.join("run.sh");
+    std::fs::write(&run_sh_path, "#!/bin/sh\nprintf ran > \"$1\"\n").unwrap();
+    std::fs::set_permissions(&run_sh_path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (a, b) = (dir.join("a.log"), dir.join("b.log"));
+
+    let fs = Filespy::start(&["--path", dir.str()]);
+    let status = std::process::Command::new("sh")
+        .arg(&job)
+        .arg(&a)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = std::process::Command::new(&run_sh_path)
+        .arg(&b)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    run_sh(&format!("cd {} && sh ./job.sh rel.log", q(dir.str())));
+    let run = fs.stop();
+
+    let e = only_event(&run, &a);
+    assert_eq!(e["process"]["file_path"], job.to_str().unwrap(), "{e}");
+    let e = only_event(&run, &b);
+    assert_eq!(
+        e["process"]["file_path"],
+        run_sh_path.to_str().unwrap(),
+        "{e}"
+    );
+    assert_eq!(
+        strs(&e["process"]["cmdline"]),
+        [
+            "/bin/sh",
+            run_sh_path.to_str().unwrap(),
+            b.to_str().unwrap()
+        ]
+    );
+    let e = only_event(&run, &dir.join("rel.log"));
+    assert_eq!(e["process"]["file_path"], job.to_str().unwrap(), "{e}");
+    assert_eq!(e["process"]["cwd"], dir.str());
+    assert_eq!(
+        strs(&e["process"]["cmdline"]),
+        ["sh", "./job.sh", "rel.log"]
+    );
+    println!("scripts: {}", run.lines.len());
+}
+
+#[test]
+fn short_lived_processes_keep_their_context() {
+    const N: usize = 50;
+    let dir = TestDir::new("short");
+    let fs = Filespy::start(&["--path", dir.str(), "--stats"]);
+    // Stopped, filespy cannot read anything until every writer has exited and been reaped, so no /proc
+    // fallback can help: pid, exe and argv must all come from the kernel.
+    fs.signal(libc::SIGSTOP);
+    let started = Instant::now();
+    let mut kids = Vec::new();
+    for i in 0..N {
+        let script = format!(
+            "echo x > {}",
+            q(dir.join(format!("s{i}.txt")).to_str().unwrap())
+        );
+        let child = sh(&script).spawn().expect("spawn sh");
+        kids.push((child.id(), script, child));
+    }
+    for (_, _, c) in &mut kids {
+        assert!(c.wait().unwrap().success());
+    }
+    let spawned_in = started.elapsed();
+    for (pid, _, _) in &kids {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "writer {pid} still has a /proc entry"
+        );
+    }
+    fs.signal(libc::SIGCONT);
+    let run = fs.stop();
+    let exe = sh_exe();
+    let cwd = std::fs::canonicalize(std::env::current_dir().unwrap()).unwrap();
+    for (i, (pid, script, _)) in kids.iter().enumerate() {
+        let e = only_event(&run, &dir.join(format!("s{i}.txt")));
+        let p = &e["process"];
+        assert_eq!(p["pid"], *pid, "{e}");
+        assert_eq!(p["ppid"], std::process::id());
+        assert_eq!(strs(&p["cmdline"]), ["sh", "-c", script.as_str()], "{e}");
+        assert_eq!(p["exe_path"], exe.to_str().unwrap(), "{e}");
+        assert_eq!(p["cwd"], cwd.to_str().unwrap(), "{e}");
+    }
+    assert_eq!(run.lines.len(), N);
+    assert_eq!(run.stats().lost, 0);
+    println!("{N} short-lived writers in {spawned_in:?}: {N} events with full context");
+}
+
+#[test]
+fn writes_to_an_unlinked_file_are_marked_deleted() {
+    let dir = TestDir::new("deleted");
+    let f = dir.join("del.txt");
+    let fs = Filespy::start(&["--path", dir.str()]);
+    let p = q(f.to_str().unwrap());
+    run_sh(&format!("exec 3> {p}; printf a >&3; rm {p}; printf bb >&3"));
+    let run = fs.stop();
+    // Output follows the per-CPU rings, not time: the shell may have moved CPUs between the writes.
+    let mut events = run.events_for(&f);
+    events.sort_by_key(|e| e["system_ts"].as_u64());
+    assert_eq!(events.len(), 2, "{}", run.lines.join("\n"));
+    assert_eq!(events[0]["file"]["bytes_written"], 1);
+    assert!(events[0]["file"].get("deleted").is_none(), "{}", events[0]);
+    assert_eq!(events[1]["file"]["bytes_written"], 2);
+    assert_eq!(events[1]["file"]["deleted"], true, "{}", events[1]);
+    assert_eq!(events[1]["file"]["name"], "del.txt");
+    println!("deleted: {}", run.lines[1]);
+}
+
+#[test]
+fn failed_writes_are_counted_not_reported() {
+    let dir = TestDir::new("failed");
+    let (ro_path, ok) = (dir.join("ro.txt"), dir.join("ok.txt"));
+    std::fs::write(&ro_path, "").unwrap();
+    let ro = std::fs::File::open(&ro_path).unwrap();
+    let me = std::process::id().to_string();
+    let fs = Filespy::start(&["--pid", &me, "--path", dir.str(), "--stats"]);
+    let rc = unsafe {
+        libc::write(
+            std::os::fd::AsRawFd::as_raw_fd(&ro),
+            b"x".as_ptr().cast(),
+            1,
+        )
+    };
+    let err = std::io::Error::last_os_error();
+    assert_eq!(rc, -1);
+    assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+    std::fs::write(&ok, b"12345").unwrap();
+    let tid = unsafe { libc::gettid() } as u32;
+    let run = fs.stop();
+    assert_eq!(run.file_paths(), [ok.to_str().unwrap()]);
+    let e = only_event(&run, &ok);
+    assert_eq!(e["process"]["pid"], std::process::id());
+    assert_eq!(e["process"]["tid"], tid);
+    assert_eq!(e["file"]["bytes_written"], 5);
+    let stats = run.stats();
+    assert!(stats.failed_writes >= 1, "{stats:?}");
+    println!("failed writes: {stats:?}");
+}
+
+/// `dd` of 100000 one-byte writes under `--comm dd`, pinned to this dd by pid as well, since other dd
+/// runs on the machine would blur the exact loss total. Returns (delivered, stats, run).
+fn burst(dir: &TestDir, extra: &[&str]) -> (u64, Stats, Finished) {
+    const WRITES: u64 = 100_000;
+    let target = dir.join("burst.txt");
+    let _ = std::fs::remove_file(&target);
+    let gated = Gated::spawn(&format!(
+        "exec dd if=/dev/zero of={} bs=1 count={WRITES}",
+        q(target.to_str().unwrap())
+    ));
+    let pid = gated.pid().to_string();
+    let mut args = vec![
+        "--stats",
+        "--comm",
+        "dd",
+        "--pid",
+        &pid,
+        "--path",
+        dir.str(),
+    ];
+    args.extend_from_slice(extra);
+    // To a file, as in real use: a pipe would make the speed of this test's reader part of the result.
+    let out = dir.join("burst-events.out");
+    let _ = std::fs::remove_file(&out);
+    let fs = Filespy::start_with_output(&args, &out);
+    let started = Instant::now();
+    gated.release();
+    let took = started.elapsed();
+    let run = fs.stop();
+    assert_eq!(std::fs::metadata(&target).unwrap().len(), WRITES);
+    let want = format!("\"file_path\":\"{}\"", target.to_str().unwrap());
+    let delivered = run.lines.iter().filter(|l| l.contains(&want)).count() as u64;
+    assert_eq!(delivered, run.lines.len() as u64, "only burst.txt events");
+    let stats = run.stats();
+    println!(
+        "burst {extra:?}: {WRITES} writes in {took:?}: delivered {delivered} ({:.2}%), lost {}, stats {stats:?}",
+        delivered as f64 * 100.0 / WRITES as f64,
+        stats.lost
+    );
+    assert_eq!(stats.events, delivered);
+    assert_eq!(
+        delivered + stats.lost,
+        WRITES,
+        "every write delivered or counted lost"
+    );
+    // Spot-check that the lines are whole events of this dd.
+    for l in [run.lines.first(), run.lines.last()].into_iter().flatten() {
+        let e: Value = serde_json::from_str(l).unwrap();
+        assert_eq!(e["process"]["name"], "dd");
+        assert_eq!(e["file"]["bytes_written"], 1);
+    }
+    (delivered, stats, run)
+}
+
+#[test]
+fn burst_with_default_buffers_is_delivered() {
+    let dir = TestDir::new("burst");
+    let (delivered, _, _) = burst(&dir, &[]);
+    assert!(
+        delivered * 100 >= 99 * 100_000,
+        "default buffers delivered only {delivered} of 100000"
+    );
+}
+
+#[test]
+fn burst_into_one_page_rings_counts_every_loss() {
+    let dir = TestDir::new("burst1");
+    let (delivered, stats, run) = burst(&dir, &["--buffer-pages", "1"]);
+    assert!(stats.lost > 0, "one page per CPU must overflow: {stats:?}");
+    let reported = run
+        .stderr_lines
+        .iter()
+        .find(|l| l.text.starts_with("filespy: lost "))
+        .unwrap_or_else(|| panic!("no loss line on stderr:\n{}", run.stderr));
+    assert!(
+        reported.at < run.stopped_at,
+        "the loss was reported only at exit: {:?}",
+        reported.text
+    );
+    println!(
+        "1-page rings: delivered {delivered}, first loss line: {}",
+        reported.text
+    );
+}

@@ -226,9 +226,6 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
             ..Stats::default()
         };
         stats.set_losses(&session.loss.totals());
-        // The kernel reports a ring's losses only with its next record, so the last ones may not have
-        // arrived as LOST records; the programs count every failed output themselves.
-        stats.lost = stats.lost.max(k[STAT_OUTPUT_ERR as usize]);
         eprintln!("{}", stats.summary_line());
         if session.malformed > 0 {
             eprintln!(

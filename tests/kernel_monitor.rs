@@ -44,11 +44,6 @@ fn only_event(run: &Finished, path: &Path) -> Value {
     evs.into_iter().next().unwrap()
 }
 
-/// Single-quotes `s` for sh.
-fn q(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 #[test]
 fn event_fields_describe_the_writer_and_the_file() {
     let dir = TestDir::new("fields");
@@ -58,7 +53,7 @@ fn event_fields_describe_the_writer_and_the_file() {
         q(target.to_str().unwrap())
     ));
     let exe = gated.exe();
-    let fs = Filespy::start(&["--path", dir.str()]);
+    let fs = Filespy::start(&["--path", dir.str()], Out::Collect);
     let startup = fs.startup;
     let (mono0, wall0) = (monotonic_ns(), SystemTime::now());
     let pid = gated.pid();
@@ -132,7 +127,7 @@ fn paths_cross_nested_tmpfs_mounts() {
         inner.path().join("b.txt"),
         inner.path().join("sub/c.txt"),
     ];
-    let fs = Filespy::start(&["--path", dir.str()]);
+    let fs = Filespy::start(&["--path", dir.str()], Out::Collect);
     let script: Vec<String> = files
         .iter()
         .map(|f| format!("echo x > {}", q(f.to_str().unwrap())))
@@ -167,7 +162,7 @@ fn paths_cross_nested_tmpfs_mounts() {
 #[test]
 fn deep_paths_are_complete_up_to_the_limits_then_truncated() {
     let dir = TestDir::new("deep");
-    let fs = Filespy::start(&["--path", dir.str()]);
+    let fs = Filespy::start(&["--path", dir.str()], Out::Collect);
     // Each chain is made and written by a shell that descends with relative `cd -P` (a logical cd would
     // hand the kernel the whole path), so no single path given to the kernel is longer than PATH_MAX.
     let chain = |root: &str, prefix: &str, levels: u32, file: &str| {
@@ -218,7 +213,7 @@ fn deep_paths_are_complete_up_to_the_limits_then_truncated() {
     println!("40 levels: {} bytes, complete", forty.len());
 
     // The over-deep chains again, under a monitor filtered by command instead of path: a private comm.
-    let fs = Filespy::start(&["--comm", "deepwriter"]);
+    let fs = Filespy::start(&["--comm", "deepwriter"], Out::Collect);
     let name = format!("{}/deepwriter", dir.str());
     std::os::unix::fs::symlink(sh_exe(), &name).unwrap();
     let rewrite = |sub: &str, prefix: &str, levels: u32, file: &str| {
@@ -284,7 +279,10 @@ fn output_file_is_not_reported_by_itself() {
     let dir = TestDir::new("self");
     let out = dir.join("out.jsonl");
     let w = dir.join("w.jsonl");
-    let fs = Filespy::start_with_output(&["--ext", "jsonl", "--path", dir.str(), "--stats"], &out);
+    let fs = Filespy::start(
+        &["--ext", "jsonl", "--path", dir.str(), "--stats"],
+        Out::File(out),
+    );
     run_sh(&format!(
         "for i in 1 2 3 4 5; do echo $i >> {}; done",
         q(w.to_str().unwrap())
@@ -331,21 +329,24 @@ fn extension_filter_defaults_custom_lists_and_all_files() {
         "trailingdot.",
     ];
 
-    let fs = Filespy::start(&["--path", dir.str()]);
+    let fs = Filespy::start(&["--path", dir.str()], Out::Collect);
     write_all(&files);
     let run = fs.stop();
     assert_eq!(names(&run), ["a.txt", "b.log", "c.json"]);
 
-    let fs = Filespy::start(&[
-        "--path",
-        dir.str(),
-        "--ext",
-        "md,conf",
-        "--ext",
-        ".yaml",
-        "--ext",
-        "abcdefghijklmnop",
-    ]);
+    let fs = Filespy::start(
+        &[
+            "--path",
+            dir.str(),
+            "--ext",
+            "md,conf",
+            "--ext",
+            ".yaml",
+            "--ext",
+            "abcdefghijklmnop",
+        ],
+        Out::Collect,
+    );
     write_all(&files);
     let run = fs.stop();
     assert_eq!(
@@ -353,7 +354,7 @@ fn extension_filter_defaults_custom_lists_and_all_files() {
         ["f.md", "g.conf", "h.yaml", "i.abcdefghijklmnop"]
     );
 
-    let fs = Filespy::start(&["--path", dir.str(), "--all-files"]);
+    let fs = Filespy::start(&["--path", dir.str(), "--all-files"], Out::Collect);
     write_all(&files);
     let run = fs.stop();
     let mut all: Vec<String> = files.iter().map(|s| s.to_string()).collect();
@@ -367,7 +368,7 @@ fn extension_filter_defaults_custom_lists_and_all_files() {
         q(dir.join("r.bin").to_str().unwrap())
     ));
     let pid = gated.pid().to_string();
-    let fs = Filespy::start(&["--all-files", "--pid", &pid, "--stats"]);
+    let fs = Filespy::start(&["--all-files", "--pid", &pid, "--stats"], Out::Collect);
     let out = gated.release();
     assert_eq!(out.stdout, b"to-pipe\n");
     let run = fs.stop();
@@ -387,7 +388,7 @@ fn shell_scripts_are_named_in_process_file_path() {
     std::fs::set_permissions(&run_sh_path, std::fs::Permissions::from_mode(0o755)).unwrap();
     let (a, b) = (dir.join("a.log"), dir.join("b.log"));
 
-    let fs = Filespy::start(&["--path", dir.str()]);
+    let fs = Filespy::start(&["--path", dir.str()], Out::Collect);
     let status = std::process::Command::new("sh")
         .arg(&job)
         .arg(&a)
@@ -432,7 +433,7 @@ fn shell_scripts_are_named_in_process_file_path() {
 fn short_lived_processes_keep_their_context() {
     const N: usize = 50;
     let dir = TestDir::new("short");
-    let fs = Filespy::start(&["--path", dir.str(), "--stats"]);
+    let fs = Filespy::start(&["--path", dir.str(), "--stats"], Out::Collect);
     // Stopped, filespy cannot read anything until every writer has exited and been reaped, so no /proc
     // fallback can help: pid, exe and argv must all come from the kernel.
     fs.signal(libc::SIGSTOP);
@@ -478,7 +479,7 @@ fn short_lived_processes_keep_their_context() {
 fn writes_to_an_unlinked_file_are_marked_deleted() {
     let dir = TestDir::new("deleted");
     let f = dir.join("del.txt");
-    let fs = Filespy::start(&["--path", dir.str()]);
+    let fs = Filespy::start(&["--path", dir.str()], Out::Collect);
     let p = q(f.to_str().unwrap());
     run_sh(&format!("exec 3> {p}; printf a >&3; rm {p}; printf bb >&3"));
     let run = fs.stop();
@@ -501,7 +502,10 @@ fn failed_writes_are_counted_not_reported() {
     std::fs::write(&ro_path, "").unwrap();
     let ro = std::fs::File::open(&ro_path).unwrap();
     let me = std::process::id().to_string();
-    let fs = Filespy::start(&["--pid", &me, "--path", dir.str(), "--stats"]);
+    let fs = Filespy::start(
+        &["--pid", &me, "--path", dir.str(), "--stats"],
+        Out::Collect,
+    );
     let rc = unsafe {
         libc::write(
             std::os::fd::AsRawFd::as_raw_fd(&ro),
@@ -549,7 +553,7 @@ fn burst(dir: &TestDir, extra: &[&str]) -> (u64, Stats, Finished) {
     // To a file, as in real use: a pipe would make the speed of this test's reader part of the result.
     let out = dir.join("burst-events.out");
     let _ = std::fs::remove_file(&out);
-    let fs = Filespy::start_with_output(&args, &out);
+    let fs = Filespy::start(&args, Out::File(out));
     let started = Instant::now();
     gated.release();
     let took = started.elapsed();

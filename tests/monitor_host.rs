@@ -3,10 +3,10 @@
 //! filters, output encodings, error exits and --dump-prog. Host only: not a `kernel_*` test.
 //! Every test has its own directory, watched with `--path`, since the machine is never quiet.
 
-#[path = "common/host_run.rs"]
-mod host_run;
+#[path = "common/monitor.rs"]
+mod monitor;
 
-use host_run::*;
+use monitor::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
@@ -26,13 +26,6 @@ fn write_file(path: &Path, text: &str) {
 
 fn s(p: &Path) -> String {
     p.to_str().expect("utf-8 path").to_string()
-}
-
-/// Events in a `-o` file so far (complete lines only).
-fn file_events(path: &Path) -> Vec<Value> {
-    let bytes = std::fs::read(path).unwrap_or_default();
-    let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    parse_events(&bytes[..end])
 }
 
 fn mode_of(path: &Path) -> u32 {
@@ -230,7 +223,7 @@ fn scripts_of_real_interpreters() {
         },
     ];
 
-    let mon = Monitor::start(&["--path", &ds], Out::Collect);
+    let mon = Filespy::start(&["--path", &ds], Out::Collect);
     let my_cwd = std::env::current_dir().unwrap().canonicalize().unwrap();
     for c in &cases {
         let mut cmd = Command::new(&c.argv[0]);
@@ -246,7 +239,6 @@ fn scripts_of_real_interpreters() {
             .all(|c| !events_for(evs, Path::new(&out(c.name))).is_empty())
     });
     let fin = mon.stop();
-    fin.assert_clean_exit();
     let events = fin.events();
 
     for c in &cases {
@@ -328,14 +320,13 @@ fn scripts_of_real_interpreters() {
 #[test]
 fn sigterm_exits_0_and_flushes_every_event() {
     let dir = TestDir::new("sigterm");
-    let mon = Monitor::start(&["--path", dir.str()], Out::Collect);
+    let mon = Filespy::start(&["--path", dir.str()], Out::Collect);
     for i in 0..5 {
         write_file(&dir.join(format!("f{i}.txt")), "abc");
     }
     // No waiting for the events first: the rings must be drained on the way out.
     mon.signal(libc::SIGTERM);
     let fin = mon.wait();
-    fin.assert_clean_exit();
     let events = fin.events();
     for i in 0..5 {
         let evs = events_for(&events, &dir.join(format!("f{i}.txt")));
@@ -348,12 +339,11 @@ fn sigterm_exits_0_and_flushes_every_event() {
 #[test]
 fn count_exits_by_itself_after_exactly_n_events() {
     let dir = TestDir::new("count");
-    let mon = Monitor::start(&["--path", dir.str(), "--count", "3"], Out::Collect);
+    let mon = Filespy::start(&["--path", dir.str(), "--count", "3"], Out::Collect);
     for i in 0..6 {
         write_file(&dir.join(format!("f{i}.log")), "x");
     }
     let fin = mon.wait();
-    fin.assert_clean_exit();
     let events = fin.events();
     assert_eq!(events.len(), 3, "{events:?}");
 }
@@ -361,19 +351,18 @@ fn count_exits_by_itself_after_exactly_n_events() {
 #[test]
 fn duration_exits_by_itself() {
     let dir = TestDir::new("duration");
-    let mon = Monitor::start(&["--path", dir.str(), "--duration", "1"], Out::Collect);
+    let mon = Filespy::start(&["--path", dir.str(), "--duration", "1"], Out::Collect);
     let ready = Instant::now();
     write_file(&dir.join("a.txt"), "x");
     let fin = mon.wait();
     println!("--duration 1: exited {:?} after ready", ready.elapsed());
-    fin.assert_clean_exit();
     assert_eq!(events_for(&fin.events(), &dir.join("a.txt")).len(), 1);
 }
 
 #[test]
 fn closed_stdout_ends_the_run_quietly() {
     let dir = TestDir::new("epipe");
-    let mut mon = Monitor::start(&["--path", dir.str()], Out::Pipe);
+    let mut mon = Filespy::start(&["--path", dir.str()], Out::Pipe);
     let stdout = mon.take_stdout();
     // `filespy | head -n 1`: read one line on a thread (so a silent filespy cannot hang the test).
     let (tx, rx) = std::sync::mpsc::channel();
@@ -404,7 +393,6 @@ fn closed_stdout_ends_the_run_quietly() {
     });
     let fin = mon.wait();
     println!("closed stdout: exited after {writes} more writes");
-    fin.assert_clean_exit();
     for l in fin.stderr.lines() {
         assert!(
             l.starts_with("filespy: ready"),
@@ -425,8 +413,8 @@ fn output_file_appends_and_new_file_is_0600() {
     let watched = dir.join("w");
     std::fs::create_dir_all(&watched).unwrap();
     let w = s(&watched);
-    let a = Monitor::start(&["--path", &w, "-o", &s(&old)], Out::Null);
-    let b = Monitor::start(&["--path", &w, "-o", &s(&new)], Out::Null);
+    let a = Filespy::start(&["--path", &w, "-o", &s(&old)], Out::Null);
+    let b = Filespy::start(&["--path", &w, "-o", &s(&new)], Out::Null);
     assert!(a.ready_line.contains(&s(&old)), "{}", a.ready_line);
     write_file(&watched.join("x.txt"), "hello");
     for f in [&old, &new] {
@@ -434,13 +422,13 @@ fn output_file_appends_and_new_file_is_0600() {
             std::fs::read_to_string(f).is_ok_and(|t| t.contains("x.txt"))
         });
     }
-    a.stop().assert_clean_exit();
-    b.stop().assert_clean_exit();
+    a.stop();
+    b.stop();
     let text = std::fs::read_to_string(&old).unwrap();
     let rest = text
         .strip_prefix("previous line\n")
         .unwrap_or_else(|| panic!("old content lost: {text:?}"));
-    let evs = parse_events(rest.as_bytes());
+    let evs = complete_events(rest.as_bytes());
     assert_eq!(evs.len(), 1, "{rest}");
     assert_eq!(evs[0]["file"]["bytes_written"], 5);
     // An existing file keeps its mode; a new one is private.
@@ -456,7 +444,7 @@ fn sighup_reopens_the_output_file() {
     let rotated = dir.join("events.jsonl.1");
     let watched = dir.join("w");
     std::fs::create_dir_all(&watched).unwrap();
-    let mon = Monitor::start(&["--path", &s(&watched), "-o", &s(&log)], Out::Null);
+    let mon = Filespy::start(&["--path", &s(&watched), "-o", &s(&log)], Out::Null);
     write_file(&watched.join("before.txt"), "1");
     wait_until("the first event", || file_events(&log).len() == 1);
     std::fs::rename(&log, &rotated).unwrap();
@@ -464,8 +452,7 @@ fn sighup_reopens_the_output_file() {
     wait_until("filespy to reopen events.jsonl", || log.exists());
     write_file(&watched.join("after.txt"), "22");
     wait_until("the second event", || file_events(&log).len() == 1);
-    let fin = mon.stop();
-    fin.assert_clean_exit();
+    mon.stop();
     let old = file_events(&rotated);
     let new = file_events(&log);
     assert_eq!(old.len(), 1, "{old:?}");
@@ -478,18 +465,9 @@ fn sighup_reopens_the_output_file() {
 // ---------------------------------------------------------------------------------------------
 // 3. Filters
 
-/// `sh` that writes `file` once a line arrives on its stdin (so its pid is known beforehand).
-fn waiting_writer(file: &Path) -> std::process::Child {
-    Command::new("sh")
-        .args(["-c", "read x; echo hello > \"$0\"", &s(file)])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("spawn sh")
-}
-
-fn release(mut child: std::process::Child) {
-    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    assert!(child.wait().unwrap().success());
+/// `sh` that writes `file` once released (so its pid is known beforehand).
+fn waiting_writer(file: &Path) -> Gated {
+    Gated::spawn(&format!("echo hello > {}", q(&s(file))))
 }
 
 #[test]
@@ -497,17 +475,16 @@ fn pid_filter_reports_only_that_process() {
     let dir = TestDir::new("pid");
     let a = waiting_writer(&dir.join("a.txt"));
     let b = waiting_writer(&dir.join("b.txt"));
-    let a_pid = a.id();
-    let mon = Monitor::start(
+    let a_pid = a.pid();
+    let mon = Filespy::start(
         &["--path", dir.str(), "--pid", &a_pid.to_string()],
         Out::Collect,
     );
-    release(b);
+    b.release();
     write_file(&dir.join("self.txt"), "me");
-    release(a);
+    a.release();
     mon.wait_events("a.txt", |e| !events_for(e, &dir.join("a.txt")).is_empty());
     let fin = mon.stop();
-    fin.assert_clean_exit();
     let events = fin.events();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["process"]["pid"], a_pid);
@@ -523,8 +500,8 @@ fn uid_filter_separates_root_and_nobody() {
     let nobody_file = shared.join("nobody.txt");
     let root_file = shared.join("root.txt");
     let d = s(&shared);
-    let m_nobody = Monitor::start(&["--path", &d, "--uid", "65534"], Out::Collect);
-    let m_root = Monitor::start(&["--path", &d, "--uid", "0"], Out::Collect);
+    let m_nobody = Filespy::start(&["--path", &d, "--uid", "65534"], Out::Collect);
+    let m_root = Filespy::start(&["--path", &d, "--uid", "0"], Out::Collect);
     run_ok(Command::new("setpriv").args([
         "--reuid=65534",
         "--regid=65534",
@@ -539,8 +516,6 @@ fn uid_filter_separates_root_and_nobody() {
     m_root.wait_events("root.txt", |e| !events_for(e, &root_file).is_empty());
     let nob = m_nobody.stop();
     let root = m_root.stop();
-    nob.assert_clean_exit();
-    root.assert_clean_exit();
     let (nob, root) = (nob.events(), root.events());
     assert_eq!(nob.len(), 1, "--uid 65534: {nob:?}");
     assert_eq!(nob[0]["file"]["file_path"], s(&nobody_file).as_str());
@@ -554,7 +529,7 @@ fn uid_filter_separates_root_and_nobody() {
 #[test]
 fn comm_filter_reports_only_that_command() {
     let dir = TestDir::new("comm");
-    let mon = Monitor::start(&["--path", dir.str(), "--comm", "tee"], Out::Collect);
+    let mon = Filespy::start(&["--path", dir.str(), "--comm", "tee"], Out::Collect);
     let tee_file = dir.join("tee.txt");
     let mut tee = Command::new("tee")
         .arg(&tee_file)
@@ -573,7 +548,6 @@ fn comm_filter_reports_only_that_command() {
     write_file(&dir.join("self.txt"), "me");
     mon.wait_events("tee.txt", |e| !events_for(e, &tee_file).is_empty());
     let fin = mon.stop();
-    fin.assert_clean_exit();
     let events = fin.events();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["process"]["name"], "tee");
@@ -588,7 +562,7 @@ fn path_filter_matches_whole_components() {
     }
     // A trailing slash names the same subtree.
     let prefix = format!("{}/a/b/", dir.str());
-    let mon = Monitor::start(&["--path", &prefix], Out::Collect);
+    let mon = Filespy::start(&["--path", &prefix], Out::Collect);
     for f in [
         "a/b/x.txt",
         "a/b/sub/y.txt",
@@ -602,7 +576,6 @@ fn path_filter_matches_whole_components() {
         !events_for(e, &dir.join("a/b/sub/y.txt")).is_empty()
     });
     let fin = mon.stop();
-    fin.assert_clean_exit();
     let got: BTreeSet<String> = fin
         .events()
         .iter()
@@ -627,11 +600,10 @@ fn text_format_is_aligned_and_plain_when_not_a_tty() {
         "import sys\nopen(sys.argv[1], 'w').write('12345')\n",
     );
     let target = dir.join("t.txt");
-    let mon = Monitor::start(&["--path", dir.str(), "--format", "text"], Out::Collect);
+    let mon = Filespy::start(&["--path", dir.str(), "--format", "text"], Out::Collect);
     run_ok(Command::new("python3").args([s(&script), s(&target)]));
     write_file(&dir.join("plain.log"), "xy");
     let fin = mon.stop();
-    fin.assert_clean_exit();
     let out = String::from_utf8(fin.stdout.clone()).expect("text output is UTF-8 here");
     print!("{out}");
     assert!(
@@ -685,11 +657,10 @@ fn odd_file_name_is_one_valid_json_line_with_exact_bytes() {
     let dir = TestDir::new("oddname");
     let name: &[u8] = b"we\nird\"q\tt\xff\xfe.txt";
     let file = dir.path().join(OsStr::from_bytes(name));
-    let mon = Monitor::start(&["--path", dir.str()], Out::Collect);
+    let mon = Filespy::start(&["--path", dir.str()], Out::Collect);
     std::fs::write(&file, b"odd").unwrap();
     mon.wait_events("the odd file's event", |e| !e.is_empty());
     let fin = mon.stop();
-    fin.assert_clean_exit();
     let text = String::from_utf8(fin.stdout.clone()).expect("JSON lines are UTF-8");
     assert_eq!(text.matches('\n').count(), 1, "one line: {text:?}");
     let events = fin.events();
@@ -724,20 +695,6 @@ fn odd_file_name_is_one_valid_json_line_with_exact_bytes() {
 
 // ---------------------------------------------------------------------------------------------
 // 5. Errors
-
-fn run_filespy(args: &[&str]) -> Finished {
-    require_root();
-    let out = Command::new(filespy_bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run filespy");
-    Finished {
-        status: out.status,
-        stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 #[test]
 fn setup_errors_exit_1_with_one_line() {
@@ -882,7 +839,7 @@ fn dump_prog_disassembly_elf_and_loaded_programs_agree() {
     // The programs a running filespy holds are these, by name (the kernel keeps 15 bytes).
     let watched = dir.join("w");
     std::fs::create_dir_all(&watched).unwrap();
-    let mon = Monitor::start(&["--path", &s(&watched)], Out::Null);
+    let mon = Filespy::start(&["--path", &s(&watched)], Out::Null);
     let mut loaded = BTreeSet::new();
     for fd in std::fs::read_dir(format!("/proc/{}/fdinfo", mon.pid())).unwrap() {
         let info = std::fs::read_to_string(fd.unwrap().path()).unwrap_or_default();
@@ -898,7 +855,7 @@ fn dump_prog_disassembly_elf_and_loaded_programs_agree() {
         assert_eq!(v["type"], "tracepoint", "{show}");
         loaded.insert(v["name"].as_str().unwrap().to_string());
     }
-    mon.stop().assert_clean_exit();
+    mon.stop();
     let want: BTreeSet<String> = names.iter().map(|n| n.chars().take(15).collect()).collect();
     println!("loaded by filespy: {loaded:?}");
     assert_eq!(loaded, want);
@@ -907,13 +864,12 @@ fn dump_prog_disassembly_elf_and_loaded_programs_agree() {
 #[test]
 fn stats_line_counts_the_delivered_events() {
     let dir = TestDir::new("stats");
-    let mon = Monitor::start(&["--path", dir.str(), "--stats"], Out::Collect);
+    let mon = Filespy::start(&["--path", dir.str(), "--stats"], Out::Collect);
     for i in 0..4 {
         write_file(&dir.join(format!("s{i}.json")), "{}");
     }
     mon.wait_events("4 events", |e| e.len() == 4);
     let fin = mon.stop();
-    fin.assert_clean_exit();
     let line = fin
         .stderr
         .lines()
@@ -945,7 +901,7 @@ fn exec_thread_pwrite_and_deleted_file() {
          os.unlink(d + '/gone.txt')\n\
          f.write('ghost'); f.flush(); f.close()\n",
     );
-    let mon = Monitor::start(&["--path", d], Out::Collect);
+    let mon = Filespy::start(&["--path", d], Out::Collect);
     // The same pid writes as sh, then as python3 after exec: each image has its own context.
     let mut child = Command::new("sh")
         .args([
@@ -959,7 +915,6 @@ fn exec_thread_pwrite_and_deleted_file() {
     assert!(child.wait().unwrap().success());
     mon.wait_events("4 events", |e| e.len() >= 4);
     let fin = mon.stop();
-    fin.assert_clean_exit();
     let events = fin.events();
     let one = |f: &str| {
         let evs = events_for(&events, &dir.join(f));
@@ -997,12 +952,11 @@ fn exec_thread_pwrite_and_deleted_file() {
 #[test]
 fn sighup_without_output_file_keeps_running() {
     let dir = TestDir::new("hupstdout");
-    let mon = Monitor::start(&["--path", dir.str()], Out::Collect);
+    let mon = Filespy::start(&["--path", dir.str()], Out::Collect);
     mon.signal(libc::SIGHUP);
     write_file(&dir.join("after-hup.txt"), "x");
     mon.wait_events("the event after SIGHUP", |e| e.len() == 1);
     let fin = mon.stop();
-    fin.assert_clean_exit();
     assert_eq!(fin.events().len(), 1);
     for l in fin.stderr.lines() {
         assert!(l.starts_with("filespy: ready"), "stderr: {}", fin.stderr);
@@ -1033,11 +987,10 @@ fn context_reaches_events_read_before_it_from_another_cpu() {
          \x20       os._exit(0)\n\
          \x20   os.waitpid(pid, 0)\n",
     );
-    let mon = Monitor::start(&["--path", dir.str()], Out::Collect);
+    let mon = Filespy::start(&["--path", dir.str()], Out::Collect);
     run_ok(Command::new("python3").args([s(&job), dir.str().to_string()]));
     mon.wait_events("40 events", |e| e.len() >= 40);
     let fin = mon.stop();
-    fin.assert_clean_exit();
     let events = fin.events();
     assert_eq!(events.len(), 40);
     let script = s(&job);

@@ -11,7 +11,20 @@ use serde_json::Value;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Over-deep paths are reported truncated and unrooted, which no `--path` filter can exclude: the test
+/// that writes them runs alone (write lock) while every other test holds a read lock.
+static UNROOTED: RwLock<()> = RwLock::new(());
+
+fn shared() -> RwLockReadGuard<'static, ()> {
+    UNROOTED.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn alone() -> RwLockWriteGuard<'static, ()> {
+    UNROOTED.write().unwrap_or_else(|e| e.into_inner())
+}
 
 fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
@@ -46,6 +59,7 @@ fn only_event(run: &Finished, path: &Path) -> Value {
 
 #[test]
 fn event_fields_describe_the_writer_and_the_file() {
+    let _unrooted = shared();
     let dir = TestDir::new("fields");
     let target = dir.join("f.txt");
     let gated = Gated::spawn(&format!(
@@ -117,6 +131,7 @@ fn event_fields_describe_the_writer_and_the_file() {
 
 #[test]
 fn paths_cross_nested_tmpfs_mounts() {
+    let _unrooted = shared();
     let dir = TestDir::new("mounts");
     let outer = TmpfsMount::new(&dir.join("mnt"));
     let inner = TmpfsMount::new(&dir.join("mnt/inner"));
@@ -161,6 +176,7 @@ fn paths_cross_nested_tmpfs_mounts() {
 
 #[test]
 fn deep_paths_are_complete_up_to_the_limits_then_truncated() {
+    let _unrooted = alone();
     let dir = TestDir::new("deep");
     let fs = Filespy::start(&["--path", dir.str()], Out::Collect);
     // Each chain is made and written by a shell that descends with relative `cd -P` (a logical cd would
@@ -237,7 +253,9 @@ fn deep_paths_are_complete_up_to_the_limits_then_truncated() {
     rewrite("b", "d", 80, "eighty.txt");
     rewrite("c", &long, 25, "long.txt");
     let run = fs.stop();
-    let events = run.events();
+    // Output follows the per-CPU rings, not time: the two writers may have run on different CPUs.
+    let mut events = run.events();
+    events.sort_by_key(|e| e["system_ts"].as_u64());
     assert_eq!(events.len(), 2, "{}", run.lines.join("\n"));
     for (e, (sub, prefix, levels, file)) in events.iter().zip([
         ("b", "d", 80, "eighty.txt"),
@@ -276,6 +294,7 @@ fn deep_paths_are_complete_up_to_the_limits_then_truncated() {
 
 #[test]
 fn output_file_is_not_reported_by_itself() {
+    let _unrooted = shared();
     let dir = TestDir::new("self");
     let out = dir.join("out.jsonl");
     let w = dir.join("w.jsonl");
@@ -296,6 +315,7 @@ fn output_file_is_not_reported_by_itself() {
 
 #[test]
 fn extension_filter_defaults_custom_lists_and_all_files() {
+    let _unrooted = shared();
     let dir = TestDir::new("ext");
     let write_all = |names: &[&str]| {
         let script: Vec<String> = names
@@ -380,6 +400,7 @@ fn extension_filter_defaults_custom_lists_and_all_files() {
 
 #[test]
 fn shell_scripts_are_named_in_process_file_path() {
+    let _unrooted = shared();
     let dir = TestDir::new("scripts");
     let job = dir.join("job.sh");
     std::fs::write(&job, "printf ran > \"$1\"\n").unwrap();
@@ -431,6 +452,7 @@ fn shell_scripts_are_named_in_process_file_path() {
 
 #[test]
 fn short_lived_processes_keep_their_context() {
+    let _unrooted = shared();
     const N: usize = 50;
     let dir = TestDir::new("short");
     let fs = Filespy::start(&["--path", dir.str(), "--stats"], Out::Collect);
@@ -477,6 +499,7 @@ fn short_lived_processes_keep_their_context() {
 
 #[test]
 fn writes_to_an_unlinked_file_are_marked_deleted() {
+    let _unrooted = shared();
     let dir = TestDir::new("deleted");
     let f = dir.join("del.txt");
     let fs = Filespy::start(&["--path", dir.str()], Out::Collect);
@@ -497,6 +520,7 @@ fn writes_to_an_unlinked_file_are_marked_deleted() {
 
 #[test]
 fn failed_writes_are_counted_not_reported() {
+    let _unrooted = shared();
     let dir = TestDir::new("failed");
     let (ro_path, ok) = (dir.join("ro.txt"), dir.join("ok.txt"));
     std::fs::write(&ro_path, "").unwrap();
@@ -585,6 +609,7 @@ fn burst(dir: &TestDir, extra: &[&str]) -> (u64, Stats, Finished) {
 
 #[test]
 fn burst_with_default_buffers_is_delivered() {
+    let _unrooted = shared();
     let dir = TestDir::new("burst");
     let (delivered, _, _) = burst(&dir, &[]);
     // The delivery bar is a property of real CPUs: under qemu TCG every user-space instruction of the
@@ -601,6 +626,7 @@ fn burst_with_default_buffers_is_delivered() {
 
 #[test]
 fn burst_into_one_page_rings_counts_every_loss() {
+    let _unrooted = shared();
     let dir = TestDir::new("burst1");
     let (delivered, stats, run) = burst(&dir, &["--buffer-pages", "1"]);
     assert!(stats.lost > 0, "one page per CPU must overflow: {stats:?}");

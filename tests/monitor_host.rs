@@ -52,6 +52,31 @@ struct Case {
     exe_prefix: &'static str,
 }
 
+impl Case {
+    /// `interp rest...` in `cwd` (None: ours): comm, argv[0] and the exe's name are the interpreter's.
+    fn run(
+        name: &'static str,
+        interp: &'static str,
+        rest: &[&str],
+        cwd: Option<&Path>,
+        script: Option<String>,
+    ) -> Case {
+        let rest: Vec<String> = rest.iter().map(|a| a.to_string()).collect();
+        Case {
+            name,
+            argv: std::iter::once(interp.to_string())
+                .chain(rest.iter().cloned())
+                .collect(),
+            cwd: cwd.map(Path::to_path_buf),
+            comm: interp,
+            argv0: interp,
+            rest,
+            script,
+            exe_prefix: interp,
+        }
+    }
+}
+
 #[test]
 fn scripts_of_real_interpreters() {
     let dir = TestDir::new("scripts");
@@ -82,145 +107,89 @@ fn scripts_of_real_interpreters() {
     write_file(&d.join("w.pl"), pl);
 
     let ds = s(d);
-    let v = |a: &[&str]| a.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let py_c = "import os, sys; open(sys.argv[1], 'w').write('%d\\n%s\\n' % (os.getpid(), os.readlink('/proc/self/exe')))";
     let cases = vec![
+        Case::run(
+            "py_abs",
+            "python3",
+            &[&format!("{ds}/tools/job.py"), &out("py_abs")],
+            None,
+            Some(format!("{ds}/tools/job.py")),
+        ),
+        Case::run(
+            "py_rel",
+            "python3",
+            &["tools/job.py", "out/py_rel.txt"],
+            Some(d),
+            Some(format!("{ds}/tools/job.py")),
+        ),
+        Case::run(
+            "py_dev",
+            "python3",
+            &[
+                "-X",
+                "dev",
+                "-W",
+                "error",
+                &format!("{ds}/job.py"),
+                &out("py_dev"),
+            ],
+            None,
+            Some(format!("{ds}/job.py")),
+        ),
+        Case::run(
+            "py_mod",
+            "python3",
+            &["-m", "pkgname.mod", &out("py_mod")],
+            Some(d),
+            Some("pkgname.mod".into()),
+        ),
+        Case::run("py_c", "python3", &["-c", py_c, &out("py_c")], None, None),
+        Case::run(
+            "node_app",
+            "node",
+            &[&format!("{ds}/app.js"), &out("node_app")],
+            None,
+            Some(format!("{ds}/app.js")),
+        ),
+        Case::run(
+            "node_pre",
+            "node",
+            &[
+                "-r",
+                &format!("{ds}/pre.js"),
+                &format!("{ds}/app.js"),
+                &out("node_pre"),
+            ],
+            None,
+            Some(format!("{ds}/app.js")),
+        ),
+        Case::run(
+            "bash_run",
+            "bash",
+            &[&format!("{ds}/run.sh"), &out("bash_run")],
+            None,
+            Some(format!("{ds}/run.sh")),
+        ),
+        // Run by its path: the kernel execs python3 (via env) with the script as argv[1].
         Case {
-            name: "py_abs",
-            argv: v(&["python3", &format!("{ds}/tools/job.py"), &out("py_abs")]),
-            cwd: None,
-            comm: "python3",
-            argv0: "python3",
-            rest: v(&[&format!("{ds}/tools/job.py"), &out("py_abs")]),
-            script: Some(format!("{ds}/tools/job.py")),
-            exe_prefix: "python3",
-        },
-        Case {
-            name: "py_rel",
-            argv: v(&["python3", "tools/job.py", "out/py_rel.txt"]),
-            cwd: Some(d.to_path_buf()),
-            comm: "python3",
-            argv0: "python3",
-            rest: v(&["tools/job.py", "out/py_rel.txt"]),
-            script: Some(format!("{ds}/tools/job.py")),
-            exe_prefix: "python3",
-        },
-        Case {
-            name: "py_dev",
-            argv: v(&[
+            argv: vec![s(&shebang), out("shebang")],
+            ..Case::run(
+                "shebang",
                 "python3",
-                "-X",
-                "dev",
-                "-W",
-                "error",
-                &format!("{ds}/job.py"),
-                &out("py_dev"),
-            ]),
-            cwd: None,
-            comm: "python3",
-            argv0: "python3",
-            rest: v(&[
-                "-X",
-                "dev",
-                "-W",
-                "error",
-                &format!("{ds}/job.py"),
-                &out("py_dev"),
-            ]),
-            script: Some(format!("{ds}/job.py")),
-            exe_prefix: "python3",
+                &[&s(&shebang), &out("shebang")],
+                None,
+                Some(s(&shebang)),
+            )
         },
-        Case {
-            name: "py_mod",
-            argv: v(&["python3", "-m", "pkgname.mod", &out("py_mod")]),
-            cwd: Some(d.to_path_buf()),
-            comm: "python3",
-            argv0: "python3",
-            rest: v(&["-m", "pkgname.mod", &out("py_mod")]),
-            script: Some("pkgname.mod".into()),
-            exe_prefix: "python3",
-        },
-        Case {
-            name: "py_c",
-            argv: v(&["python3", "-c", py_c, &out("py_c")]),
-            cwd: None,
-            comm: "python3",
-            argv0: "python3",
-            rest: v(&["-c", py_c, &out("py_c")]),
-            script: None,
-            exe_prefix: "python3",
-        },
-        Case {
-            name: "node_app",
-            argv: v(&["node", &format!("{ds}/app.js"), &out("node_app")]),
-            cwd: None,
-            comm: "node",
-            argv0: "node",
-            rest: v(&[&format!("{ds}/app.js"), &out("node_app")]),
-            script: Some(format!("{ds}/app.js")),
-            exe_prefix: "node",
-        },
-        Case {
-            name: "node_pre",
-            argv: v(&[
-                "node",
-                "-r",
-                &format!("{ds}/pre.js"),
-                &format!("{ds}/app.js"),
-                &out("node_pre"),
-            ]),
-            cwd: None,
-            comm: "node",
-            argv0: "node",
-            rest: v(&[
-                "-r",
-                &format!("{ds}/pre.js"),
-                &format!("{ds}/app.js"),
-                &out("node_pre"),
-            ]),
-            script: Some(format!("{ds}/app.js")),
-            exe_prefix: "node",
-        },
-        Case {
-            name: "bash_run",
-            argv: v(&["bash", &format!("{ds}/run.sh"), &out("bash_run")]),
-            cwd: None,
-            comm: "bash",
-            argv0: "bash",
-            rest: v(&[&format!("{ds}/run.sh"), &out("bash_run")]),
-            script: Some(format!("{ds}/run.sh")),
-            exe_prefix: "bash",
-        },
-        Case {
-            name: "shebang",
-            argv: v(&[&s(&shebang), &out("shebang")]),
-            cwd: None,
-            comm: "python3",
-            argv0: "python3",
-            rest: v(&[&s(&shebang), &out("shebang")]),
-            script: Some(s(&shebang)),
-            exe_prefix: "python3",
-        },
-        Case {
-            name: "perl_w",
-            argv: v(&["perl", &format!("{ds}/w.pl"), &out("perl_w")]),
-            cwd: None,
-            comm: "perl",
-            argv0: "perl",
-            rest: v(&[&format!("{ds}/w.pl"), &out("perl_w")]),
-            script: Some(format!("{ds}/w.pl")),
-            exe_prefix: "perl",
-        },
-        Case {
-            name: "perl_e",
-            argv: v(&["perl", "-e", pl, &out("perl_e")]),
-            cwd: None,
-            comm: "perl",
-            argv0: "perl",
-            rest: v(&["-e", pl, &out("perl_e")]),
-            script: None,
-            exe_prefix: "perl",
-        },
+        Case::run(
+            "perl_w",
+            "perl",
+            &[&format!("{ds}/w.pl"), &out("perl_w")],
+            None,
+            Some(format!("{ds}/w.pl")),
+        ),
+        Case::run("perl_e", "perl", &["-e", pl, &out("perl_e")], None, None),
     ];
 
     let mon = Filespy::start(&["--path", &ds], Out::Collect);

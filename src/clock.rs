@@ -874,26 +874,7 @@ mod tests {
             for s in sys.stdin.read().split():\n\
             \x20   print(datetime.datetime.fromtimestamp(int(s), z).isoformat(timespec='microseconds'))\n";
         let input: String = secs.iter().map(|s| format!("{s}\n")).collect();
-        let mut child = Command::new("python3")
-            .args(["-c", script, zone])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 is needed for this test");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success());
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect()
+        crate::python_oracle::python_lines(script, &[zone], &input)
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub mod perf_ring;
 pub mod perfbuf;
 pub mod privileges;
 pub mod probes;
+#[cfg(test)]
+mod python_oracle;
 pub mod record;
 pub mod script;
 pub mod sink;

@@ -11,7 +11,20 @@ use serde_json::Value;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Over-deep paths are reported truncated and unrooted, which no `--path` filter can exclude: the test
+/// that writes them runs alone (write lock) while every other test holds a read lock.
+static UNROOTED: RwLock<()> = RwLock::new(());
+
+fn shared() -> RwLockReadGuard<'static, ()> {
+    UNROOTED.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn alone() -> RwLockWriteGuard<'static, ()> {
+    UNROOTED.write().unwrap_or_else(|e| e.into_inner())
+}
 
 fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
@@ -44,13 +57,9 @@ fn only_event(run: &Finished, path: &Path) -> Value {
     evs.into_iter().next().unwrap()
 }
 
-/// Single-quotes `s` for sh.
-fn q(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 #[test]
 fn event_fields_describe_the_writer_and_the_file() {
+    let _unrooted = shared();
     let dir = TestDir::new("fields");
     let target = dir.join("f.txt");
     let gated = Gated::spawn(&format!(
@@ -58,7 +67,7 @@ fn event_fields_describe_the_writer_and_the_file() {
         q(target.to_str().unwrap())
     ));
     let exe = gated.exe();
-    let fs = Filespy::start(&["--path", dir.str()]);
+    let fs = Filespy::start(&["--path", dir.str()], Out::Collect);
     let startup = fs.startup;
     let (mono0, wall0) = (monotonic_ns(), SystemTime::now());
     let pid = gated.pid();
@@ -122,6 +131,7 @@ fn event_fields_describe_the_writer_and_the_file() {
 
 #[test]
 fn paths_cross_nested_tmpfs_mounts() {
+    let _unrooted = shared();
     let dir = TestDir::new("mounts");
     let outer = TmpfsMount::new(&dir.join("mnt"));
     let inner = TmpfsMount::new(&dir.join("mnt/inner"));
@@ -132,7 +142,7 @@ fn paths_cross_nested_tmpfs_mounts() {
         inner.path().join("b.txt"),
         inner.path().join("sub/c.txt"),
     ];
-    let fs = Filespy::start(&["--path", dir.str()]);
+    let fs = Filespy::start(&["--path", dir.str()], Out::Collect);
     let script: Vec<String> = files
         .iter()
         .map(|f| format!("echo x > {}", q(f.to_str().unwrap())))
@@ -166,8 +176,9 @@ fn paths_cross_nested_tmpfs_mounts() {
 
 #[test]
 fn deep_paths_are_complete_up_to_the_limits_then_truncated() {
+    let _unrooted = alone();
     let dir = TestDir::new("deep");
-    let fs = Filespy::start(&["--path", dir.str()]);
+    let fs = Filespy::start(&["--path", dir.str()], Out::Collect);
     // Each chain is made and written by a shell that descends with relative `cd -P` (a logical cd would
     // hand the kernel the whole path), so no single path given to the kernel is longer than PATH_MAX.
     let chain = |root: &str, prefix: &str, levels: u32, file: &str| {
@@ -218,7 +229,7 @@ fn deep_paths_are_complete_up_to_the_limits_then_truncated() {
     println!("40 levels: {} bytes, complete", forty.len());
 
     // The over-deep chains again, under a monitor filtered by command instead of path: a private comm.
-    let fs = Filespy::start(&["--comm", "deepwriter"]);
+    let fs = Filespy::start(&["--comm", "deepwriter"], Out::Collect);
     let name = format!("{}/deepwriter", dir.str());
     std::os::unix::fs::symlink(sh_exe(), &name).unwrap();
     let rewrite = |sub: &str, prefix: &str, levels: u32, file: &str| {
@@ -242,7 +253,9 @@ fn deep_paths_are_complete_up_to_the_limits_then_truncated() {
     rewrite("b", "d", 80, "eighty.txt");
     rewrite("c", &long, 25, "long.txt");
     let run = fs.stop();
-    let events = run.events();
+    // Output follows the per-CPU rings, not time: the two writers may have run on different CPUs.
+    let mut events = run.events();
+    events.sort_by_key(|e| e["system_ts"].as_u64());
     assert_eq!(events.len(), 2, "{}", run.lines.join("\n"));
     for (e, (sub, prefix, levels, file)) in events.iter().zip([
         ("b", "d", 80, "eighty.txt"),
@@ -281,10 +294,14 @@ fn deep_paths_are_complete_up_to_the_limits_then_truncated() {
 
 #[test]
 fn output_file_is_not_reported_by_itself() {
+    let _unrooted = shared();
     let dir = TestDir::new("self");
     let out = dir.join("out.jsonl");
     let w = dir.join("w.jsonl");
-    let fs = Filespy::start_with_output(&["--ext", "jsonl", "--path", dir.str(), "--stats"], &out);
+    let fs = Filespy::start(
+        &["--ext", "jsonl", "--path", dir.str(), "--stats"],
+        Out::File(out),
+    );
     run_sh(&format!(
         "for i in 1 2 3 4 5; do echo $i >> {}; done",
         q(w.to_str().unwrap())
@@ -298,6 +315,7 @@ fn output_file_is_not_reported_by_itself() {
 
 #[test]
 fn extension_filter_defaults_custom_lists_and_all_files() {
+    let _unrooted = shared();
     let dir = TestDir::new("ext");
     let write_all = |names: &[&str]| {
         let script: Vec<String> = names
@@ -331,21 +349,24 @@ fn extension_filter_defaults_custom_lists_and_all_files() {
         "trailingdot.",
     ];
 
-    let fs = Filespy::start(&["--path", dir.str()]);
+    let fs = Filespy::start(&["--path", dir.str()], Out::Collect);
     write_all(&files);
     let run = fs.stop();
     assert_eq!(names(&run), ["a.txt", "b.log", "c.json"]);
 
-    let fs = Filespy::start(&[
-        "--path",
-        dir.str(),
-        "--ext",
-        "md,conf",
-        "--ext",
-        ".yaml",
-        "--ext",
-        "abcdefghijklmnop",
-    ]);
+    let fs = Filespy::start(
+        &[
+            "--path",
+            dir.str(),
+            "--ext",
+            "md,conf",
+            "--ext",
+            ".yaml",
+            "--ext",
+            "abcdefghijklmnop",
+        ],
+        Out::Collect,
+    );
     write_all(&files);
     let run = fs.stop();
     assert_eq!(
@@ -353,7 +374,7 @@ fn extension_filter_defaults_custom_lists_and_all_files() {
         ["f.md", "g.conf", "h.yaml", "i.abcdefghijklmnop"]
     );
 
-    let fs = Filespy::start(&["--path", dir.str(), "--all-files"]);
+    let fs = Filespy::start(&["--path", dir.str(), "--all-files"], Out::Collect);
     write_all(&files);
     let run = fs.stop();
     let mut all: Vec<String> = files.iter().map(|s| s.to_string()).collect();
@@ -367,7 +388,7 @@ fn extension_filter_defaults_custom_lists_and_all_files() {
         q(dir.join("r.bin").to_str().unwrap())
     ));
     let pid = gated.pid().to_string();
-    let fs = Filespy::start(&["--all-files", "--pid", &pid, "--stats"]);
+    let fs = Filespy::start(&["--all-files", "--pid", &pid, "--stats"], Out::Collect);
     let out = gated.release();
     assert_eq!(out.stdout, b"to-pipe\n");
     let run = fs.stop();
@@ -379,6 +400,7 @@ fn extension_filter_defaults_custom_lists_and_all_files() {
 
 #[test]
 fn shell_scripts_are_named_in_process_file_path() {
+    let _unrooted = shared();
     let dir = TestDir::new("scripts");
     let job = dir.join("job.sh");
     std::fs::write(&job, "printf ran > \"$1\"\n").unwrap();
@@ -387,7 +409,7 @@ fn shell_scripts_are_named_in_process_file_path() {
     std::fs::set_permissions(&run_sh_path, std::fs::Permissions::from_mode(0o755)).unwrap();
     let (a, b) = (dir.join("a.log"), dir.join("b.log"));
 
-    let fs = Filespy::start(&["--path", dir.str()]);
+    let fs = Filespy::start(&["--path", dir.str()], Out::Collect);
     let status = std::process::Command::new("sh")
         .arg(&job)
         .arg(&a)
@@ -430,9 +452,10 @@ fn shell_scripts_are_named_in_process_file_path() {
 
 #[test]
 fn short_lived_processes_keep_their_context() {
+    let _unrooted = shared();
     const N: usize = 50;
     let dir = TestDir::new("short");
-    let fs = Filespy::start(&["--path", dir.str(), "--stats"]);
+    let fs = Filespy::start(&["--path", dir.str(), "--stats"], Out::Collect);
     // Stopped, filespy cannot read anything until every writer has exited and been reaped, so no /proc
     // fallback can help: pid, exe and argv must all come from the kernel.
     fs.signal(libc::SIGSTOP);
@@ -476,9 +499,10 @@ fn short_lived_processes_keep_their_context() {
 
 #[test]
 fn writes_to_an_unlinked_file_are_marked_deleted() {
+    let _unrooted = shared();
     let dir = TestDir::new("deleted");
     let f = dir.join("del.txt");
-    let fs = Filespy::start(&["--path", dir.str()]);
+    let fs = Filespy::start(&["--path", dir.str()], Out::Collect);
     let p = q(f.to_str().unwrap());
     run_sh(&format!("exec 3> {p}; printf a >&3; rm {p}; printf bb >&3"));
     let run = fs.stop();
@@ -496,12 +520,16 @@ fn writes_to_an_unlinked_file_are_marked_deleted() {
 
 #[test]
 fn failed_writes_are_counted_not_reported() {
+    let _unrooted = shared();
     let dir = TestDir::new("failed");
     let (ro_path, ok) = (dir.join("ro.txt"), dir.join("ok.txt"));
     std::fs::write(&ro_path, "").unwrap();
     let ro = std::fs::File::open(&ro_path).unwrap();
     let me = std::process::id().to_string();
-    let fs = Filespy::start(&["--pid", &me, "--path", dir.str(), "--stats"]);
+    let fs = Filespy::start(
+        &["--pid", &me, "--path", dir.str(), "--stats"],
+        Out::Collect,
+    );
     let rc = unsafe {
         libc::write(
             std::os::fd::AsRawFd::as_raw_fd(&ro),
@@ -549,7 +577,7 @@ fn burst(dir: &TestDir, extra: &[&str]) -> (u64, Stats, Finished) {
     // To a file, as in real use: a pipe would make the speed of this test's reader part of the result.
     let out = dir.join("burst-events.out");
     let _ = std::fs::remove_file(&out);
-    let fs = Filespy::start_with_output(&args, &out);
+    let fs = Filespy::start(&args, Out::File(out));
     let started = Instant::now();
     gated.release();
     let took = started.elapsed();
@@ -581,6 +609,7 @@ fn burst(dir: &TestDir, extra: &[&str]) -> (u64, Stats, Finished) {
 
 #[test]
 fn burst_with_default_buffers_is_delivered() {
+    let _unrooted = shared();
     let dir = TestDir::new("burst");
     let (delivered, _, _) = burst(&dir, &[]);
     // The delivery bar is a property of real CPUs: under qemu TCG every user-space instruction of the
@@ -597,6 +626,7 @@ fn burst_with_default_buffers_is_delivered() {
 
 #[test]
 fn burst_into_one_page_rings_counts_every_loss() {
+    let _unrooted = shared();
     let dir = TestDir::new("burst1");
     let (delivered, stats, run) = burst(&dir, &["--buffer-pages", "1"]);
     assert!(stats.lost > 0, "one page per CPU must overflow: {stats:?}");

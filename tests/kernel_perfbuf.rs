@@ -6,69 +6,25 @@
 //!
 //! Nothing is printed while a program is attached from the writing thread: printing is a write.
 
+#[path = "common/kernel.rs"]
+mod kernel;
+
 use bpfasm::{Asm, Cond, Helper, Program, Reg::*, Size, F_CURRENT_CPU};
-use filespy::attach::{attach_kprobe, attach_tracepoint, kprobes_available, KprobeMethod, Link};
+use filespy::attach::{attach_kprobe, attach_tracepoint, KprobeMethod, Link};
 use filespy::btf::Btf;
 use filespy::perfbuf::{PerfBuffer, Record};
 use filespy::sys::signal::SignalFd;
 use filespy::sys::tracefs::tracefs_dir;
-use filespy::sys::{
-    online_cpus, possible_cpus, raise_memlock_rlimit, Map, MapType, Prog, ProgType, SysError,
-};
+use filespy::sys::{online_cpus, possible_cpus, Map, MapType, Prog, ProgType, SysError};
+use kernel::*;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const MAGIC: u64 = 0xf11e_5b1e_c0de_0001;
-const TP_CATEGORY: &str = "syscalls";
-const TP_NAME: &str = "sys_enter_write";
-const KPROBE_FUNC: &str = "vfs_write";
 /// A `{u64 magic, u64 seq}` sample takes 32 bytes of ring: 8 header + 4 size + 16 data, 8-aligned.
 const RECORD_BYTES: usize = 32;
-
-fn require_root() {
-    raise_memlock_rlimit();
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "kernel_perfbuf tests load BPF programs and need root: run `sudo cargo test --test kernel_perfbuf`"
-    );
-}
-
-/// Must the kprobe path be used? In the VMs the harness says so; elsewhere we use what exists.
-fn kprobes_expected() -> bool {
-    let expected = std::env::var("FILESPY_EXPECT_KPROBE").is_ok_and(|v| v == "1");
-    if expected {
-        assert!(
-            kprobes_available(),
-            "FILESPY_EXPECT_KPROBE=1 but neither the kprobe PMU nor tracefs kprobe_events exists"
-        );
-    }
-    expected || kprobes_available()
-}
-
-fn gettid() -> u32 {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
-}
-
-fn pin_to(cpu: u32) {
-    // SAFETY: cpu_set_t is plain data; CPU_SET bounds-checks against its size; pid 0 = this thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu as usize, &mut set);
-        let rc = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-        assert_eq!(
-            rc,
-            0,
-            "sched_setaffinity to CPU {cpu}: {}",
-            std::io::Error::last_os_error()
-        );
-        assert_eq!(libc::sched_getcpu(), cpu as i32, "pinned to CPU {cpu}");
-    }
-}
 
 /// The byte offset of `field` in tracepoint `category:name`'s record, from its tracefs `format` file.
 fn tracepoint_field_offset(category: &str, name: &str, field: &str) -> Result<i16, String> {
@@ -159,10 +115,7 @@ fn attach_emitter(events: &Map) -> Attached {
         Probe::Tracepoint(off) => (ProgType::Tracepoint, off),
         Probe::Kprobe(off) => (ProgType::Kprobe, off),
     };
-    let bytes = emitter(gettid(), off)
-        .to_bytes_with_maps(|n| (n == "events").then(|| events.fd()))
-        .expect("relocate maps");
-    let prog = Prog::load(ty, "pb_emitter", &bytes).unwrap_or_else(|e| panic!("load: {e}"));
+    let prog = load(ty, "pb_emitter", &emitter(gettid(), off), &[events]);
     let link = match probe {
         Probe::Tracepoint(_) => attach_tracepoint(&prog, TP_CATEGORY, TP_NAME),
         Probe::Kprobe(_) => attach_kprobe(&prog, KPROBE_FUNC, false, KprobeMethod::Auto),
@@ -286,7 +239,7 @@ fn records_arrive_intact_and_in_order_on_every_cpu() {
             let t0 = Instant::now();
             // CPU i (the i-th online one) gets seqs i*per_cpu+1 ..= (i+1)*per_cpu.
             for (i, &cpu) in cpus.iter().enumerate() {
-                pin_to(cpu);
+                pin_to(cpu).unwrap_or_else(|e| panic!("{e}"));
                 for k in 1..=per_cpu {
                     w.write(i as u64 * per_cpu + k);
                 }
@@ -358,7 +311,7 @@ fn overflow_is_reported_as_lost_and_accounts_for_every_record() {
     let ring = pb.ring_bytes();
     let (what, seqs, lost_records, lost) = std::thread::scope(|s| {
         s.spawn(|| {
-            pin_to(cpu);
+            pin_to(cpu).unwrap_or_else(|e| panic!("{e}"));
             let w = Writer::new(SENT + 1);
             let attached = attach_emitter(&map);
             let (mut seqs, mut lost_records, mut lost, mut bad) =
@@ -434,7 +387,7 @@ fn watermark_batches_wakeups_and_drain_finds_data_below_it() {
     assert!((many as usize) * RECORD_BYTES < ring);
     let (what, quiet, woke, few_seqs, many_seqs, waited) = std::thread::scope(|s| {
         s.spawn(|| {
-            pin_to(cpu);
+            pin_to(cpu).unwrap_or_else(|e| panic!("{e}"));
             let w = Writer::new(FEW + many);
             let attached = attach_emitter(&map);
             let mut seqs = Vec::new();

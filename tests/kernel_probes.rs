@@ -1,20 +1,16 @@
 //! filespy's generated programs load and count on the running kernel: the kprobe path in the VMs, the
 //! tracepoint path on the host.
 
+#[path = "common/kernel.rs"]
+mod kernel;
+
 use filespy::bpf::layout::{STAT_FAILED, STAT_FILTERED, STAT_OUTPUT_ERR};
 use filespy::btf::Btf;
 use filespy::cli::AttachMode;
 use filespy::offsets::KernelOffsets;
 use filespy::probes::{choose_hook, Filters, HookKind, Probes};
+use kernel::require_root;
 use std::io::Write;
-
-fn require_root() {
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "kernel tests load BPF programs: run them as root"
-    );
-}
 
 fn expected_hook() -> HookKind {
     let hook = choose_hook(AttachMode::Auto).expect("a hook");

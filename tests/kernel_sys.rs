@@ -3,10 +3,13 @@
 //! On the host (no kprobes) the kprobe tests assert the clear no-kprobes error; in the VMs
 //! (`FILESPY_EXPECT_KPROBE=1`) the kprobe path must work.
 
+#[path = "common/kernel.rs"]
+mod kernel;
+
 use bpfasm::{Asm, AtomicOp, Cond, Helper, Program, Reg::*, Size};
 use filespy::attach::{
     attach_kprobe, attach_kprobe_with, attach_tracepoint, attach_tracepoint_with,
-    kprobes_available, remove_stale_kprobe_events, BpfAttach, KprobeMethod, Link, NO_KPROBES,
+    remove_stale_kprobe_events, BpfAttach, KprobeMethod, Link, NO_KPROBES,
 };
 use filespy::sys::perf_event::{
     perf_event_open, PerfEventAttr, PERF_COUNT_SW_BPF_OUTPUT, PERF_SAMPLE_RAW, PERF_TYPE_SOFTWARE,
@@ -16,9 +19,10 @@ use filespy::sys::tracefs::{
     KRETPROBE_MAXACTIVE,
 };
 use filespy::sys::{
-    online_cpus, possible_cpus, raise_memlock_rlimit, Map, MapType, Prog, ProgType, SysError,
-    BPF_ANY, BPF_EXIST, BPF_NOEXIST,
+    online_cpus, possible_cpus, Map, MapType, Prog, ProgType, SysError, BPF_ANY, BPF_EXIST,
+    BPF_NOEXIST,
 };
+use kernel::*;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -27,40 +31,10 @@ use std::sync::{Barrier, Mutex};
 /// Tests creating tracefs kprobes of this process hold this, so one can assert that none of ours remain.
 static TRACEFS_KPROBES: Mutex<()> = Mutex::new(());
 
-const TP_CATEGORY: &str = "syscalls";
-const TP_NAME: &str = "sys_enter_write";
-const KPROBE_FUNC: &str = "vfs_write";
 /// `offsetof(struct pt_regs, ax)` on x86_64: a kretprobe's return value. (filespy targets x86_64; other
 /// architectures would need their own offset, so this test does not build there.)
 #[cfg(target_arch = "x86_64")]
 const PT_REGS_AX: i16 = 80;
-
-fn require_root() {
-    raise_memlock_rlimit();
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "kernel_sys tests load BPF programs and need root: run `sudo cargo test --test kernel_sys`"
-    );
-}
-
-/// Must the kprobe path work here? In the VMs the harness says so; elsewhere we use what exists.
-fn kprobes_expected() -> bool {
-    let expected = std::env::var("FILESPY_EXPECT_KPROBE").is_ok_and(|v| v == "1");
-    if expected {
-        assert!(
-            kprobes_available(),
-            "FILESPY_EXPECT_KPROBE=1 but neither the kprobe PMU nor tracefs kprobe_events exists"
-        );
-    }
-    expected || kprobes_available()
-}
-
-fn gettid() -> u32 {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
-}
 
 /// A scratch file for writes, removed on drop.
 struct Scratch {
@@ -94,13 +68,6 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
-}
-
-fn load(ty: ProgType, name: &str, prog: &Program, maps: &[&Map]) -> Prog {
-    let bytes = prog
-        .to_bytes_with_maps(|n| maps.iter().find(|m| m.name() == n).map(|m| m.fd()))
-        .expect("relocate maps");
-    Prog::load(ty, name, &bytes).unwrap_or_else(|e| panic!("load {name}: {e}"))
 }
 
 /// Counts into `counts[0]` the events of thread `tid` (an imm baked into the program). With `sum_ret`,
@@ -193,25 +160,6 @@ fn describe(link: &Link) -> String {
         .kprobe_method()
         .map_or(String::new(), |m| format!(" ({m:?})"));
     format!("{} via {:?}{kprobe}", link.target(), link.attach_method())
-}
-
-fn pin_to(cpu: u32) -> Result<(), String> {
-    // SAFETY: cpu_set_t is plain data; CPU_SET bounds-checks against its size; pid 0 = this thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu as usize, &mut set);
-        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            return Err(format!(
-                "sched_setaffinity to CPU {cpu}: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-        let now = libc::sched_getcpu();
-        if now != cpu as i32 {
-            return Err(format!("pinned to CPU {cpu} but running on {now}"));
-        }
-    }
-    Ok(())
 }
 
 /// One thread pinned to each online CPU writes `N` times while attached and `N` times after detaching;

@@ -2,48 +2,23 @@
 //! the awkward ones: a non-UTF-8 name, a deleted file, a truncated deep path, a script and a `-c` writer.
 
 mod common;
+#[path = "common/monitor.rs"]
+mod monitor;
 
-use std::io::{BufRead, BufReader};
+use monitor::{Filespy, Out, TestDir};
 use std::os::unix::ffi::OsStrExt;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn bin() -> String {
-    std::env::var("FILESPY_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_filespy").to_string())
-}
+use std::process::Command;
+use std::time::Duration;
 
 #[test]
 fn events_of_a_real_run_validate_against_the_schema() {
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "this test runs filespy: run it as root"
-    );
-    let dir = std::env::temp_dir().join(format!("filespy-schema-run-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = TestDir::new("schema-run");
+    let dir = tmp.path().to_path_buf();
     let out = dir.join("events.jsonl");
-    let mut child = Command::new(bin())
-        .arg("--path")
-        .arg(&dir)
-        .arg("--ext")
-        .arg("txt,json,log")
-        .arg("-o")
-        .arg(&out)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start filespy");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let start = Instant::now();
-    while !line.contains("ready") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "filespy exited before ready"
-        );
-        assert!(start.elapsed() < Duration::from_secs(30), "no ready line");
-    }
+    let fs = Filespy::start(
+        &["--path", tmp.str(), "--ext", "txt,json,log"],
+        Out::File(out.clone()),
+    );
 
     // A non-UTF-8 name, a script, a -c writer, a deleted file and a path too deep to walk whole.
     let mut weird = dir.as_os_str().as_bytes().to_vec();
@@ -77,11 +52,8 @@ fn events_of_a_real_run_validate_against_the_schema() {
     std::fs::write(deep.join("deep.txt"), b"deep").unwrap();
 
     std::thread::sleep(Duration::from_millis(500));
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = child.wait().unwrap();
-    assert!(status.success(), "filespy exited with {status}");
+    fs.stop();
     let jsonl = std::fs::read(&out).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 
     let n = common::schema::assert_valid(&jsonl);
     let text = String::from_utf8_lossy(&jsonl);

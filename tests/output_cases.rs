@@ -1,5 +1,9 @@
 //! End-to-end output checks: real rendered lines parsed back by serde_json and by python3's json.
 
+#[path = "common/events.rs"]
+mod events;
+
+use events::{python_job, MONO};
 use filespy::clock::{Clock, TimeZone};
 use filespy::event::{Event, FileInfo, ProcessInfo};
 use filespy::output::{Format, Formatter, JsonWriter};
@@ -40,8 +44,6 @@ fn allocs() -> u64 {
     ALLOCS.with(Cell::get)
 }
 
-const MONO: u64 = 1_768_250_322_880_979_123;
-
 fn writer() -> JsonWriter {
     let berlin = std::fs::read("/usr/share/zoneinfo/Europe/Berlin")
         .expect("tzdata's Europe/Berlin is needed");
@@ -49,40 +51,6 @@ fn writer() -> JsonWriter {
         Clock::from_parts(0, TimeZone::from_tzif(&berlin).unwrap()),
         UuidGen::new().unwrap(),
     )
-}
-
-fn typical() -> Event {
-    Event {
-        mono_ns: MONO,
-        cpu: 1,
-        process: ProcessInfo {
-            pid: 4242,
-            tid: 4243,
-            ppid: 1,
-            uid: 1000,
-            gid: 1000,
-            comm: b"python3".to_vec(),
-            exe_path: Some(b"/usr/bin/python3.11".to_vec()),
-            cmdline: vec![
-                b"python3".to_vec(),
-                b"./job.py".to_vec(),
-                b"--out".to_vec(),
-                b"/var/log/x.log".to_vec(),
-            ],
-            cmdline_truncated: false,
-            cwd: Some(b"/home/u/proj".to_vec()),
-        },
-        file: FileInfo {
-            name: b"x.log".to_vec(),
-            path: b"/var/log/x.log".to_vec(),
-            bytes_written: 4096,
-            inode: 1_234_567,
-            dev_major: 259,
-            dev_minor: 2,
-            truncated: false,
-            deleted: false,
-        },
-    }
 }
 
 /// Newline, quote, backslash, tab, U+2028, invalid UTF-8, empty cmdline, no exe, flags set.
@@ -179,7 +147,7 @@ fn hex(b: &[u8]) -> String {
 
 #[test]
 fn typical_event_fields_and_key_order() {
-    let ev = typical();
+    let ev = python_job();
     let script = script_of(
         &ev.process.cmdline,
         ev.process.exe_path.as_deref(),
@@ -252,7 +220,7 @@ fn tricky_event_round_trips_through_serde_and_python() {
     let mut w = writer();
     let mut lines = render(&mut w, &ev, None);
     // A second event: invalid bytes inside cmdline and a non-UTF-8 script path.
-    let mut ev2 = typical();
+    let mut ev2 = python_job();
     ev2.process.cmdline = vec![
         b"bash".to_vec(),
         b"./r\xffn.sh".to_vec(),
@@ -361,7 +329,7 @@ fn tricky_event_round_trips_through_serde_and_python() {
 #[test]
 fn formatter_dispatch() {
     let clock = || Clock::from_parts(0, TimeZone::utc());
-    let ev = typical();
+    let ev = python_job();
     let mut out = Vec::new();
     Formatter::new(Format::Json, clock(), true)
         .unwrap()
@@ -380,7 +348,7 @@ fn formatter_dispatch() {
 /// Prints the rendering rate; never asserts it (timing depends on the machine and build profile).
 #[test]
 fn json_rendering_rate_and_no_steady_state_allocation() {
-    let mut ev = typical();
+    let mut ev = python_job();
     let script = script_of(
         &ev.process.cmdline,
         ev.process.exe_path.as_deref(),
@@ -452,7 +420,7 @@ fn random_bytes_round_trip() {
     let mut w = writer();
     let mut out = Vec::new();
     for _ in 0..2000 {
-        let mut ev = typical();
+        let mut ev = python_job();
         ev.process.comm = bytes(17);
         ev.process.exe_path = Some(bytes(40));
         ev.process.cmdline = (0..bytes(5).len()).map(|_| bytes(20)).collect();

@@ -3,8 +3,11 @@
 //! sample event must validate too. The validator is python3-jsonschema (tests/common/schema.rs).
 
 mod common;
+#[path = "common/events.rs"]
+mod events;
 
 use common::schema::{assert_valid, validate_lines, SCHEMA_PATH};
+use events::{args, python_job};
 use filespy::clock::{Clock, TimeZone};
 use filespy::event::{Event, FileInfo, ProcessInfo};
 use filespy::output::JsonWriter;
@@ -12,9 +15,6 @@ use filespy::script::script_of;
 use filespy::uuid::UuidGen;
 use serde_json::Value;
 use std::collections::BTreeSet;
-
-/// 2026-01-12 around 20:38 UTC, as a monotonic stamp with a zero realtime offset.
-const MONO: u64 = 1_768_250_322_880_979_123;
 
 fn writer(tz: TimeZone) -> JsonWriter {
     JsonWriter::new(Clock::from_parts(0, tz), UuidGen::new().expect("getrandom"))
@@ -30,39 +30,6 @@ fn render(w: &mut JsonWriter, ev: &Event, out: &mut Vec<u8>) {
     let p = &ev.process;
     let script = script_of(&p.cmdline, p.exe_path.as_deref(), p.cwd.as_deref());
     w.write_event(ev, script.as_deref(), out);
-}
-
-fn args(list: &[&[u8]]) -> Vec<Vec<u8>> {
-    list.iter().map(|a| a.to_vec()).collect()
-}
-
-fn python_job() -> Event {
-    Event {
-        mono_ns: MONO,
-        cpu: 1,
-        process: ProcessInfo {
-            pid: 4242,
-            tid: 4243,
-            ppid: 1,
-            uid: 1000,
-            gid: 1000,
-            comm: b"python3".to_vec(),
-            exe_path: Some(b"/usr/bin/python3.11".to_vec()),
-            cmdline: args(&[b"python3", b"./job.py", b"--out", b"/var/log/x.log"]),
-            cmdline_truncated: false,
-            cwd: Some(b"/home/u/proj".to_vec()),
-        },
-        file: FileInfo {
-            name: b"x.log".to_vec(),
-            path: b"/var/log/x.log".to_vec(),
-            bytes_written: 4096,
-            inode: 1_234_567,
-            dev_major: 259,
-            dev_minor: 2,
-            truncated: false,
-            deleted: false,
-        },
-    }
 }
 
 /// Invalid UTF-8 in every byte field, so every `_b64` sibling appears, script included.

@@ -1,16 +1,18 @@
 //! Harness for end-to-end tests of the real `filespy` binary: start it, wait for `ready`, run a workload,
-//! stop it with SIGINT and collect its events, stderr and `--stats` numbers.
+//! stop it (SIGINT) or let it end by itself, and collect its exit status, events, stderr and `--stats`.
 //!
 //! Self-contained (std, libc, serde_json) so any test file can include it with
-//! `#[path = "common/monitor.rs"] mod monitor;`. Every helper panics with a clear message on failure:
-//! these are tests, and a missing capability must fail, never skip.
+//! `#[path = "common/monitor.rs"] mod monitor;`; it needs nothing the test VMs lack (busybox `sh` only).
+//! Every helper panics with a clear message on failure: these are tests, and a missing capability must
+//! fail, never skip. Each test gets its own `TestDir` so parallel tests never see each other's writes.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use serde_json::Value;
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -19,8 +21,10 @@ use std::time::{Duration, Instant};
 
 /// Upper bound for the `ready` line: BTF parsing and program loading are slow under qemu TCG.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
-/// Upper bound for the exit after SIGINT (the final drain and flush).
+/// Upper bound for the exit after SIGINT or of a self-ending run (the final drain and flush).
 pub const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long events may take to show up in the output.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Pause before stopping so records of writes that just finished are surely in the rings.
 pub const SETTLE: Duration = Duration::from_millis(150);
 
@@ -28,7 +32,7 @@ pub fn require_root() {
     assert_eq!(
         unsafe { libc::geteuid() },
         0,
-        "kernel tests run filespy, which loads BPF programs: run them as root"
+        "these tests run filespy, which loads BPF programs: run them as root"
     );
 }
 
@@ -152,12 +156,27 @@ pub struct StderrLine {
     pub text: String,
 }
 
+/// Where filespy's events go and what the harness does with them.
+pub enum Out {
+    /// Stdout, collected (events are parsed from it).
+    Collect,
+    /// Stdout, left to the test (`Filespy::take_stdout`).
+    Pipe,
+    /// Stdout discarded (the test passes its own `-o FILE` and reads it).
+    Null,
+    /// `-o FILE` added to the arguments; the events are read from the file, and stdout must stay empty.
+    File(PathBuf),
+}
+
 /// A running filespy.
 pub struct Filespy {
     child: Option<Child>,
-    stdout: Option<JoinHandle<Vec<u8>>>,
+    /// Stdout so far (with `Out::Collect` and `Out::File`), read continuously: a full pipe would stall
+    /// filespy and turn into lost events.
+    stdout: Arc<Mutex<Vec<u8>>>,
+    raw_stdout: Option<ChildStdout>,
     stderr: Arc<Mutex<Vec<StderrLine>>>,
-    stderr_thread: Option<JoinHandle<()>>,
+    readers: Vec<JoinHandle<()>>,
     output_file: Option<PathBuf>,
     pub ready_line: String,
     /// Time from spawn to the `ready` line.
@@ -165,95 +184,84 @@ pub struct Filespy {
 }
 
 impl Filespy {
-    /// Starts filespy with `args`, events on a pipe, and waits for `ready`.
-    pub fn start(args: &[&str]) -> Filespy {
-        Self::spawn(args, None)
-    }
-
-    /// Starts filespy with `args` plus `-o file`, and waits for `ready`.
-    pub fn start_with_output(args: &[&str], file: &Path) -> Filespy {
-        Self::spawn(args, Some(file.to_path_buf()))
-    }
-
-    fn spawn(args: &[&str], output_file: Option<PathBuf>) -> Filespy {
+    /// Starts filespy with `args` and waits for its `ready` line, which must name this kernel's hook.
+    pub fn start<S: AsRef<OsStr>>(args: &[S], out: Out) -> Filespy {
         require_root();
         let bin = filespy_bin();
         let mut cmd = Command::new(&bin);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(f) = &output_file {
-            cmd.arg("-o").arg(f);
-        }
+        cmd.args(args).stdin(Stdio::null()).stderr(Stdio::piped());
+        let output_file = match out {
+            Out::File(ref f) => {
+                cmd.arg("-o").arg(f);
+                Some(f.clone())
+            }
+            _ => None,
+        };
+        cmd.stdout(match out {
+            Out::Null => Stdio::null(),
+            _ => Stdio::piped(),
+        });
         let started = Instant::now();
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        // Drain stdout continuously: a full pipe would stall filespy and turn into lost events.
-        let mut out = child.stdout.take().expect("stdout");
-        let stdout = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = out.read_to_end(&mut buf);
-            buf
-        });
-        let err = child.stderr.take().expect("stderr");
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel::<String>();
-        let sink = Arc::clone(&stderr);
-        let stderr_thread = std::thread::spawn(move || {
-            let mut r = BufReader::new(err);
-            let mut line = Vec::new();
-            loop {
-                line.clear();
-                match r.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        let text = String::from_utf8_lossy(&line).trim_end().to_string();
-                        sink.lock().unwrap().push(StderrLine {
-                            at: Instant::now(),
-                            text: text.clone(),
-                        });
-                        let _ = tx.send(text);
+        let mut readers = Vec::new();
+        {
+            let pipe = child.stderr.take().expect("stderr pipe");
+            let sink = Arc::clone(&stderr);
+            readers.push(std::thread::spawn(move || {
+                let mut r = BufReader::new(pipe);
+                let mut line = Vec::new();
+                loop {
+                    line.clear();
+                    match r.read_until(b'\n', &mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {
+                            let text = String::from_utf8_lossy(&line).trim_end().to_string();
+                            sink.lock().unwrap().push(StderrLine {
+                                at: Instant::now(),
+                                text: text.clone(),
+                            });
+                            let _ = tx.send(text);
+                        }
                     }
                 }
+            }));
+        }
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let mut raw_stdout = None;
+        match out {
+            Out::Collect | Out::File(_) => {
+                let mut pipe = child.stdout.take().expect("stdout pipe");
+                let buf = Arc::clone(&stdout);
+                readers.push(std::thread::spawn(move || {
+                    let mut chunk = [0u8; 65536];
+                    while let Ok(n) = pipe.read(&mut chunk) {
+                        if n == 0 {
+                            break;
+                        }
+                        buf.lock().unwrap().extend_from_slice(&chunk[..n]);
+                    }
+                }));
             }
-        });
+            Out::Pipe => raw_stdout = child.stdout.take(),
+            Out::Null => {}
+        }
         let mut me = Filespy {
             child: Some(child),
-            stdout: Some(stdout),
+            stdout,
+            raw_stdout,
             stderr,
-            stderr_thread: Some(stderr_thread),
+            readers,
             output_file,
             ready_line: String::new(),
             startup: Duration::ZERO,
         };
-        let deadline = started + READY_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) if line.contains("ready") => {
-                    me.startup = started.elapsed();
-                    me.ready_line = line;
-                    break;
-                }
-                Ok(_) => {}
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    let text = me.stderr_text();
-                    me.kill();
-                    panic!(
-                        "filespy {args:?}: no ready line within {READY_TIMEOUT:?}; stderr:\n{text}"
-                    );
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let status = me.child.as_mut().and_then(|c| c.wait().ok());
-                    panic!(
-                        "filespy {args:?} exited before ready ({status:?}); stderr:\n{}",
-                        me.stderr_text()
-                    );
-                }
-            }
-        }
+        let args: Vec<&OsStr> = args.iter().map(AsRef::as_ref).collect();
+        me.ready_line = me.wait_ready(&rx, started, &args);
+        me.startup = started.elapsed();
         let hook = format!("hook={}", expected_hook());
         assert!(
             me.ready_line.contains(&hook),
@@ -261,6 +269,36 @@ impl Filespy {
             me.ready_line
         );
         me
+    }
+
+    fn wait_ready(
+        &mut self,
+        rx: &mpsc::Receiver<String>,
+        started: Instant,
+        args: &[&OsStr],
+    ) -> String {
+        let deadline = started + READY_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.starts_with("filespy: ready") => return line,
+                Ok(_) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let text = self.stderr_text();
+                    self.kill();
+                    panic!(
+                        "filespy {args:?}: no ready line within {READY_TIMEOUT:?}; stderr:\n{text}"
+                    );
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = self.child.as_mut().and_then(|c| c.wait().ok());
+                    panic!(
+                        "filespy {args:?} exited before ready ({status:?}); stderr:\n{}",
+                        self.stderr_text()
+                    );
+                }
+            }
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -271,6 +309,26 @@ impl Filespy {
     pub fn signal(&self, sig: libc::c_int) {
         let rc = unsafe { libc::kill(self.pid() as libc::pid_t, sig) };
         assert_eq!(rc, 0, "kill({}, {sig})", self.pid());
+    }
+
+    /// Has filespy exited (without reaping it, so `wait` still gets its status)?
+    pub fn has_exited(&mut self) -> bool {
+        let pid = self.pid() as libc::pid_t;
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // WNOWAIT leaves the child waitable, so `wait` still collects its status.
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        rc == 0 && unsafe { info.si_pid() } == pid
+    }
+
+    pub fn take_stdout(&mut self) -> ChildStdout {
+        self.raw_stdout.take().expect("started with Out::Pipe")
     }
 
     /// Stderr so far.
@@ -287,28 +345,60 @@ impl Filespy {
             .join("\n")
     }
 
-    /// Settles, sends SIGINT, requires exit status 0 and returns what filespy wrote.
+    /// Events written so far (complete lines only): the `-o` file's with `Out::File`, else stdout's.
+    pub fn events_so_far(&self) -> Vec<Value> {
+        match &self.output_file {
+            Some(f) => file_events(f),
+            None => complete_events(&self.stdout.lock().unwrap()),
+        }
+    }
+
+    /// Waits until `done(events so far)` holds; fails the test after `EVENT_TIMEOUT`.
+    pub fn wait_events(&self, what: &str, done: impl Fn(&[Value]) -> bool) {
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        loop {
+            let events = self.events_so_far();
+            if done(&events) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {EVENT_TIMEOUT:?} waiting for {what}; events so far:\n{}\nstderr:\n{}",
+                events
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                self.stderr_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Settles, sends SIGINT, and requires a clean exit (status 0, no panic); returns what filespy wrote.
     pub fn stop(mut self) -> Finished {
         std::thread::sleep(SETTLE);
         let stopped_at = Instant::now();
         self.signal(libc::SIGINT);
+        self.finish(stopped_at)
+    }
+
+    /// Waits for filespy to end by itself (`--count`, `--duration`, a signal sent by the test, a closed
+    /// stdout) and requires a clean exit (status 0, no panic); returns what it wrote.
+    pub fn wait(mut self) -> Finished {
+        self.finish(Instant::now())
+    }
+
+    fn finish(&mut self, stopped_at: Instant) -> Finished {
         let status = self.wait_exit();
-        let stdout = self
-            .stdout
-            .take()
-            .expect("stdout thread")
-            .join()
-            .expect("stdout reader");
-        if let Some(t) = self.stderr_thread.take() {
-            t.join().expect("stderr reader");
+        drop(self.raw_stdout.take());
+        for r in self.readers.drain(..) {
+            r.join().expect("output reader");
         }
+        let stdout = std::mem::take(&mut *self.stdout.lock().unwrap());
         let stderr_lines = self.stderr_lines();
         let stderr = self.stderr_text();
-        assert!(
-            status.success(),
-            "filespy exited with {status} after SIGINT; stderr:\n{stderr}"
-        );
-        let raw = match &self.output_file {
+        let output = match &self.output_file {
             Some(f) => {
                 assert!(
                     stdout.is_empty(),
@@ -317,27 +407,14 @@ impl Filespy {
                 );
                 std::fs::read(f).unwrap_or_else(|e| panic!("read {}: {e}", f.display()))
             }
-            None => stdout,
+            None => stdout.clone(),
         };
-        let text =
-            String::from_utf8(raw).expect("filespy output is UTF-8 (non-UTF-8 goes to _b64)");
-        assert!(
-            text.is_empty() || text.ends_with('\n'),
-            "output ends mid-line: {:?}",
-            &text[text.len().saturating_sub(200)..]
-        );
-        let lines: Vec<String> = text.lines().map(str::to_string).collect();
-        let stats = parse_stats(&stderr);
-        Finished {
-            lines,
-            stats,
-            stderr,
-            stderr_lines,
-            stopped_at,
-        }
+        let fin = Finished::new(status, stdout, &output, stderr, stderr_lines, stopped_at);
+        fin.assert_clean_exit();
+        fin
     }
 
-    /// Waits for the exit after SIGINT; kills and fails on timeout.
+    /// Waits for the exit; kills and fails on timeout.
     fn wait_exit(&mut self) -> ExitStatus {
         let deadline = Instant::now() + EXIT_TIMEOUT;
         let child = self.child.as_mut().expect("running");
@@ -353,7 +430,7 @@ impl Filespy {
                 Ok(None) => {
                     self.kill();
                     panic!(
-                        "filespy did not exit within {EXIT_TIMEOUT:?} of SIGINT; stderr:\n{}",
+                        "filespy did not exit within {EXIT_TIMEOUT:?}; stderr:\n{}",
                         self.stderr_text()
                     );
                 }
@@ -371,7 +448,7 @@ impl Filespy {
 }
 
 impl Drop for Filespy {
-    /// A failed test must not leave a monitor running.
+    /// A failed test must not leave a monitor running (nor a stopped one).
     fn drop(&mut self) {
         if let Some(c) = self.child.as_mut() {
             unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGCONT) };
@@ -380,38 +457,98 @@ impl Drop for Filespy {
     }
 }
 
-/// What a stopped filespy produced.
+/// Runs filespy to completion (no `ready` expected: error exits, `--dump-prog`), stdin from /dev/null.
+pub fn run_filespy(args: &[&str]) -> Finished {
+    require_root();
+    let out = Command::new(filespy_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run filespy");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let now = Instant::now();
+    let stderr_lines = stderr
+        .lines()
+        .map(|l| StderrLine {
+            at: now,
+            text: l.to_string(),
+        })
+        .collect();
+    let output = out.stdout.clone();
+    Finished::new(out.status, out.stdout, &output, stderr, stderr_lines, now)
+}
+
+/// What a filespy that has exited produced.
 #[derive(Debug)]
 pub struct Finished {
-    /// Output lines, one event each.
+    pub status: ExitStatus,
+    /// Stdout as written (empty with `Out::Pipe` and `Out::Null`).
+    pub stdout: Vec<u8>,
+    /// Output lines, one event each: the `-o` file's with `Out::File`, else stdout's.
     pub lines: Vec<String>,
     pub stats: Option<Stats>,
     pub stderr: String,
     pub stderr_lines: Vec<StderrLine>,
-    /// When SIGINT was sent.
+    /// When the harness ended the run: SIGINT sent, or the wait for the exit begun.
     pub stopped_at: Instant,
 }
 
 impl Finished {
+    fn new(
+        status: ExitStatus,
+        stdout: Vec<u8>,
+        output: &[u8],
+        stderr: String,
+        stderr_lines: Vec<StderrLine>,
+        stopped_at: Instant,
+    ) -> Finished {
+        let text = std::str::from_utf8(output).unwrap_or_else(|e| {
+            panic!("filespy output is not UTF-8 (non-UTF-8 goes to _b64): {e}")
+        });
+        assert!(
+            text.is_empty() || text.ends_with('\n'),
+            "output ends mid-line: {:?}",
+            text.chars()
+                .skip(text.chars().count().saturating_sub(200))
+                .collect::<String>()
+        );
+        Finished {
+            status,
+            stdout,
+            lines: text.lines().map(str::to_string).collect(),
+            stats: parse_stats(&stderr),
+            stderr,
+            stderr_lines,
+            stopped_at,
+        }
+    }
+
+    /// The exit code; death by a signal (a crash, a panic under panic=abort) fails the test.
+    pub fn code(&self) -> i32 {
+        self.status.code().unwrap_or_else(|| {
+            panic!(
+                "filespy died by a signal: {:?}\nstderr:\n{}",
+                self.status, self.stderr
+            )
+        })
+    }
+
+    /// Exit 0 with nothing alarming on stderr.
+    pub fn assert_clean_exit(&self) {
+        assert_eq!(self.code(), 0, "exit status; stderr:\n{}", self.stderr);
+        assert_no_panic(&self.stderr);
+    }
+
     /// Every line parsed; a line that is not a JSON object fails the test.
     pub fn events(&self) -> Vec<Value> {
-        self.lines
-            .iter()
-            .map(|l| {
-                let v: Value = serde_json::from_str(l)
-                    .unwrap_or_else(|e| panic!("output line is not JSON ({e}): {l}"));
-                assert!(v.is_object(), "event is not an object: {l}");
-                v
-            })
-            .collect()
+        self.lines.iter().map(|l| parse_event(l)).collect()
     }
 
     /// Events whose `file.file_path` is `path`.
     pub fn events_for(&self, path: &Path) -> Vec<Value> {
-        let want = path.to_str().expect("UTF-8 path");
-        self.events()
+        events_for(&self.events(), path)
             .into_iter()
-            .filter(|e| file_path(e) == want)
+            .cloned()
             .collect()
     }
 
@@ -429,9 +566,58 @@ impl Finished {
     }
 }
 
+pub fn assert_no_panic(stderr: &str) {
+    for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
+        assert!(!stderr.contains(bad), "panic text on stderr:\n{stderr}");
+    }
+}
+
+/// One output line as a JSON object; anything else fails the test.
+pub fn parse_event(line: &str) -> Value {
+    let v: Value = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("output line is not JSON ({e}): {line}"));
+    assert!(v.is_object(), "event is not an object: {line}");
+    v
+}
+
+/// The complete lines of `bytes` (a partial last line is left out) parsed as events.
+pub fn complete_events(bytes: &[u8]) -> Vec<Value> {
+    let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let text = std::str::from_utf8(&bytes[..end]).expect("JSON output is UTF-8");
+    text.lines().map(parse_event).collect()
+}
+
+/// Events in an output file so far (complete lines only; none while it does not exist).
+pub fn file_events(path: &Path) -> Vec<Value> {
+    complete_events(&std::fs::read(path).unwrap_or_default())
+}
+
+/// Events whose `file.file_path` is exactly `path`.
+pub fn events_for<'a>(events: &'a [Value], path: &Path) -> Vec<&'a Value> {
+    let want = path.to_str().expect("UTF-8 path");
+    events.iter().filter(|e| file_path(e) == want).collect()
+}
+
 /// `file.file_path` of an event ("" if missing, which then fails the comparison that follows).
 pub fn file_path(e: &Value) -> &str {
     e["file"]["file_path"].as_str().unwrap_or("")
+}
+
+/// Polls `cond` every 20 ms; fails the test after `EVENT_TIMEOUT`.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {EVENT_TIMEOUT:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Single-quotes `s` for sh.
+pub fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// `sh -c script`, stdin from /dev/null.
@@ -441,18 +627,26 @@ pub fn sh(script: &str) -> Command {
     c
 }
 
-/// Runs `sh -c script` to completion; fails the test unless it exits 0.
-pub fn run_sh(script: &str) -> std::process::Output {
-    let out = sh(script)
+/// Runs `sh -c script` to completion; fails the test unless it exits 0. Returns its stdout.
+pub fn run_sh(script: &str) -> String {
+    run_ok(&mut sh(script))
+}
+
+/// Runs a command to completion, stdin from /dev/null, failing the test unless it succeeds; returns
+/// its stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .stdin(Stdio::null())
         .output()
-        .unwrap_or_else(|e| panic!("sh -c {script:?}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?} (is it installed?): {e}"));
     assert!(
         out.status.success(),
-        "sh -c {script:?} exited with {}; stderr: {}",
+        "{cmd:?} failed: {:?}\nstdout: {}\nstderr: {}",
         out.status,
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    out
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A `sh -c 'read _; SCRIPT'` held at its `read` until released: its pid is known before it writes
@@ -599,6 +793,39 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146097 + doe - 719468;
     Some(days * 86400 + h * 3600 + mi * 60 + sec - off)
+}
+
+/// Standard base64 (RFC 4648, padded) decoding, for the `_b64` fields.
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    fn val(c: u8) -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    }
+    let b = s.as_bytes();
+    if !b.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(b.len() / 4 * 3);
+    for chunk in b.chunks(4) {
+        let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 {
+            return None;
+        }
+        let mut n = 0u32;
+        for &c in &chunk[..4 - pad] {
+            n = (n << 6) | val(c)?;
+        }
+        n <<= 6 * pad as u32;
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    Some(out)
 }
 
 #[cfg(test)]

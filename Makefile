@@ -4,7 +4,7 @@ CARGO     ?= cargo
 BIN       := target/$(MUSL)/release/filespy
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all build musl-target lint host-test vm-test test run clean
+.PHONY: all build musl-target lint host-test vm-test test run clean bench
 
 all: build
 
@@ -29,6 +29,10 @@ vm-test: musl-target
 	scripts/vm-test.sh
 
 test: lint host-test vm-test
+
+# What filespy costs the machine vs a bpftrace one-liner; report in bench/results.md (not part of `test`).
+bench: musl-target
+	scripts/bench.sh
 
 run: build
 	sudo $(BIN)

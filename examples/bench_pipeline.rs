@@ -42,7 +42,10 @@ fn record(tgid: u32, path: &[&str], ctx: Option<(&[&str], &[&str], &[u8])>) -> V
     put(OFF_BYTES, &64u64.to_ne_bytes());
     put(OFF_INO, &1_234_567u64.to_ne_bytes());
     put(OFF_START_TIME, &(u64::from(tgid) * 1000).to_ne_bytes());
-    put(OFF_MM, &(0xffff_8880_0000_0000u64 + u64::from(tgid)).to_ne_bytes());
+    put(
+        OFF_MM,
+        &(0xffff_8880_0000_0000u64 + u64::from(tgid)).to_ne_bytes(),
+    );
     put(OFF_COMM, b"python3\0");
     put(OFF_PATH_LEN, &(p.len() as u16).to_ne_bytes());
     put(OFF_EXE_LEN, &(e.len() as u16).to_ne_bytes());
@@ -92,8 +95,7 @@ fn run(events: u64) -> Result<(), String> {
     let t = Instant::now();
     for i in 0..events {
         let r = &steady[(i % u64::from(PROCESSES)) as usize];
-        let d =
-            decode_into(r, 0, &mut ev, &mut cache, &mut path_buf).map_err(|e| e.to_string())?;
+        let d = decode_into(r, 0, &mut ev, &mut cache, &mut path_buf).map_err(|e| e.to_string())?;
         let script = cache.get(&d.key).and_then(|c| c.script.as_deref());
         fmt.write_event(&ev, script, &mut out);
         if out.len() >= 256 * 1024 {

@@ -4,7 +4,9 @@
 //!                                     writes=N` (ns_per_write is this thread's CPU time, which the in-syscall
 //!                                     BPF programs are charged to; it ignores time spent preempted by other
 //!                                     load on the machine, unlike the wall figure)
-//!   bench_writer rate PATH RATE SECS  RATE writes/s for SECS seconds; prints `writes=N rate=F`
+//!   bench_writer rate PATH RATE SECS [THREADS]
+//!                                     RATE writes/s in all for SECS seconds, split over THREADS threads
+//!                                     (default 1) writing a.0.log, a.1.log, … for a.log; prints `writes=N rate=F`
 //!
 //! Raw libc calls so the loop measures the syscall and nothing of std's buffering.
 
@@ -78,9 +80,8 @@ fn tight_loop(path: &str, n: u64) -> Result<(), String> {
 
 /// Paces writes against the clock: each slice catches up to `rate * elapsed`, then naps briefly, so the
 /// rate holds on average without a timer syscall per write.
-fn paced(path: &str, rate: u64, secs: f64) -> Result<(), String> {
+fn paced(path: &str, rate: u64, secs: f64, start: Instant) -> Result<u64, String> {
     let fd = open(path)?;
-    let start = Instant::now();
     let total = Duration::from_secs_f64(secs);
     let mut done: u64 = 0;
     loop {
@@ -99,9 +100,34 @@ fn paced(path: &str, rate: u64, secs: f64) -> Result<(), String> {
             done += 1;
         }
     }
-    let secs = start.elapsed().as_secs_f64();
     // SAFETY: fd was opened above and is closed once.
     unsafe { libc::close(fd) };
+    Ok(done)
+}
+
+/// One paced writer per thread (unnamed, so each keeps the process's comm for `--comm` filters).
+fn paced_threads(path: &str, rate: u64, secs: f64, threads: u64) -> Result<(), String> {
+    if threads == 0 {
+        return Err("THREADS must be at least 1".into());
+    }
+    let start = Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|i| {
+            // One file per thread, keeping the extension last so extension filters still match.
+            let p = match path.rsplit_once('.') {
+                _ if threads == 1 => path.to_string(),
+                Some((stem, ext)) if !ext.contains('/') => format!("{stem}.{i}.{ext}"),
+                _ => format!("{path}.{i}"),
+            };
+            let r = rate / threads + u64::from(i < rate % threads);
+            std::thread::spawn(move || paced(&p, r, secs, start))
+        })
+        .collect();
+    let mut done = 0;
+    for w in workers {
+        done += w.join().map_err(|_| "writer thread panicked")??;
+    }
+    let secs = start.elapsed().as_secs_f64();
     println!("writes={done} rate={:.0}", done as f64 / secs);
     Ok(())
 }
@@ -113,9 +139,14 @@ fn main() -> ExitCode {
     let r = match mode.as_str() {
         "loop" => number(args.next(), "N").and_then(|n| tight_loop(&path, n)),
         "rate" => number(args.next(), "RATE").and_then(|rate| {
-            number::<f64>(args.next(), "SECS").and_then(|s| paced(&path, rate, s))
+            let secs = number::<f64>(args.next(), "SECS")?;
+            let threads = match args.next() {
+                Some(t) => number(Some(t), "THREADS")?,
+                None => 1,
+            };
+            paced_threads(&path, rate, secs, threads)
         }),
-        _ => Err("usage: bench_writer loop PATH N | rate PATH RATE SECS".into()),
+        _ => Err("usage: bench_writer loop PATH N | rate PATH RATE SECS [THREADS]".into()),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -156,18 +156,28 @@ def writer_overhead(args):
     return ns, delivered, hook, contended
 
 
-def throughput(args):
+def rate_step(args, rate, extra):
+    """(lost, delivered, achieved rate): the median try by loss. Every write of the paced writer is an
+    event (`--comm` filters in the kernel), so writes not delivered count as lost even when no LOST
+    record reported them (one still pending in a full ring when the run ends)."""
+    tries = []
+    for _ in range(args.rate_tries):
+        wait_quiet(args)
+        t = filespy(args, ["--path", args.dir, "--comm", "bench_writer", *extra])
+        out = run_tool(
+            [args.writer, "rate", os.path.join(args.dir, "t.log"), str(rate), "1", str(args.writer_threads)]
+        )
+        events, lost = stats_of(t.stop())
+        tries.append((max(lost, int(out["writes"]) - events), events, out["rate"]))
+    return sorted(tries)[len(tries) // 2]
+
+
+def throughput(args, extra=()):
     """Paced writer stepping up; a rate counts as lossless when the median of its tries lost nothing."""
     rows = []
     best = None
     for rate in args.rates:
-        tries = []
-        for _ in range(args.rate_tries):
-            t = filespy(args, ["--path", args.dir, "--comm", "bench_writer"])
-            out = run_tool([args.writer, "rate", os.path.join(args.dir, "t.log"), str(rate), "1"])
-            events, lost = stats_of(t.stop())
-            tries.append((lost, events, out["rate"]))
-        lost, events, achieved = sorted(tries)[len(tries) // 2]
+        lost, events, achieved = rate_step(args, rate, extra)
         rows.append((rate, achieved, events, lost))
         log(f"rate {rate}/s: achieved {achieved:.0f}/s, delivered {events}, lost {lost}")
         if achieved < rate * 0.95:
@@ -183,13 +193,7 @@ def throughput(args):
         if done:
             double = done[0]
         else:
-            tries = []
-            for _ in range(args.rate_tries):
-                t = filespy(args, ["--path", args.dir, "--comm", "bench_writer"])
-                out = run_tool([args.writer, "rate", os.path.join(args.dir, "t.log"), str(2 * best), "1"])
-                events, lost = stats_of(t.stop())
-                tries.append((lost, events, out["rate"]))
-            lost, events, achieved = sorted(tries)[len(tries) // 2]
+            lost, events, achieved = rate_step(args, 2 * best, extra)
             double = (2 * best, achieved, events, lost)
     return rows, best, double
 
@@ -260,8 +264,10 @@ def main():
     ap.add_argument(
         "--rates",
         type=lambda s: [int(x) for x in s.split(",")],
-        default=[50000, 100000, 200000, 300000, 400000, 500000, 600000, 800000, 1000000],
+        default=[50000, 100000, 150000, 200000, 250000, 300000, 400000, 500000, 600000, 800000],
     )
+    ap.add_argument("--writer-threads", type=int, default=2)
+    ap.add_argument("--big-buffer-pages", type=int, default=256)
     args = ap.parse_args()
     args.writer = os.path.join(args.examples, "bench_writer")
     args.pipeline = os.path.join(args.examples, "bench_pipeline")
@@ -271,7 +277,11 @@ def main():
     log("1/4 writer overhead")
     ns, delivered, hook, contended = writer_overhead(args)
     log("2/4 throughput")
-    rows, best, double = throughput(args)
+    sweeps = [("default (64 pages)", throughput(args))]
+    log(f"2/4 throughput again with --buffer-pages {args.big_buffer_pages}")
+    sweeps.append(
+        (f"--buffer-pages {args.big_buffer_pages}", throughput(args, ["--buffer-pages", str(args.big_buffer_pages)]))
+    )
     log("3/4 user-space pipeline")
     pipe, _ = pipeline(args)
     log("4/4 start-up and footprint")
@@ -343,33 +353,38 @@ def main():
     L.extend(vm_section(args.vm_log, args.rounds)[0])
     L.append("")
     L.append(
-        "## 2. Throughput (default buffers, `--comm bench_writer --path DIR`, paced writer ~1 s per step, "
-        f"median of {args.rate_tries} tries)"
+        f"## 2. Throughput (`--comm bench_writer --path DIR`, {args.writer_threads} paced writer threads, ~1 s "
+        f"per step, median of {args.rate_tries} tries; lost = writes not delivered)"
     )
     L.append("")
-    L.append("| target events/s | achieved writes/s | delivered | lost |")
-    L.append("|---:|---:|---:|---:|")
-    for rate, achieved, events, lost in rows:
-        L.append(f"| {fmt(rate)} | {fmt(achieved)} | {fmt(events)} | {fmt(lost)} |")
-    L.append("")
-    if best is None:
-        L.append("No rate was delivered without loss. Target ≥ 300k events/s: **missed**.")
-    else:
-        L.append(f"Highest rate with zero loss: **{best:,} events/s** (target ≥ 300k: {verdict(best >= 300000)}).")
-        if rows and rows[-1][1] < rows[-1][0] * 0.95:
-            L.append(
-                f"The sweep stopped where the writer itself could not reach {rows[-1][0]:,} writes/s under "
-                "filespy: the limit found is the writer's, filespy lost nothing up to it."
-            )
-        if double:
-            rate, achieved, events, lost = double
-            total = events + lost
-            pct = lost / total * 100 if total else 0
-            L.append(
-                f"At twice that ({rate:,}/s requested, {achieved:,.0f}/s achieved): {lost:,} lost of "
-                f"{total:,} ({pct:.1f}%)."
-            )
-    L.append("")
+    for name, (rows, best, double) in sweeps:
+        L.append(f"Buffers: {name}.")
+        L.append("")
+        L.append("| target events/s | achieved writes/s | delivered | lost |")
+        L.append("|---:|---:|---:|---:|")
+        for rate, achieved, events, lost in rows:
+            L.append(f"| {fmt(rate)} | {fmt(achieved)} | {fmt(events)} | {fmt(lost)} |")
+        L.append("")
+        if best is None:
+            L.append("No rate was delivered without loss.")
+        else:
+            L.append(f"Highest rate with zero loss: **{best:,} events/s** (target ≥ 300k at default buffers: "
+                     f"{verdict(best >= 300000) if name.startswith('default') else 'n/a'}).")
+            if rows and rows[-1][1] < rows[-1][0] * 0.95:
+                L.append(
+                    f"The sweep stopped where the writers could not reach {rows[-1][0]:,} writes/s under "
+                    "filespy on this 2-CPU machine: the limit found there is the writers' (and the CPUs'), "
+                    "not a loss."
+                )
+            if double:
+                rate, achieved, events, lost = double
+                total = events + lost
+                pct = lost / total * 100 if total else 0
+                L.append(
+                    f"At twice that ({rate:,}/s requested, {achieved:,.0f}/s achieved): {lost:,} lost of "
+                    f"{total:,} ({pct:.1f}%)."
+                )
+        L.append("")
     L.append("## 3. User-space cost (no kernel: raw records replayed through decode + cache + JSON)")
     L.append("")
     L.append("| decode ns/event | JSON ns/event | total ns/event | events/s on one core | bytes/event |")
@@ -386,17 +401,19 @@ def main():
     L.append("")
     L.append("## 4. Start-up and footprint")
     L.append("")
-    L.append("| exec → ready | RSS at ready | steady RSS (after 100k events) | peak RSS (VmHWM) | static binary |")
-    L.append("|---:|---:|---:|---:|---:|")
+    L.append("| exec → ready (wall) | CPU to ready | RSS at ready | steady RSS (after 100k events) | peak RSS (VmHWM) | static binary |")
+    L.append("|---:|---:|---:|---:|---:|---:|")
     L.append(
-        f"| {start['ready_ms']:.1f} ms | {start['rss_ready_kib'] / 1024:.1f} MiB | "
+        f"| {start['ready_ms']:.1f} ms | {start['ready_cpu_ms']:.1f} ms | {start['rss_ready_kib'] / 1024:.1f} MiB | "
         f"{start['rss_steady_kib'] / 1024:.1f} MiB | {max(r['hwm_kib'] for r in start_runs) / 1024:.1f} MiB | "
         f"{size / 1048576:.2f} MiB ({size:,} B) |"
     )
     L.append("")
     L.append(
-        f"Medians of {args.rounds} starts (peak: the highest). Targets: ready ≤ 50 ms "
-        f"{verdict(start['ready_ms'] <= 50)}; steady RSS ≤ 8 MiB {verdict(start['rss_steady_kib'] <= 8192)}; "
+        f"Medians of {args.rounds} starts (peak: the highest). CPU to ready is filespy's own CPU time "
+        "(user + kernel, verifier included) from /proc/PID/schedstat; the wall time also counts waiting for "
+        "a CPU on this shared machine. Targets: ready ≤ 50 ms: wall "
+        f"{verdict(start['ready_ms'] <= 50)}, CPU {verdict(start['ready_cpu_ms'] <= 50)}; steady RSS ≤ 8 MiB {verdict(start['rss_steady_kib'] <= 8192)}; "
         f"binary ≤ 2 MiB {verdict(size <= 2 * 1048576)}."
     )
     report = "\n".join(L) + "\n"

@@ -12,7 +12,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 SHELL     := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: all build musl-target dist lint host-test vm-test test run clean
+.PHONY: all build musl-target dist lint host-test vm-test test run clean bench
 
 all: build
 
@@ -54,6 +54,10 @@ vm-test: musl-target
 	scripts/vm-test.sh
 
 test: lint host-test vm-test
+
+# What filespy costs the machine vs a bpftrace one-liner; report in bench/results.md (not part of `test`).
+bench: musl-target
+	scripts/bench.sh
 
 # Starts monitoring with the defaults: JSON lines on stdout until Ctrl-C.
 run: build

@@ -222,4 +222,5 @@ main() {
 	((failures == 0)) || die "$failures of $(wc -w <<<"$KERNELS") kernels failed"
 }
 
-main "$@"
+# Sourced (scripts/bench-vm.sh reuses the kernel fetch and tool checks): define only, run nothing.
+[[ ${BASH_SOURCE[0]} != "$0" ]] || main "$@"

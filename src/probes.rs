@@ -11,6 +11,7 @@ use crate::sys::map::{Map, MapType};
 use crate::sys::prog::{Prog, ProgType};
 use crate::sys::{possible_cpus, tracefs, SysError};
 use bpfasm::Program;
+use std::rc::Rc;
 
 /// The in-kernel filters, as the user asked for them.
 #[derive(Clone, Debug, Default)]
@@ -200,7 +201,9 @@ fn tp_offset(tp: &str, field: &str) -> Result<i16, SysError> {
 pub struct Probes {
     // Field order is drop order: links detach before programs and maps close.
     links: Vec<Link>,
-    progs: Vec<(Prog, String)>,
+    /// Programs and the section each attaches to; identical programs are loaded once and shared (the
+    /// write and pwrite64 tracepoints have the same record layout), which halves verification at start.
+    progs: Vec<(Rc<Prog>, String)>,
     pub maps: Maps,
     pub hook: HookKind,
 }
@@ -220,12 +223,21 @@ impl Probes {
             HookKind::Tracepoint => ProgType::Tracepoint,
         };
         let mut progs = Vec::new();
+        let mut loaded: Vec<(Vec<u8>, Rc<Prog>)> = Vec::new();
         for g in generate(k, hook, f, self_tgid)? {
             let bytes = g
                 .program
                 .to_bytes_with_maps(|m| maps.fd_of(m))
                 .map_err(|e| SysError::Invalid(format!("program {}: {e}", g.name)))?;
-            progs.push((Prog::load(ty, &g.name, &bytes)?, g.section));
+            let prog = match loaded.iter().find(|(b, _)| *b == bytes) {
+                Some((_, p)) => Rc::clone(p),
+                None => {
+                    let p = Rc::new(Prog::load(ty, &g.name, &bytes)?);
+                    loaded.push((bytes, Rc::clone(&p)));
+                    p
+                }
+            };
+            progs.push((prog, g.section));
         }
         Ok(Probes {
             links: Vec::new(),

@@ -117,9 +117,43 @@ pub fn json_escape_into(s: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(&b[start..]);
 }
 
+/// True when every byte is printable ASCII other than `"` and `\\`, i.e. the bytes are their own JSON
+/// string body. Checks 8 bytes per step (the common case for paths, comms and argv), so such fields skip
+/// both UTF-8 validation and the per-byte escape scan.
+fn plain_ascii(b: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    // Exact "some byte of x is below n" for bytes under 0x80 and n <= 0x80.
+    let below = |x: u64, n: u8| x.wrapping_sub(LO * u64::from(n)) & !x & HI != 0;
+    let zero = |x: u64| below(x, 1);
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w);
+        if x & HI != 0
+            || below(x, 0x20)
+            || zero(x ^ (LO * u64::from(b'"')))
+            || zero(x ^ (LO * u64::from(b'\\')))
+            || zero(x ^ (LO * 0x7f))
+        {
+            return false;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .all(|&c| (0x20..0x7f).contains(&c) && c != b'"' && c != b'\\')
+}
+
 /// Appends `bytes` as a quoted JSON string (lossy if not UTF-8); returns whether they were UTF-8.
 pub fn json_string(bytes: &[u8], out: &mut Vec<u8>) -> bool {
     out.push(b'"');
+    if plain_ascii(bytes) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return true;
+    }
     let valid = match std::str::from_utf8(bytes) {
         Ok(s) => {
             json_escape_into(s, out);
@@ -204,6 +238,28 @@ fn text_escape_str(s: &str, out: &mut Vec<u8>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_ascii_fast_path_agrees_with_the_escaper() {
+        // Every byte value at every position of a 17-byte field (two words and a tail): the fast path
+        // may only claim bytes that the escaper would copy unchanged.
+        for pos in 0..17 {
+            for v in 0..=255u8 {
+                let mut b = *b"abcdefghijklmnopq";
+                b[pos] = v;
+                let mut slow = Vec::new();
+                match std::str::from_utf8(&b) {
+                    Ok(s) => json_escape_into(s, &mut slow),
+                    Err(_) => slow.clear(),
+                }
+                let expect = v.is_ascii() && slow == b;
+                assert_eq!(plain_ascii(&b), expect, "byte {v:#x} at {pos}");
+            }
+        }
+        let mut out = Vec::new();
+        assert!(json_string(b"/var/log/app.log", &mut out));
+        assert_eq!(out, b"\"/var/log/app.log\"");
+    }
 
     fn b64(d: &[u8]) -> String {
         let mut o = Vec::new();

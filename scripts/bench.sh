@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `make bench`: what filespy costs the machine, side by side with a bpftrace one-liner (issue 6).
+#
+# Builds the static filespy and the bench workloads (examples/bench_*.rs), runs the kprobe half in the Debian
+# 6.12 VM (scripts/bench-vm.sh), then the host half on a private tmpfs (scripts/bench/run.py), and writes the
+# markdown report to bench/results.md. Needs root, bpftrace, python3, and for the VM qemu + busybox-static.
+#
+# Environment: FILESPY_BENCH_VM=0 skips the VM half; FILESPY_BENCH_ROUNDS (default 5) rounds per median.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+MUSL=x86_64-unknown-linux-musl
+REL="$ROOT/target/$MUSL/release"
+export PATH="$HOME/.cargo/bin:$PATH"
+ROUNDS=${FILESPY_BENCH_ROUNDS:-5}
+
+die() {
+	printf 'bench: ERROR: %s\n' "$*" >&2
+	exit 1
+}
+
+((EUID == 0)) || die "must run as root (filespy and bpftrace load BPF programs)"
+for tool in bpftrace python3 cargo mount; do
+	command -v "$tool" >/dev/null || die "missing tool '$tool'"
+done
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$MUSL"; then
+	rustup target add "$MUSL"
+fi
+(cd "$ROOT" && cargo build --release --target "$MUSL" --bin filespy --examples)
+
+VM_LOG=""
+if [[ ${FILESPY_BENCH_VM:-1} != 0 ]]; then
+	VM_LOG="$ROOT/target/bench/vm.log"
+	FILESPY_BENCH_ROUNDS=$ROUNDS "$ROOT/scripts/bench-vm.sh" "$VM_LOG" "$REL/filespy" "$REL/examples/bench_writer"
+fi
+
+# A private tmpfs: the writes measured are the syscall and the tracer, not a disk.
+DIR=$(mktemp -d /tmp/filespy-bench.XXXXXX)
+mount -t tmpfs -o size=1g tmpfs "$DIR"
+trap 'umount "$DIR" && rmdir "$DIR"' EXIT
+python3 "$ROOT/scripts/bench/run.py" --bin "$REL/filespy" --examples "$REL/examples" --dir "$DIR" \
+	--rounds "$ROUNDS" --out "$ROOT/bench/results.md" ${VM_LOG:+--vm-log "$VM_LOG"}

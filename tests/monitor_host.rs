@@ -825,8 +825,20 @@ fn dump_prog_disassembly_elf_and_loaded_programs_agree() {
         loaded.insert(v["name"].as_str().unwrap().to_string());
     }
     mon.stop();
-    let want: BTreeSet<String> = names.iter().map(|n| n.chars().take(15).collect()).collect();
-    println!("loaded by filespy: {loaded:?}");
+    // Identical programs (write and pwrite64 share a record layout) are loaded once, under the first
+    // name that has that code: the loaded set is the first name of each distinct body in the dump.
+    let mut bodies: Vec<&str> = Vec::new();
+    let mut want = BTreeSet::new();
+    for name in &names {
+        let start = text.find(&format!("{name}:  # section")).unwrap();
+        let body = text[start..].split_once('\n').unwrap().1;
+        let body = body.split("\n\n").next().unwrap();
+        if !bodies.contains(&body) {
+            bodies.push(body);
+            want.insert(name.chars().take(15).collect::<String>());
+        }
+    }
+    println!("loaded by filespy: {loaded:?}; distinct programs in the dump: {want:?}");
     assert_eq!(loaded, want);
 }
 

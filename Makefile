@@ -12,7 +12,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 SHELL     := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: all build musl-target dist lint host-test vm-test test run clean bench
+.PHONY: all build musl-target dist lint host-test vm-test test test-deps run clean bench
 
 all: build
 
@@ -53,7 +53,11 @@ host-test:
 vm-test: musl-target
 	scripts/vm-test.sh
 
-test: lint host-test vm-test
+# Test-time packages (Debian/Ubuntu), installed only when missing.
+test-deps:
+	scripts/test-deps.sh
+
+test: test-deps lint host-test vm-test
 
 # What filespy costs the machine vs a bpftrace one-liner; report in bench/results.md (not part of `test`).
 bench: musl-target

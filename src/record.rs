@@ -490,7 +490,7 @@ mod tests {
         assert_eq!(out, b"/top.txt");
         join_components(b"", false, &mut out);
         assert_eq!(out, b"/");
-        // Empty components (never sent by the kernel) are skipped wherever they are.
+        // Empty components (never sent by the kernel) are ignored wherever they are.
         assert_eq!(
             join_components(b"\0\0a.txt\0\0b\0\0c\0", false, &mut out),
             b"a.txt"

@@ -106,26 +106,25 @@ fn check_component(what: &str, s: &str) -> Result<(), SysError> {
 
 /// The id of tracepoint `category:name` (`<tracefs>/events/<category>/<name>/id`).
 pub fn tracepoint_id(category: &str, name: &str) -> Result<u64, SysError> {
+    let path = tracepoint_file(category, name, "id")?;
+    read_id(&path, &format!("tracepoint {category}:{name}"))
+}
+
+/// `<tracefs>/events/<category>/<name>/<file>`, the names checked not to escape that directory.
+fn tracepoint_file(category: &str, name: &str, file: &str) -> Result<PathBuf, SysError> {
     check_component("category", category)?;
     check_component("name", name)?;
-    let path = tracefs_dir()?
+    Ok(tracefs_dir()?
         .join("events")
         .join(category)
         .join(name)
-        .join("id");
-    read_id(&path, &format!("tracepoint {category}:{name}"))
+        .join(file))
 }
 
 /// Byte offset of `field` in the records of tracepoint `category:name`, from its `format` file
 /// (lines like `\tfield:unsigned int fd;\toffset:16;\tsize:8;\tsigned:0;`).
 pub fn tracepoint_field_offset(category: &str, name: &str, field: &str) -> Result<u32, SysError> {
-    check_component("category", category)?;
-    check_component("name", name)?;
-    let path = tracefs_dir()?
-        .join("events")
-        .join(category)
-        .join(name)
-        .join("format");
+    let path = tracepoint_file(category, name, "format")?;
     let what = format!("tracepoint {category}:{name}");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| SysError::from_io(format!("{what}: read {}", path.display()), &e))?;

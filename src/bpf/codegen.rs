@@ -84,15 +84,21 @@ impl<'a> Gen<'a> {
         format!("{what}_{}", self.next_label)
     }
 
-    /// `*(size *)(r10 + dst) = *(size *)(src + off)` via `bpf_probe_read_kernel` (faults give zeros).
-    fn read_to_stack(&mut self, dst: i16, size: i32, src: Reg, off: i16) {
+    /// `*(size *)(base + dst) = *(size *)(src + off)` via `bpf_probe_read_kernel` (faults give zeros).
+    /// `src` is copied first, so it may be r1 or r2.
+    fn read_kernel(&mut self, base: Reg, dst: i16, size: i32, src: Reg, off: i16) {
         self.a
             .mov64(R3, src)
             .add64(R3, off as i32)
-            .mov64(R1, R10)
+            .mov64(R1, base)
             .add64(R1, dst as i32)
             .mov64(R2, size);
         self.a.call(Helper::PROBE_READ_KERNEL);
+    }
+
+    /// Read kernel memory at `src + off` into the stack slot `dst`.
+    fn read_to_stack(&mut self, dst: i16, size: i32, src: Reg, off: i16) {
+        self.read_kernel(R10, dst, size, src, off);
     }
 
     /// `dst = *(u64 *)(src + off)` read from kernel memory.
@@ -103,13 +109,7 @@ impl<'a> Gen<'a> {
 
     /// Read kernel memory at `src + off` straight into the event at `ev_off` (r7 = event).
     fn read_to_event(&mut self, ev_off: i16, size: i32, src: Reg, off: i16) {
-        self.a
-            .mov64(R3, src)
-            .add64(R3, off as i32)
-            .mov64(R1, R7)
-            .add64(R1, ev_off as i32)
-            .mov64(R2, size);
-        self.a.call(Helper::PROBE_READ_KERNEL);
+        self.read_kernel(R7, ev_off, size, src, off);
     }
 
     fn lookup(&mut self, map: &str, key_slot: i16) {

@@ -45,6 +45,14 @@ const TRACEPOINTS: [(&str, &str); 2] = [
     ("sys_enter_pwrite64", "sys_exit_pwrite64"),
 ];
 
+/// The vectored writes never pass through `vfs_write`, so both paths hook their syscall tracepoints
+/// (same `fd` and `ret` fields, same record). Each is used where the kernel has it.
+const VECTORED_TRACEPOINTS: [(&str, &str); 3] = [
+    ("sys_enter_writev", "sys_exit_writev"),
+    ("sys_enter_pwritev", "sys_exit_pwritev"),
+    ("sys_enter_pwritev2", "sys_exit_pwritev2"),
+];
+
 pub struct Maps {
     pub events: Map,
     pub scratch: Map,
@@ -171,24 +179,43 @@ pub fn generate(
         }
         HookKind::Tracepoint => {
             for (enter, exit) in TRACEPOINTS {
-                let fd_off = tp_offset(enter, "fd")?;
-                let ret_off = tp_offset(exit, "ret")?;
-                let p = codegen::generate(k, Hook::Tracepoint { fd_off, ret_off }, &cfg)
-                    .map_err(asm_err)?;
-                out.push(Generated {
-                    name: format!("fs_{}", &enter[4..]),
-                    section: format!("tracepoint/syscalls/{enter}"),
-                    program: p.entry,
-                });
-                out.push(Generated {
-                    name: format!("fs_{}", &exit[4..]),
-                    section: format!("tracepoint/syscalls/{exit}"),
-                    program: p.exit,
-                });
+                syscall_pair(k, &cfg, enter, exit, &mut out)?;
             }
         }
     }
+    for (enter, exit) in VECTORED_TRACEPOINTS {
+        if tracefs::tracepoint_exists("syscalls", enter)
+            && tracefs::tracepoint_exists("syscalls", exit)
+        {
+            syscall_pair(k, &cfg, enter, exit, &mut out)?;
+        }
+    }
     Ok(out)
+}
+
+/// Entry and exit programs for one syscall's enter/exit tracepoints.
+fn syscall_pair(
+    k: &KernelOffsets,
+    cfg: &FilterConfig,
+    enter: &str,
+    exit: &str,
+    out: &mut Vec<Generated>,
+) -> Result<(), SysError> {
+    let fd_off = tp_offset(enter, "fd")?;
+    let ret_off = tp_offset(exit, "ret")?;
+    let p = codegen::generate(k, Hook::Tracepoint { fd_off, ret_off }, cfg)
+        .map_err(|e| SysError::Invalid(format!("generating programs: {e}")))?;
+    out.push(Generated {
+        name: format!("fs_{}", &enter[4..]),
+        section: format!("tracepoint/syscalls/{enter}"),
+        program: p.entry,
+    });
+    out.push(Generated {
+        name: format!("fs_{}", &exit[4..]),
+        section: format!("tracepoint/syscalls/{exit}"),
+        program: p.exit,
+    });
+    Ok(())
 }
 
 fn tp_offset(tp: &str, field: &str) -> Result<i16, SysError> {
@@ -218,22 +245,23 @@ impl Probes {
     ) -> Result<Probes, SysError> {
         crate::sys::raise_memlock_rlimit();
         let maps = Maps::create(f)?;
-        let ty = match hook {
-            HookKind::Kprobe => ProgType::Kprobe,
-            HookKind::Tracepoint => ProgType::Tracepoint,
-        };
         let mut progs = Vec::new();
-        let mut loaded: Vec<(Vec<u8>, Rc<Prog>)> = Vec::new();
+        let mut loaded: Vec<(ProgType, Vec<u8>, Rc<Prog>)> = Vec::new();
         for g in generate(k, hook, f, self_tgid)? {
+            let ty = if g.section.starts_with("tracepoint/") {
+                ProgType::Tracepoint
+            } else {
+                ProgType::Kprobe
+            };
             let bytes = g
                 .program
                 .to_bytes_with_maps(|m| maps.fd_of(m))
                 .map_err(|e| SysError::Invalid(format!("program {}: {e}", g.name)))?;
-            let prog = match loaded.iter().find(|(b, _)| *b == bytes) {
-                Some((_, p)) => Rc::clone(p),
+            let prog = match loaded.iter().find(|(t, b, _)| *t == ty && *b == bytes) {
+                Some((_, _, p)) => Rc::clone(p),
                 None => {
                     let p = Rc::new(Prog::load(ty, &g.name, &bytes)?);
-                    loaded.push((bytes, Rc::clone(&p)));
+                    loaded.push((ty, bytes, Rc::clone(&p)));
                     p
                 }
             };

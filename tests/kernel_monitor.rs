@@ -555,6 +555,45 @@ fn failed_writes_are_counted_not_reported() {
     println!("failed writes: {stats:?}");
 }
 
+/// writev, pwritev and pwritev2 never pass through `vfs_write`: both paths hook their syscall
+/// tracepoints, and each call is one event with the bytes the kernel wrote.
+#[test]
+fn vectored_writes_are_events() {
+    let _unrooted = shared();
+    let dir = TestDir::new("vectored");
+    let path = dir.join("v.txt");
+    let file = std::fs::File::create(&path).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+    let me = std::process::id().to_string();
+    let fs = Filespy::start(&["--pid", &me, "--path", dir.str()], Out::Collect);
+    let parts: [&[u8]; 3] = [b"abcde", b"fghijk", b"lmnopqr"];
+    let iov: Vec<libc::iovec> = parts
+        .iter()
+        .map(|p| libc::iovec {
+            iov_base: p.as_ptr() as *mut _,
+            iov_len: p.len(),
+        })
+        .collect();
+    // SAFETY: the iovecs point at live buffers of the stated lengths.
+    let wrote = unsafe {
+        [
+            libc::writev(fd, iov.as_ptr(), 3) as i64,
+            libc::pwritev(fd, iov.as_ptr(), 2, 100) as i64,
+            libc::syscall(libc::SYS_pwritev2, fd, iov.as_ptr(), 1, 200i64, 0i64, 0i32) as i64,
+        ]
+    };
+    assert_eq!(wrote, [18, 11, 5], "{}", std::io::Error::last_os_error());
+    let run = fs.stop();
+    let mut bytes: Vec<u64> = run
+        .events_for(&path)
+        .iter()
+        .map(|e| e["file"]["bytes_written"].as_u64().unwrap())
+        .collect();
+    bytes.sort_unstable();
+    println!("vectored writes on {}: {bytes:?}", expected_hook());
+    assert_eq!(bytes, [5, 11, 18], "one event per call: {:?}", run.lines);
+}
+
 /// `dd` of 100000 one-byte writes under `--comm dd`, pinned to this dd by pid as well, since other dd
 /// runs on the machine would blur the exact loss total. Returns (delivered, stats, run).
 fn burst(dir: &TestDir, extra: &[&str]) -> (u64, Stats, Finished) {

@@ -772,6 +772,12 @@ fn dump_prog_disassembly_elf_and_loaded_programs_agree() {
             "tracepoint/syscalls/sys_exit_write",
             "tracepoint/syscalls/sys_enter_pwrite64",
             "tracepoint/syscalls/sys_exit_pwrite64",
+            "tracepoint/syscalls/sys_enter_writev",
+            "tracepoint/syscalls/sys_exit_writev",
+            "tracepoint/syscalls/sys_enter_pwritev",
+            "tracepoint/syscalls/sys_exit_pwritev",
+            "tracepoint/syscalls/sys_enter_pwritev2",
+            "tracepoint/syscalls/sys_exit_pwritev2",
         ]
     );
     for (name, section, n) in &ours {

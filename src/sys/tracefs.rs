@@ -110,6 +110,11 @@ pub fn tracepoint_id(category: &str, name: &str) -> Result<u64, SysError> {
     read_id(&path, &format!("tracepoint {category}:{name}"))
 }
 
+/// Does this kernel have tracepoint `category:name`?
+pub fn tracepoint_exists(category: &str, name: &str) -> bool {
+    tracepoint_file(category, name, "format").is_ok_and(|p| p.exists())
+}
+
 /// `<tracefs>/events/<category>/<name>/<file>`, the names checked not to escape that directory.
 fn tracepoint_file(category: &str, name: &str, file: &str) -> Result<PathBuf, SysError> {
     check_component("category", category)?;

@@ -140,6 +140,8 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
         cfg,
         forget: Vec::new(),
         orphans: Vec::new(),
+        batch: Vec::new(),
+        arena: Vec::new(),
         cache: ProcCache::new(8192),
         event: Event::default(),
         path_buf: Vec::new(),
@@ -173,6 +175,7 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
         rings.drain(|cpu, rec| session.record(cpu, rec));
         // Every ring has now been drained once since these were read: their context, if sent, is in.
         session.settle(older);
+        session.process_batch();
         for tgid in session.forget.drain(..) {
             probes.forget_process(tgid);
         }
@@ -192,7 +195,10 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
     // Detach, then collect what the programs sent before detaching.
     probes.detach();
     if !closed && !session.done {
+        let older = std::mem::take(&mut session.orphans);
         rings.drain(|cpu, rec| session.record(cpu, rec));
+        session.settle(older);
+        session.process_batch();
         let last = std::mem::take(&mut session.orphans);
         session.settle(last);
         closed = session.flush(&mut sink, true)?;
@@ -249,6 +255,10 @@ struct Session<'a> {
     /// after another, so the context-carrying first event of a process may sit in a ring drained later
     /// (another thread, or the process moved CPUs); these wait for one more drain before falling back.
     orphans: Vec<(u32, Vec<u8>)>,
+    /// The records of one drain, copied out of the rings so they can be written in time order: each
+    /// ring is in order, but one after another they are not.
+    batch: Vec<Pending>,
+    arena: Vec<u8>,
     cache: ProcCache,
     event: Event,
     path_buf: Vec<u8>,
@@ -261,13 +271,57 @@ struct Session<'a> {
     done: bool,
 }
 
+/// A record of the current batch: its monotonic time, CPU and place in the arena.
+struct Pending {
+    mono_ns: u64,
+    cpu: u32,
+    start: usize,
+    len: usize,
+}
+
 impl Session<'_> {
     fn record(&mut self, cpu: u32, rec: Record<'_>) {
         match rec {
-            Record::Sample(data) => self.sample(cpu, data, true),
+            Record::Sample(data) => {
+                // A process's context is cached as soon as its record is read, so events of the same
+                // batch sorted before it (or read from other rings) find it.
+                if carries_context(data) {
+                    let _ = decode_into(
+                        data,
+                        cpu,
+                        &mut self.event,
+                        &mut self.cache,
+                        &mut self.path_buf,
+                    );
+                }
+                let mono_ns = data
+                    .get(8..16)
+                    .map_or(0, |b| u64::from_ne_bytes(b.try_into().expect("8 bytes")));
+                self.batch.push(Pending {
+                    mono_ns,
+                    cpu,
+                    start: self.arena.len(),
+                    len: data.len(),
+                });
+                self.arena.extend_from_slice(data);
+            }
             Record::Lost(n) => self.loss.record(cpu, n, Instant::now()),
             Record::Other(_) => {}
         }
+    }
+
+    /// Write the records of this drain in time order.
+    fn process_batch(&mut self) {
+        let mut batch = std::mem::take(&mut self.batch);
+        let arena = std::mem::take(&mut self.arena);
+        batch.sort_by_key(|p| p.mono_ns);
+        for p in &batch {
+            self.sample(p.cpu, &arena[p.start..p.start + p.len], true);
+        }
+        batch.clear();
+        self.batch = batch;
+        self.arena = arena;
+        self.arena.clear();
     }
 
     /// Decodes again, without further waiting, the records set aside in the previous round.
@@ -339,6 +393,14 @@ impl Session<'_> {
             Err(e) => Err(e.to_string()),
         }
     }
+}
+
+/// Does this raw record carry its process's context (exe, cwd, argv)?
+fn carries_context(data: &[u8]) -> bool {
+    use crate::bpf::layout::{F_HAS_PROC, OFF_FLAGS};
+    let o = OFF_FLAGS as usize;
+    data.get(o..o + 2)
+        .is_some_and(|f| u16::from_ne_bytes([f[0], f[1]]) & F_HAS_PROC != 0)
 }
 
 /// Is `path` the directory `prefix` or inside it?

@@ -3,6 +3,8 @@
 //! They run on the host (syscall tracepoints) and in the Debian VMs (kprobes); each test uses its own
 //! directory and its own filespy, and never assumes the machine is otherwise quiet.
 
+#[path = "common/kernel.rs"]
+mod kernel;
 #[path = "common/monitor.rs"]
 mod monitor;
 
@@ -553,6 +555,55 @@ fn failed_writes_are_counted_not_reported() {
     let stats = run.stats();
     assert!(stats.failed_writes >= 1, "{stats:?}");
     println!("failed writes: {stats:?}");
+}
+
+/// Each CPU has its own ring; the records read in one drain are written in time order, so writes that
+/// hop between CPUs come out in the order they happened.
+#[test]
+fn writes_hopping_between_cpus_come_out_in_time_order() {
+    let _unrooted = shared();
+    let dir = TestDir::new("order");
+    let path = dir.join("order.txt");
+    let file = std::fs::File::create(&path).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+    let cpus = filespy::sys::online_cpus().unwrap();
+    assert!(cpus.len() >= 2, "needs two CPUs: {cpus:?}");
+    let me = std::process::id().to_string();
+    let fs = Filespy::start(&["--pid", &me, "--path", dir.str()], Out::Collect);
+    // Stopped, filespy reads every record in one drain after SIGCONT: the rings alone would give CPU 0's
+    // records first, then CPU 1's.
+    fs.signal(libc::SIGSTOP);
+    const N: usize = 40;
+    let buf = [b'x'; N];
+    let writer = std::thread::spawn(move || {
+        for i in 0..N {
+            kernel::pin_to(cpus[i % cpus.len()]).unwrap();
+            // SAFETY: buf holds N bytes; the fd stays open until the thread is joined.
+            assert_eq!(
+                unsafe { libc::write(fd, buf.as_ptr().cast(), i + 1) },
+                (i + 1) as isize
+            );
+        }
+    });
+    writer.join().unwrap();
+    fs.signal(libc::SIGCONT);
+    let run = fs.stop();
+    let events = run.events_for(&path);
+    let sizes: Vec<u64> = events
+        .iter()
+        .map(|e| e["file"]["bytes_written"].as_u64().unwrap())
+        .collect();
+    let tids: std::collections::BTreeSet<u32> = events
+        .iter()
+        .map(|e| e["process"]["tid"].as_u64().unwrap() as u32)
+        .collect();
+    println!(
+        "{} events in order of writing on {}: {sizes:?}",
+        sizes.len(),
+        expected_hook()
+    );
+    assert_eq!(sizes, (1..=N as u64).collect::<Vec<_>>());
+    assert_eq!(tids.len(), 1, "one writer thread");
 }
 
 /// writev, pwritev and pwritev2 never pass through `vfs_write`: both paths hook their syscall

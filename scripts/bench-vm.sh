@@ -94,7 +94,7 @@ bench_vm_main() {
 	rm -rf "$stage"
 	bench_log "booting $VM_KERNEL ($ROUNDS rounds of $WRITES writes per condition)"
 	local rc=0
-	timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 2 -nographic -no-reboot \
+	timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg,thread=single -cpu max -m 1024 -smp 2 -nographic -no-reboot \
 		-kernel "$KERNEL_CACHE/$VM_KERNEL/vmlinuz" -initrd "$initrd" \
 		-append "console=ttyS0 quiet panic=-1" </dev/null >"$BENCH_LOG" 2>&1 || rc=$?
 	rm -f "$initrd"

@@ -159,11 +159,14 @@ build_initramfs() {
 }
 
 # Boots one kernel with the initramfs and checks its verdict lines; returns non-zero on any failure.
+# TCG runs single-threaded (`thread=single`, still 2 vCPUs): under multi-threaded TCG a kprobe being
+# inserted (text_poke_bp: int3 + IPIs) while the other vCPU executes that code once hung both vCPUs
+# in a soft lockup; one host thread sees every code patch at once.
 run_vm() {
 	local kernel=$1 initrd=$2 logf="$LOG_DIR/$1.log" start end rc
 	start=$(date +%s.%N)
 	set +e
-	timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 2 -nographic -no-reboot \
+	timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg,thread=single -cpu max -m 1024 -smp 2 -nographic -no-reboot \
 		-kernel "$KERNEL_CACHE/$kernel/vmlinuz" -initrd "$initrd" \
 		-append "console=ttyS0 quiet panic=-1" </dev/null 2>&1 | tee "$logf"
 	rc=${PIPESTATUS[0]}

@@ -378,6 +378,16 @@ fn extension_filter_defaults_custom_lists_and_all_files() {
         ["f.md", "g.conf", "h.yaml", "i.abcdefghijklmnop"]
     );
 
+    // 64 extensions in the kernel's map: the first and the last match, one more does not.
+    let many: Vec<String> = (0..64).map(|i| format!("x{i:02}")).collect();
+    let fs = Filespy::start(
+        &["--path", dir.str(), "--ext", &many.join(",")],
+        Out::Collect,
+    );
+    write_all(&["m.x00", "m.x63", "m.x64"]);
+    let run = fs.stop();
+    assert_eq!(names(&run), ["m.x00", "m.x63"]);
+
     let fs = Filespy::start(&["--path", dir.str(), "--all-files"], Out::Collect);
     write_all(&files);
     let run = fs.stop();

@@ -680,9 +680,20 @@ impl Gated {
         self.child.id()
     }
 
-    /// Where the kernel says the shell's executable is (read while it waits).
+    /// Where the kernel says the shell's executable is (read while it waits). `spawn` can return while
+    /// the child is still inside execve (the vfork parent is released before the new mm is installed),
+    /// when /proc/PID/exe still names this test binary: wait until it names the shell.
     pub fn exe(&self) -> PathBuf {
-        std::fs::read_link(format!("/proc/{}/exe", self.pid())).expect("/proc/PID/exe")
+        let me = std::fs::read_link("/proc/self/exe").expect("/proc/self/exe");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let exe =
+                std::fs::read_link(format!("/proc/{}/exe", self.pid())).expect("/proc/PID/exe");
+            if exe != me || Instant::now() > deadline {
+                return exe;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Lets the script run and waits for it; fails unless it exits 0.

@@ -688,7 +688,7 @@ impl Insn {
             let src = s[1] >> 4;
             let off = i16::from_le_bytes([s[2], s[3]]);
             let lo = i32::from_le_bytes([s[4], s[5], s[6], s[7]]);
-            if s[0] == LDDW {
+            let insn = if s[0] == LDDW {
                 let next = slots
                     .get(i + 1)
                     .ok_or(DecodeError::TruncatedLddw { slot: i })?;
@@ -696,33 +696,26 @@ impl Insn {
                     return Err(DecodeError::BadLddwSecondSlot { slot: i });
                 }
                 let hi = i32::from_le_bytes([next[4], next[5], next[6], next[7]]);
-                let insn = Insn {
+                Insn {
                     code: s[0],
                     dst,
                     src,
                     off,
                     imm: (lo as u32 as i64) | ((hi as i64) << 32),
-                };
-                insn.validate().map_err(|why| DecodeError::Invalid {
-                    slot: i,
-                    code: s[0],
-                    why,
-                })?;
-                out.push(insn);
-                i += 2;
+                }
             } else {
                 if src > 10 && !matches!(s[0] & 0x07, CLASS_LD | CLASS_JMP) {
                     return Err(DecodeError::BadRegister { slot: i, reg: src });
                 }
-                let insn = Insn::new(s[0], dst, src, off, lo);
-                insn.validate().map_err(|why| DecodeError::Invalid {
-                    slot: i,
-                    code: s[0],
-                    why,
-                })?;
-                out.push(insn);
-                i += 1;
-            }
+                Insn::new(s[0], dst, src, off, lo)
+            };
+            insn.validate().map_err(|why| DecodeError::Invalid {
+                slot: i,
+                code: s[0],
+                why,
+            })?;
+            i += insn.slots();
+            out.push(insn);
         }
         Ok(out)
     }

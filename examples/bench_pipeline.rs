@@ -9,8 +9,10 @@
 use filespy::bpf::layout::*;
 use filespy::clock::Clock;
 use filespy::event::Event;
+use filespy::kinds::Op;
 use filespy::output::{Format, Formatter};
-use filespy::record::{decode_into, ProcCache};
+use filespy::proc_cache::ProcCache;
+use filespy::record::{decode_context, decode_into, fill_context};
 use std::process::ExitCode;
 
 /// This thread's CPU time (ns): unlike wall time it does not count time preempted by other jobs.
@@ -40,7 +42,9 @@ fn record(tgid: u32, path: &[&str], ctx: Option<(&[&str], &[&str], &[u8])>) -> V
     let mut d = vec![0u8; HEADER_LEN];
     let mut put = |off: i16, b: &[u8]| d[off as usize..off as usize + b.len()].copy_from_slice(b);
     put(OFF_VERSION, &VERSION.to_ne_bytes());
-    let flags = if ctx.is_some() { F_HAS_PROC } else { 0 };
+    put(OFF_KIND, &(Op::Write as u16).to_ne_bytes());
+    put(OFF_VIA, &1u16.to_ne_bytes());
+    let flags = F_HAS_INODE | if ctx.is_some() { F_HAS_PROC } else { 0 };
     put(OFF_FLAGS, &flags.to_ne_bytes());
     put(OFF_MONO_NS, &1_000_000_000u64.to_ne_bytes());
     put(OFF_TGID, &tgid.to_ne_bytes());
@@ -57,10 +61,14 @@ fn record(tgid: u32, path: &[&str], ctx: Option<(&[&str], &[&str], &[u8])>) -> V
         &(0xffff_8880_0000_0000u64 + u64::from(tgid)).to_ne_bytes(),
     );
     put(OFF_COMM, b"python3\0");
-    put(OFF_PATH_LEN, &(p.len() as u16).to_ne_bytes());
-    put(OFF_EXE_LEN, &(e.len() as u16).to_ne_bytes());
-    put(OFF_CWD_LEN, &(c.len() as u16).to_ne_bytes());
-    put(OFF_ARGV_LEN, &(a.len() as u16).to_ne_bytes());
+    for (section, len) in [
+        (Section::Path, p.len()),
+        (Section::Exe, e.len()),
+        (Section::Cwd, c.len()),
+        (Section::Argv, a.len()),
+    ] {
+        put(section.len_off(), &(len as u16).to_ne_bytes());
+    }
     d.extend_from_slice(&p);
     d.extend_from_slice(&e);
     d.extend_from_slice(&c);
@@ -83,12 +91,11 @@ fn run(events: u64) -> Result<(), String> {
 
     let mut cache = ProcCache::new(8192);
     let mut ev = Event::default();
-    let mut path_buf = Vec::new();
     let mut fmt = Formatter::new(Format::Json, Clock::new(), false).map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(512 * 1024);
-    for (i, r) in first.iter().enumerate() {
-        decode_into(r, i as u32 % 2, &mut ev, &mut cache, &mut path_buf)
-            .map_err(|e| e.to_string())?;
+    for r in &first {
+        let (key, ctx, _) = decode_context(r).ok_or("context record does not decode")?;
+        cache.insert(key, ctx);
     }
 
     // Decode alone, then the whole pipeline; output is dropped at the run loop's flush size, as a write to
@@ -96,7 +103,8 @@ fn run(events: u64) -> Result<(), String> {
     let t = cpu_ns();
     for i in 0..events {
         let r = &steady[(i % u64::from(PROCESSES)) as usize];
-        decode_into(r, 0, &mut ev, &mut cache, &mut path_buf).map_err(|e| e.to_string())?;
+        let key = decode_into(r, &mut ev).map_err(|e| e.to_string())?;
+        fill_context(&mut ev, cache.get(&key));
         std::hint::black_box(&ev);
     }
     let decode = (cpu_ns() - t) as f64 / events as f64;
@@ -105,8 +113,10 @@ fn run(events: u64) -> Result<(), String> {
     let t = cpu_ns();
     for i in 0..events {
         let r = &steady[(i % u64::from(PROCESSES)) as usize];
-        let d = decode_into(r, 0, &mut ev, &mut cache, &mut path_buf).map_err(|e| e.to_string())?;
-        let script = cache.get(&d.key).and_then(|c| c.script.as_deref());
+        let key = decode_into(r, &mut ev).map_err(|e| e.to_string())?;
+        let ctx = cache.get(&key);
+        fill_context(&mut ev, ctx);
+        let script = ctx.and_then(|c| c.script.as_deref());
         fmt.write_event(&ev, script, &mut out);
         if out.len() >= 256 * 1024 {
             bytes += out.len() as u64;

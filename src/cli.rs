@@ -8,6 +8,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::kinds::{parse_events, Op, OpSet};
+
 /// Extensions watched when no `--ext` is given.
 pub const DEFAULT_EXTENSIONS: [&str; 3] = ["txt", "log", "json"];
 /// Most extensions accepted (the kernel-side set is sized for this).
@@ -72,6 +74,8 @@ pub struct Config {
     pub comms: Vec<String>,
     /// Absolute path prefixes without trailing `/` (except "/" itself); empty = all.
     pub paths: Vec<PathBuf>,
+    /// `--events`: the kinds to report (default: write).
+    pub events: OpSet,
     pub attach: AttachMode,
     pub format: Format,
     /// `-o FILE`; None = stdout.
@@ -100,6 +104,7 @@ impl Default for Config {
             uids: Vec::new(),
             comms: Vec::new(),
             paths: Vec::new(),
+            events: OpSet::only(Op::Write),
             attach: AttachMode::Auto,
             format: Format::Json,
             output: None,
@@ -174,12 +179,19 @@ pub const USAGE_HINT: &str = "usage: filespy [OPTIONS]   (try 'filespy --help')"
 
 /// The `--help` text: one line per flag, then exit codes.
 pub const HELP: &str = "\
-filespy: report every write to files of interest as JSON lines, with the writing process's context.
+filespy: report every write (and, with --events, other file operations) to files of interest as JSON
+lines, with the context of the process that did it.
 
 usage: filespy [OPTIONS]            e.g.  sudo filespy > events.jsonl
 
+Events:
+      --events LIST         what to report, comma-separated (default: write): write, create, delete,
+                            rename, mkdir, rmdir, link, symlink, chmod, chown, truncate, mmap; or the
+                            groups fim (all of these) and all
+
 Filters (repeat a filter to allow several values; different filters must all match):
-      --ext EXT[,EXT..]     watch files ending in .EXT (repeatable; default: txt,log,json; max 256)
+      --ext EXT[,EXT..]     watch files ending in .EXT (repeatable; default: txt,log,json; max 256);
+                            a rename matches by either name; mkdir and rmdir are not filtered by it
       --all-files           watch every file (turns the extension filter off)
       --pid PID             only writes by this process id (repeatable)
       --uid UID             only writes by this user id (repeatable)
@@ -216,6 +228,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Action, Us
 
     let mut config = Config::default();
     let mut extensions: Option<Vec<String>> = None;
+    let mut events_seen = false;
     let mut parser = lexopt::Parser::from_iter(args);
 
     while let Some(arg) = parser.next()? {
@@ -235,6 +248,16 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Action, Us
                 }
             }
             Long("all-files") => config.all_files = true,
+            Long("events") => {
+                let value = parser.value()?;
+                let set = parse_events(utf8("--events", &value)?)
+                    .map_err(|e| usage(format!("--events: {e}")))?;
+                config.events = match events_seen {
+                    true => config.events.union(set),
+                    false => set,
+                };
+                events_seen = true;
+            }
             Long("pid") => {
                 let pid = parse_number::<u32>("--pid", &parser.value()?, "a process id")?;
                 if pid == 0 {
@@ -592,6 +615,21 @@ mod tests {
     }
 
     #[test]
+    fn events_lists_groups_and_repeats() {
+        assert_eq!(config(&[]).events, OpSet::only(Op::Write));
+        let c = config(&["--events", "delete,rename", "--events", "chmod"]);
+        assert!(c.events.contains(Op::Delete) && c.events.contains(Op::Chmod));
+        assert!(
+            !c.events.contains(Op::Write),
+            "an explicit list replaces the default"
+        );
+        assert_eq!(config(&["--events", "fim"]).events, OpSet::all());
+        assert!(error(&["--events", "unlink"]).contains("--events: unknown event \"unlink\""));
+        assert!(error(&["--events", ""]).contains("--events"));
+        assert!(error(&["--events"]).contains("--events"));
+    }
+
+    #[test]
     fn all_files() {
         let c = config(&["--all-files"]);
         assert!(c.all_files);
@@ -816,6 +854,7 @@ mod tests {
         for flag in [
             "--ext",
             "--all-files",
+            "--events",
             "--pid",
             "--uid",
             "--comm",

@@ -1,9 +1,11 @@
-//! The event model: one file write as decoded from the kernel, pure data.
+//! The event model: one file operation as decoded from the kernel, pure data.
 //!
 //! Every name is kept as raw bytes because Linux paths, comms and argv are not UTF-8 in general;
 //! the output layer decides how to present them losslessly.
 
-/// The process (task) that performed the write.
+use crate::kinds::Op;
+
+/// The process (task) that performed the operation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProcessInfo {
     pub pid: u32,
@@ -22,29 +24,61 @@ pub struct ProcessInfo {
     pub cwd: Option<Vec<u8>>,
 }
 
-/// The file that was written.
+/// The file operated on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileInfo {
     /// Last path component.
     pub name: Vec<u8>,
-    /// Absolute path.
+    /// Absolute path: the one the operation leaves (a rename's new name).
     pub path: Vec<u8>,
+    /// `write`: bytes the call wrote.
     pub bytes_written: u64,
+    /// Inode and device, when the kernel reached the file itself (always for writes; for operations
+    /// named by a path on the tracepoint path, not).
+    pub has_inode: bool,
     pub inode: u64,
     pub dev_major: u32,
     pub dev_minor: u32,
     /// The path was longer than the kernel walk allowed.
     pub truncated: bool,
-    /// The file was written while unlinked.
+    /// The file had no links left (written while unlinked).
     pub deleted: bool,
+    /// `rename`: the old path.
+    pub old_path: Option<Vec<u8>>,
+    /// `symlink`: the link's text; `link`: the existing file's path.
+    pub target: Option<Vec<u8>>,
+    /// `chmod`, `mkdir`, `create`: permission bits.
+    pub mode: Option<u32>,
+    /// `chown`: the new owner and group (None: unchanged).
+    pub owner_uid: Option<u32>,
+    pub owner_gid: Option<u32>,
+    /// `truncate`: the size; `mmap`: the mapping's length.
+    pub size: Option<u64>,
+    /// Operation flags where they matter: `rename`'s `RENAME_*`, `fallocate`'s mode, `mmap`'s prot
+    /// and flags.
+    pub flags: Vec<&'static str>,
 }
 
-/// One observed write.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// One observed operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
-    /// CLOCK_MONOTONIC ns at the write (bpf_ktime_get_ns).
+    pub op: Op,
+    /// How it happened (the syscall or kernel function).
+    pub via: &'static str,
+    /// CLOCK_MONOTONIC ns at the operation (bpf_ktime_get_ns).
     pub mono_ns: u64,
-    pub cpu: u32,
     pub process: ProcessInfo,
     pub file: FileInfo,
+}
+
+impl Default for Event {
+    fn default() -> Self {
+        Event {
+            op: Op::Write,
+            via: "write",
+            mono_ns: 0,
+            process: ProcessInfo::default(),
+            file: FileInfo::default(),
+        }
+    }
 }

@@ -1,10 +1,11 @@
-//! filespy: a Linux file-write monitor on eBPF.
+//! filespy: a Linux file-activity monitor on eBPF.
 pub mod attach;
 pub mod bpf;
 pub mod btf;
 pub mod cli;
 pub mod clock;
 pub mod event;
+pub mod kinds;
 pub mod loss;
 pub mod monitor;
 pub mod offsets;
@@ -13,6 +14,7 @@ pub mod perf_ring;
 pub mod perfbuf;
 pub mod privileges;
 pub mod probes;
+pub mod proc_cache;
 #[cfg(test)]
 mod python_oracle;
 pub mod record;

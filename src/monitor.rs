@@ -6,13 +6,15 @@ use crate::btf::Btf;
 use crate::cli::{AttachMode, Config, DumpProg, ExitStatus, Format};
 use crate::clock::Clock;
 use crate::event::Event;
+use crate::kinds::Op;
 use crate::loss::{LossReporter, Stats};
 use crate::offsets::KernelOffsets;
 use crate::output::{self, Formatter};
 use crate::perf_ring::Record;
 use crate::perfbuf::PerfBuffer;
 use crate::probes::{choose_hook, generate, Filters, HookKind, Probes};
-use crate::record::{decode_into, ProcCache, ProcContext};
+use crate::proc_cache::{ProcCache, ProcContext};
+use crate::record::{carries_context, decode_context, decode_into, fill_context, mono_ns_of};
 use crate::sink::{Sink, SinkError};
 use crate::sys::signal::SignalFd;
 use std::io::{IsTerminal, Write};
@@ -22,7 +24,7 @@ use std::time::{Duration, Instant};
 /// How long one poll may sleep: bounds the latency of events below the wakeup watermark and of
 /// `--duration`.
 const POLL_MS: i32 = 100;
-/// Output is written once it reaches this size, or at the end of each drain.
+/// Initial capacity of the output buffer, which is written at the end of each drain.
 const FLUSH_BYTES: usize = 256 * 1024;
 
 fn filters_of(cfg: &Config) -> Filters {
@@ -36,6 +38,7 @@ fn filters_of(cfg: &Config) -> Filters {
         pids: cfg.pids.clone(),
         uids: cfg.uids.clone(),
         comms: cfg.comms.iter().map(|c| c.as_bytes().to_vec()).collect(),
+        events: cfg.events,
     }
 }
 
@@ -144,12 +147,16 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
         arena: Vec::new(),
         cache: ProcCache::new(8192),
         event: Event::default(),
-        path_buf: Vec::new(),
+        exts: cfg
+            .extensions
+            .iter()
+            .map(|e| e.as_bytes().to_vec())
+            .collect(),
         formatter: &mut formatter,
         out: &mut out,
         loss: LossReporter::new(),
         delivered: 0,
-        path_filtered: 0,
+        user_filtered: 0,
         malformed: 0,
         done: false,
     };
@@ -179,7 +186,7 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
         for tgid in session.forget.drain(..) {
             probes.forget_process(tgid);
         }
-        if session.flush(&mut sink, true)? {
+        if session.flush(&mut sink)? {
             closed = true;
             break;
         }
@@ -201,7 +208,7 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
         session.process_batch();
         let last = std::mem::take(&mut session.orphans);
         session.settle(last);
-        closed = session.flush(&mut sink, true)?;
+        closed = session.flush(&mut sink)?;
     }
     if !closed {
         let _ = sink.flush();
@@ -227,7 +234,7 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
         let k = probes.stats().unwrap_or_default();
         let mut stats = Stats {
             events: session.delivered,
-            filtered: k[STAT_FILTERED as usize] + session.path_filtered,
+            filtered: k[STAT_FILTERED as usize] + session.user_filtered,
             failed_writes: k[STAT_FAILED as usize],
             ..Stats::default()
         };
@@ -235,10 +242,10 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
         eprintln!("{}", stats.summary_line());
         if session.malformed > 0 {
             eprintln!(
-                "filespy: kernel sent {} events; {} delivered, {} outside --path, {} malformed",
+                "filespy: kernel sent {} events; {} delivered, {} filtered in user space (--path, --ext), {} malformed",
                 k[STAT_EVENTS as usize],
                 session.delivered,
-                session.path_filtered,
+                session.user_filtered,
                 session.malformed
             );
         }
@@ -261,12 +268,13 @@ struct Session<'a> {
     arena: Vec<u8>,
     cache: ProcCache,
     event: Event,
-    path_buf: Vec<u8>,
+    /// `--ext` for the kinds the kernel does not filter by extension (all but `write`).
+    exts: Vec<Vec<u8>>,
     formatter: &'a mut Formatter,
     out: &'a mut Vec<u8>,
     loss: LossReporter,
     delivered: u64,
-    path_filtered: u64,
+    user_filtered: u64,
     malformed: u64,
     done: bool,
 }
@@ -286,19 +294,24 @@ impl Session<'_> {
                 // A process's context is cached as soon as its record is read, so events of the same
                 // batch sorted before it (or read from other rings) find it.
                 if carries_context(data) {
-                    let _ = decode_into(
-                        data,
-                        cpu,
-                        &mut self.event,
-                        &mut self.cache,
-                        &mut self.path_buf,
-                    );
+                    if let Some((key, mut ctx, argv_fault)) = decode_context(data) {
+                        if argv_fault && ctx.cmdline.is_empty() {
+                            // The kernel could not read argv (paged out): /proc still has it while
+                            // the process lives.
+                            if let Some(live) = ProcContext::from_proc(key.tgid) {
+                                ctx = ProcContext::new(
+                                    ctx.exe_path,
+                                    ctx.cwd,
+                                    live.cmdline,
+                                    ctx.cmdline_truncated,
+                                );
+                            }
+                        }
+                        self.cache.insert(key, ctx);
+                    }
                 }
-                let mono_ns = data
-                    .get(8..16)
-                    .map_or(0, |b| u64::from_ne_bytes(b.try_into().expect("8 bytes")));
                 self.batch.push(Pending {
-                    mono_ns,
+                    mono_ns: mono_ns_of(data),
                     cpu,
                     start: self.arena.len(),
                     len: data.len(),
@@ -335,44 +348,32 @@ impl Session<'_> {
         if self.done {
             return;
         }
-        let decoded = match decode_into(
-            data,
-            cpu,
-            &mut self.event,
-            &mut self.cache,
-            &mut self.path_buf,
-        ) {
-            Ok(d) => d,
+        let key = match decode_into(data, &mut self.event) {
+            Ok(k) => k,
             Err(_) => {
                 self.malformed += 1;
                 return;
             }
         };
-        // A truncated path lacks its top, so it cannot be placed outside the subtree: it is kept (a
-        // possible extra event beats a silently missing one).
-        let paths = &self.cfg.paths;
-        let file = &self.event.file;
-        if !paths.is_empty() && !file.truncated && !paths.iter().any(|p| under(&file.path, p)) {
-            self.path_filtered += 1;
+        if !self.wanted() {
+            self.user_filtered += 1;
             return;
         }
-        if self.cache.get(&decoded.key).is_none() && may_wait {
+        if self.cache.get(&key).is_none() && may_wait {
             self.orphans.push((cpu, data.to_vec()));
             return;
         }
-        if self.cache.get(&decoded.key).is_none() {
+        if self.cache.get(&key).is_none() {
             // The event that carried this process's context was lost (or evicted): take it from /proc
             // while the process lives, and have the kernel send it again with the next event.
-            self.forget.push(decoded.key.tgid);
-            if let Some(ctx) = ProcContext::from_proc(decoded.key.tgid) {
-                self.cache.insert(decoded.key, ctx);
-                crate::record::fill_context(&mut self.event, self.cache.get(&decoded.key));
+            self.forget.push(key.tgid);
+            if let Some(ctx) = ProcContext::from_proc(key.tgid) {
+                self.cache.insert(key, ctx);
             }
         }
-        let script = self
-            .cache
-            .get(&decoded.key)
-            .and_then(|c| c.script.as_deref());
+        let ctx = self.cache.get(&key);
+        fill_context(&mut self.event, ctx);
+        let script = ctx.and_then(|c| c.script.as_deref());
         self.formatter.write_event(&self.event, script, self.out);
         self.delivered += 1;
         if self.cfg.count.is_some_and(|n| self.delivered >= n) {
@@ -380,9 +381,33 @@ impl Session<'_> {
         }
     }
 
+    /// The filters applied in user space: `--path`, and `--ext` for the kinds the kernel does not
+    /// filter by name.
+    fn wanted(&self) -> bool {
+        let file = &self.event.file;
+        // A truncated path lacks its top, so it cannot be placed outside the subtree: it is kept (a
+        // possible extra event beats a silently missing one).
+        let paths = &self.cfg.paths;
+        if !paths.is_empty() && !file.truncated && !paths.iter().any(|p| under(&file.path, p)) {
+            return false;
+        }
+        let op = self.event.op;
+        if op == Op::Write || self.cfg.all_files || !op.kind().ext_filtered {
+            return true;
+        }
+        let old_name = file
+            .old_path
+            .as_deref()
+            .map(|p| p.rsplit(|&b| b == b'/').next().unwrap_or(p));
+        [Some(&file.name[..]), old_name]
+            .into_iter()
+            .flatten()
+            .any(|name| has_extension(name, &self.exts))
+    }
+
     /// Write buffered output; `Ok(true)` when the reader went away (a quiet end of the run).
-    fn flush(&mut self, sink: &mut Sink, force: bool) -> Result<bool, String> {
-        if self.out.is_empty() || (!force && self.out.len() < FLUSH_BYTES) {
+    fn flush(&mut self, sink: &mut Sink) -> Result<bool, String> {
+        if self.out.is_empty() {
             return Ok(false);
         }
         let r = sink.write_all(self.out);
@@ -395,12 +420,12 @@ impl Session<'_> {
     }
 }
 
-/// Does this raw record carry its process's context (exe, cwd, argv)?
-fn carries_context(data: &[u8]) -> bool {
-    use crate::bpf::layout::{F_HAS_PROC, OFF_FLAGS};
-    let o = OFF_FLAGS as usize;
-    data.get(o..o + 2)
-        .is_some_and(|f| u16::from_ne_bytes([f[0], f[1]]) & F_HAS_PROC != 0)
+/// Does `name` end in `.EXT` for one of `exts` (the kernel's rule: the text after the last dot)?
+fn has_extension(name: &[u8], exts: &[Vec<u8>]) -> bool {
+    match name.iter().rposition(|&b| b == b'.') {
+        Some(dot) => exts.iter().any(|e| &name[dot + 1..] == e.as_slice()),
+        None => false,
+    }
 }
 
 /// Is `path` the directory `prefix` or inside it?
@@ -415,8 +440,18 @@ fn under(path: &[u8], prefix: &std::path::Path) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::under;
+    use super::{has_extension, under};
     use std::path::Path;
+
+    #[test]
+    fn extension_is_the_text_after_the_last_dot() {
+        let exts = [b"txt".to_vec(), b"log".to_vec()];
+        assert!(has_extension(b"a.txt", &exts));
+        assert!(has_extension(b"a.tar.log", &exts));
+        assert!(!has_extension(b"a.txt.gz", &exts));
+        assert!(!has_extension(b"txt", &exts));
+        assert!(!has_extension(b"a.", &exts));
+    }
 
     #[test]
     fn path_prefix_matches_whole_components() {

@@ -3,9 +3,11 @@
 //! is lost at start-up.
 
 use crate::attach::{self, KprobeMethod, Link};
-use crate::bpf::codegen::{self, FilterConfig, Hook, HookPrograms};
+use crate::bpf::gen::{self as codegen, FilterConfig, Gen, ARGS_VALUE};
+use crate::bpf::kinds::{self, syscall, write};
 use crate::bpf::layout::{ext_key, SCRATCH_SIZE, STAT_COUNT};
 use crate::cli::AttachMode;
+use crate::kinds::{Op, OpSet};
 use crate::offsets::KernelOffsets;
 use crate::sys::map::{Map, MapType};
 use crate::sys::prog::{Prog, ProgType};
@@ -14,13 +16,29 @@ use bpfasm::Program;
 use std::rc::Rc;
 
 /// The in-kernel filters, as the user asked for them.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Filters {
     pub exts: Vec<Vec<u8>>,
     pub all_files: bool,
     pub pids: Vec<u32>,
     pub uids: Vec<u32>,
     pub comms: Vec<Vec<u8>>,
+    /// The kinds to report.
+    pub events: OpSet,
+}
+
+impl Default for Filters {
+    /// Writes of every file by everyone: what the kernel side does with no filter at all.
+    fn default() -> Filters {
+        Filters {
+            exts: Vec::new(),
+            all_files: false,
+            pids: Vec::new(),
+            uids: Vec::new(),
+            comms: Vec::new(),
+            events: OpSet::only(Op::Write),
+        }
+    }
 }
 
 /// How the programs are hooked in.
@@ -39,24 +57,11 @@ impl HookKind {
     }
 }
 
-/// The syscall tracepoints of the fallback path: (enter, exit).
-const TRACEPOINTS: [(&str, &str); 2] = [
-    ("sys_enter_write", "sys_exit_write"),
-    ("sys_enter_pwrite64", "sys_exit_pwrite64"),
-];
-
-/// The vectored writes never pass through `vfs_write`, so both paths hook their syscall tracepoints
-/// (same `fd` and `ret` fields, same record). Each is used where the kernel has it.
-const VECTORED_TRACEPOINTS: [(&str, &str); 3] = [
-    ("sys_enter_writev", "sys_exit_writev"),
-    ("sys_enter_pwritev", "sys_exit_pwritev"),
-    ("sys_enter_pwritev2", "sys_exit_pwritev2"),
-];
-
 pub struct Maps {
     pub events: Map,
     pub scratch: Map,
     pub inflight: Map,
+    pub args: Map,
     pub seen: Map,
     pub exts: Map,
     pub pids: Map,
@@ -70,14 +75,10 @@ impl Maps {
         let cpus = possible_cpus()?.into_iter().max().unwrap_or(0) + 1;
         let maps = Maps {
             events: Map::create(MapType::PerfEventArray, 4, 4, cpus, codegen::MAP_EVENTS)?,
-            scratch: Map::create(
-                MapType::PercpuArray,
-                4,
-                SCRATCH_SIZE,
-                1,
-                codegen::MAP_SCRATCH,
-            )?,
+            scratch: Map::create(MapType::Array, 4, SCRATCH_SIZE, cpus, codegen::MAP_SCRATCH)?,
             inflight: Map::create(MapType::Hash, 8, 8, 16384, codegen::MAP_INFLIGHT)?,
+            // LRU: a thread that dies inside a hooked syscall never takes its entry back.
+            args: Map::create(MapType::LruHash, 8, ARGS_VALUE, 16384, codegen::MAP_ARGS)?,
             seen: Map::create(MapType::LruHash, 4, 16, 16384, codegen::MAP_SEEN)?,
             exts: Map::create(MapType::Hash, 16, 1, 256, codegen::MAP_EXTS)?,
             pids: Map::create(MapType::Hash, 4, 1, 256, codegen::MAP_PIDS)?,
@@ -110,6 +111,7 @@ impl Maps {
             codegen::MAP_EVENTS => &self.events,
             codegen::MAP_SCRATCH => &self.scratch,
             codegen::MAP_INFLIGHT => &self.inflight,
+            codegen::MAP_ARGS => &self.args,
             codegen::MAP_SEEN => &self.seen,
             codegen::MAP_EXTS => &self.exts,
             codegen::MAP_PIDS => &self.pids,
@@ -152,7 +154,8 @@ fn filter_config(f: &Filters, self_tgid: u32) -> FilterConfig {
     }
 }
 
-/// The programs for `hook` on this kernel (pure: used by `--dump-prog` and by `Probes::load`).
+/// The programs for `hook` on this kernel (pure but for reading tracefs formats: used by `--dump-prog`
+/// and by `Probes::load`).
 pub fn generate(
     k: &KernelOffsets,
     hook: HookKind,
@@ -160,61 +163,96 @@ pub fn generate(
     self_tgid: u32,
 ) -> Result<Vec<Generated>, SysError> {
     let cfg = filter_config(f, self_tgid);
-    let asm_err = |e: bpfasm::AsmError| SysError::Invalid(format!("generating programs: {e}"));
     let mut out = Vec::new();
-    match hook {
-        HookKind::Kprobe => {
-            let HookPrograms { entry, exit } =
-                codegen::generate(k, Hook::Kprobe, &cfg).map_err(asm_err)?;
-            out.push(Generated {
-                name: "filespy_entry".into(),
-                section: "kprobe/vfs_write".into(),
-                program: entry,
-            });
-            out.push(Generated {
-                name: "filespy_exit".into(),
-                section: "kretprobe/vfs_write".into(),
-                program: exit,
-            });
-        }
-        HookKind::Tracepoint => {
-            for (enter, exit) in TRACEPOINTS {
-                syscall_pair(k, &cfg, enter, exit, &mut out)?;
-            }
-        }
+    if f.events.contains(Op::Write) {
+        write_programs(k, hook, &cfg, &mut out)?;
     }
-    for (enter, exit) in VECTORED_TRACEPOINTS {
-        if tracefs::tracepoint_exists("syscalls", enter)
-            && tracefs::tracepoint_exists("syscalls", exit)
-        {
-            syscall_pair(k, &cfg, enter, exit, &mut out)?;
+    for op in f.events.iter().filter(|&op| op != Op::Write) {
+        for (via, sc) in (0u16..).zip(kinds::syscalls(op)) {
+            let (enter, exit) = (
+                format!("sys_enter_{}", sc.name),
+                format!("sys_exit_{}", sc.name),
+            );
+            // Syscalls this kernel lacks (fchmodat2 before 6.6, open/creat on other arches) are skipped.
+            if !tracefs::tracepoint_exists("syscalls", &enter)
+                || !tracefs::tracepoint_exists("syscalls", &exit)
+            {
+                continue;
+            }
+            let layout = syscall::Layout {
+                args: syscall::arg_names(sc)
+                    .into_iter()
+                    .map(|n| Ok((n, tp_offset(&enter, n)?)))
+                    .collect::<Result<_, SysError>>()?,
+                ret_off: tp_offset(&exit, "ret")?,
+            };
+            let name = format!("fs_{}_{}", op.name(), sc.name);
+            out.push(Generated {
+                name: format!("{name}_in"),
+                section: format!("tracepoint/syscalls/{enter}"),
+                program: syscall::enter(Gen::new(k), op, via, sc, &layout, &cfg)
+                    .map_err(asm_err)?,
+            });
+            out.push(Generated {
+                name: format!("{name}_out"),
+                section: format!("tracepoint/syscalls/{exit}"),
+                program: syscall::exit(Gen::new(k), op, via, sc, &layout).map_err(asm_err)?,
+            });
         }
     }
     Ok(out)
 }
 
-/// Entry and exit programs for one syscall's enter/exit tracepoints.
-fn syscall_pair(
+fn asm_err(e: bpfasm::AsmError) -> SysError {
+    SysError::Invalid(format!("generating programs: {e}"))
+}
+
+/// `write`: kprobe/kretprobe on `vfs_write` or the write syscalls' tracepoints, plus the vectored
+/// writes' tracepoints on both paths.
+fn write_programs(
     k: &KernelOffsets,
+    hook: HookKind,
     cfg: &FilterConfig,
-    enter: &str,
-    exit: &str,
     out: &mut Vec<Generated>,
 ) -> Result<(), SysError> {
-    let fd_off = tp_offset(enter, "fd")?;
-    let ret_off = tp_offset(exit, "ret")?;
-    let p = codegen::generate(k, Hook::Tracepoint { fd_off, ret_off }, cfg)
-        .map_err(|e| SysError::Invalid(format!("generating programs: {e}")))?;
-    out.push(Generated {
-        name: format!("fs_{}", &enter[4..]),
-        section: format!("tracepoint/syscalls/{enter}"),
-        program: p.entry,
-    });
-    out.push(Generated {
-        name: format!("fs_{}", &exit[4..]),
-        section: format!("tracepoint/syscalls/{exit}"),
-        program: p.exit,
-    });
+    if hook == HookKind::Kprobe {
+        let h = write::Hook::Kprobe;
+        out.push(Generated {
+            name: "filespy_entry".into(),
+            section: "kprobe/vfs_write".into(),
+            program: write::entry(Gen::new(k), h, cfg).map_err(asm_err)?,
+        });
+        out.push(Generated {
+            name: "filespy_exit".into(),
+            section: "kretprobe/vfs_write".into(),
+            program: write::exit(Gen::new(k), h, 0).map_err(asm_err)?,
+        });
+    }
+    for (name, fd_field, via) in write::SYSCALLS {
+        if hook == HookKind::Kprobe && !write::VECTORED.contains(&name) {
+            continue;
+        }
+        let (enter, exit) = (format!("sys_enter_{name}"), format!("sys_exit_{name}"));
+        if !tracefs::tracepoint_exists("syscalls", &enter)
+            || !tracefs::tracepoint_exists("syscalls", &exit)
+        {
+            continue;
+        }
+        let h = write::Hook::Tracepoint {
+            fd_off: tp_offset(&enter, fd_field)?,
+            ret_off: tp_offset(&exit, "ret")?,
+        };
+        out.push(Generated {
+            name: format!("fs_enter_{name}"),
+            section: format!("tracepoint/syscalls/{enter}"),
+            program: write::entry(Gen::new(k), h, cfg).map_err(asm_err)?,
+        });
+        out.push(Generated {
+            name: format!("fs_exit_{name}"),
+            section: format!("tracepoint/syscalls/{exit}"),
+            program: write::exit(Gen::new(k), h, via).map_err(asm_err)?,
+        });
+    }
     Ok(())
 }
 

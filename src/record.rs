@@ -1,19 +1,19 @@
-//! Decoding of the kernel's raw records (see `bpf::layout`) into `Event`s, with the per-process context
-//! cache: the kernel sends exe, cwd and argv only on the first event of a process image, keyed by
-//! (tgid, start time, mm), so a reused pid or an exec can never be served a stale context.
+//! Decoding of the kernel's raw records (see `bpf::layout`) into `Event`s: pure, bytes in, event out.
+//! The process context a record may carry is returned for the caller to cache (`proc_cache`).
 
+use crate::bpf::kinds::via_name;
 use crate::bpf::layout::*;
 use crate::event::Event;
-use crate::script::script_of;
-use std::collections::HashMap;
+use crate::kinds::Op;
+use crate::proc_cache::{ProcContext, ProcKey};
 use std::fmt;
-use std::hash::BuildHasherDefault;
 
 /// A record that does not have the layout this filespy's programs write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordError {
     Short(usize),
     Version(u16),
+    Kind(u16),
     Lengths { declared: usize, have: usize },
 }
 
@@ -22,6 +22,7 @@ impl fmt::Display for RecordError {
         match self {
             RecordError::Short(n) => write!(f, "record of {n} bytes is shorter than its header"),
             RecordError::Version(v) => write!(f, "record version {v}, expected {VERSION}"),
+            RecordError::Kind(k) => write!(f, "record of unknown kind {k}"),
             RecordError::Lengths { declared, have } => {
                 write!(
                     f,
@@ -33,119 +34,6 @@ impl fmt::Display for RecordError {
 }
 
 impl std::error::Error for RecordError {}
-
-/// Identity of a process image: pid reuse changes the start time, exec changes the mm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ProcKey {
-    pub tgid: u32,
-    pub start_time: u64,
-    pub mm: u64,
-}
-
-/// What the kernel sent once per process image, plus the script recognised from it (computed once).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProcContext {
-    pub exe_path: Option<Vec<u8>>,
-    pub cwd: Option<Vec<u8>>,
-    pub cmdline: Vec<Vec<u8>>,
-    pub cmdline_truncated: bool,
-    pub script: Option<Vec<u8>>,
-}
-
-impl ProcContext {
-    pub fn new(
-        exe_path: Option<Vec<u8>>,
-        cwd: Option<Vec<u8>>,
-        cmdline: Vec<Vec<u8>>,
-        cmdline_truncated: bool,
-    ) -> ProcContext {
-        let script = script_of(&cmdline, exe_path.as_deref(), cwd.as_deref());
-        ProcContext {
-            exe_path,
-            cwd,
-            cmdline,
-            cmdline_truncated,
-            script,
-        }
-    }
-
-    /// The context of a live process from /proc, for when its first event was lost.
-    pub fn from_proc(tgid: u32) -> Option<ProcContext> {
-        use std::os::unix::ffi::OsStrExt;
-        let dir = format!("/proc/{tgid}");
-        let raw = std::fs::read(format!("{dir}/cmdline")).ok()?;
-        let cmdline = split_argv(&raw);
-        let link = |name: &str| {
-            std::fs::read_link(format!("{dir}/{name}"))
-                .ok()
-                .map(|p| p.as_os_str().as_bytes().to_vec())
-        };
-        Some(ProcContext::new(link("exe"), link("cwd"), cmdline, false))
-    }
-}
-
-/// Hasher for `ProcKey`: a multiply-rotate mix (as in rustc's FxHash). Keys come from the kernel (pids,
-/// start times, mm addresses), not from an adversary, so SipHash's flood resistance buys nothing here and
-/// it cost ~10% of the per-event user-space time.
-#[derive(Default)]
-pub struct KeyHasher(u64);
-
-impl KeyHasher {
-    fn mix(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl std::hash::Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.mix(u64::from(b));
-        }
-    }
-    fn write_u32(&mut self, v: u32) {
-        self.mix(u64::from(v));
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.mix(v);
-    }
-}
-
-/// Bounded cache of process contexts; cleared wholesale when full (misses refill from the kernel).
-pub struct ProcCache {
-    map: HashMap<ProcKey, ProcContext, BuildHasherDefault<KeyHasher>>,
-    cap: usize,
-}
-
-impl ProcCache {
-    pub fn new(cap: usize) -> ProcCache {
-        ProcCache {
-            map: HashMap::default(),
-            cap,
-        }
-    }
-
-    pub fn get(&self, key: &ProcKey) -> Option<&ProcContext> {
-        self.map.get(key)
-    }
-
-    pub fn insert(&mut self, key: ProcKey, ctx: ProcContext) {
-        if self.map.len() >= self.cap {
-            self.map.clear();
-        }
-        self.map.insert(key, ctx);
-    }
-
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-}
 
 fn u16_at(d: &[u8], off: i16) -> u16 {
     let o = off as usize;
@@ -160,6 +48,19 @@ fn u32_at(d: &[u8], off: i16) -> u32 {
 fn u64_at(d: &[u8], off: i16) -> u64 {
     let o = off as usize;
     u64::from_ne_bytes(d[o..o + 8].try_into().expect("8 bytes"))
+}
+
+/// CLOCK_MONOTONIC ns of a record, for ordering before decoding (0 if it is too short).
+pub fn mono_ns_of(data: &[u8]) -> u64 {
+    if data.len() < HEADER_LEN {
+        return 0;
+    }
+    u64_at(data, OFF_MONO_NS)
+}
+
+/// Does this raw record carry its process's context (exe, cwd, argv)?
+pub fn carries_context(data: &[u8]) -> bool {
+    data.len() >= HEADER_LEN && u16_at(data, OFF_FLAGS) & F_HAS_PROC != 0
 }
 
 /// Split NUL-separated argv bytes (a trailing NUL ends the last argument).
@@ -201,24 +102,14 @@ fn join_components<'a>(data: &'a [u8], truncated: bool, out: &mut Vec<u8>) -> &'
     leaf
 }
 
-/// What decoding a record yields besides the event itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Decoded {
-    pub key: ProcKey,
-    /// The record carried the process context (first event of this image).
-    pub had_context: bool,
+/// A checked record: its header and its sections.
+struct Parsed<'a> {
+    data: &'a [u8],
+    flags: u16,
+    sections: [&'a [u8]; SECTIONS],
 }
 
-/// Decode `data` into `ev` in place (its buffers are reused, so steady state does not allocate).
-/// Process context fields are filled from the record when present, and inserted into `cache`; otherwise
-/// from `cache`; on a miss they are left empty and the caller decides (see `Monitor`).
-pub fn decode_into(
-    data: &[u8],
-    cpu: u32,
-    ev: &mut Event,
-    cache: &mut ProcCache,
-    path_buf: &mut Vec<u8>,
-) -> Result<Decoded, RecordError> {
+fn parse(data: &[u8]) -> Result<Parsed<'_>, RecordError> {
     if data.len() < HEADER_LEN {
         return Err(RecordError::Short(data.len()));
     }
@@ -226,19 +117,46 @@ pub fn decode_into(
     if version != VERSION {
         return Err(RecordError::Version(version));
     }
-    let flags = u16_at(data, OFF_FLAGS);
-    let lens =
-        [OFF_PATH_LEN, OFF_EXE_LEN, OFF_CWD_LEN, OFF_ARGV_LEN].map(|o| u16_at(data, o) as usize);
-    let body = &data[HEADER_LEN..];
-    let declared: usize = lens.iter().sum();
-    if declared > body.len() {
-        return Err(RecordError::Lengths {
-            declared,
-            have: body.len(),
-        });
+    let mut sections = [&data[..0]; SECTIONS];
+    let mut rest = &data[HEADER_LEN..];
+    let have = rest.len();
+    let mut declared = 0;
+    for (i, s) in sections.iter_mut().enumerate() {
+        let len = u16_at(data, OFF_LENS + 2 * i as i16) as usize;
+        declared += len;
+        if len > rest.len() {
+            return Err(RecordError::Lengths { declared, have });
+        }
+        let (here, more) = rest.split_at(len);
+        *s = here;
+        rest = more;
     }
+    Ok(Parsed {
+        data,
+        flags: u16_at(data, OFF_FLAGS),
+        sections,
+    })
+}
+
+fn key_of(data: &[u8]) -> ProcKey {
+    ProcKey {
+        tgid: u32_at(data, OFF_TGID),
+        start_time: u64_at(data, OFF_START_TIME),
+        mm: u64_at(data, OFF_MM),
+    }
+}
+
+/// Decode `data` into `ev` in place (its buffers are reused, so steady state does not allocate) and
+/// return the record's process key. The process context fields of `ev` are left to the caller
+/// (`fill_context`).
+pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> {
+    let r = parse(data)?;
+    let kind = u16_at(data, OFF_KIND);
+    let op = Op::from_u16(kind).ok_or(RecordError::Kind(kind))?;
+    let flags = r.flags;
+    ev.op = op;
+    ev.via = via_name(op, u16_at(data, OFF_VIA)).unwrap_or("unknown");
     ev.mono_ns = u64_at(data, OFF_MONO_NS);
-    ev.cpu = cpu;
     let p = &mut ev.process;
     p.pid = u32_at(data, OFF_TGID);
     p.tid = u32_at(data, OFF_TID);
@@ -254,54 +172,168 @@ pub fn decode_into(
     let dev = u32_at(data, OFF_DEV);
     f.dev_major = dev >> 20;
     f.dev_minor = dev & 0xfffff;
-    f.bytes_written = u64_at(data, OFF_BYTES);
+    f.has_inode = flags & F_HAS_INODE != 0;
     f.inode = u64_at(data, OFF_INO);
     f.truncated = flags & F_TRUNCATED != 0;
     f.deleted = flags & F_DELETED != 0;
-    let (path, rest) = body.split_at(lens[0]);
-    let leaf = join_components(path, f.truncated, &mut f.path);
+    let bytes = u64_at(data, OFF_BYTES);
+    let (arg0, arg1) = (u32_at(data, OFF_ARG0), u32_at(data, OFF_ARG1));
+    f.bytes_written = if op == Op::Write { bytes } else { 0 };
+    let s = &r.sections;
+    resolve(
+        s[Section::Path as usize],
+        s[Section::PathUser as usize],
+        f.truncated,
+        &mut f.path,
+    );
+    let leaf = f.path.rsplit(|&b| b == b'/').next().unwrap_or(&[]);
     f.name.clear();
     f.name.extend_from_slice(leaf);
 
-    let key = ProcKey {
-        tgid: p.pid,
-        start_time: u64_at(data, OFF_START_TIME),
-        mm: u64_at(data, OFF_MM),
+    f.old_path = None;
+    f.target = None;
+    f.mode = None;
+    f.owner_uid = None;
+    f.owner_gid = None;
+    f.size = None;
+    f.flags.clear();
+    let second = || {
+        let mut p = Vec::new();
+        let user = s[Section::Path2User as usize];
+        resolve(
+            s[Section::Path2 as usize],
+            user,
+            flags & F_PATH2_TRUNCATED != 0,
+            &mut p,
+        );
+        p
     };
-    let had_context = flags & F_HAS_PROC != 0;
-    if had_context {
-        let (exe, rest) = rest.split_at(lens[1]);
-        let (cwd, rest) = rest.split_at(lens[2]);
-        let argv = &rest[..lens[3]];
-        let path_of = |d: &[u8], trunc: bool, buf: &mut Vec<u8>| {
-            if d.is_empty() {
-                None
-            } else {
-                join_components(d, trunc, buf);
-                Some(buf.clone())
-            }
-        };
-        let exe = path_of(exe, flags & F_EXE_TRUNCATED != 0, path_buf);
-        // A complete walk with no component ended at the root: the cwd is "/" (an exe file never is).
-        let cwd = if cwd.is_empty() && flags & F_CWD_TRUNCATED == 0 {
-            Some(b"/".to_vec())
-        } else {
-            path_of(cwd, flags & F_CWD_TRUNCATED != 0, path_buf)
-        };
-        let mut cmdline = split_argv(argv);
-        if flags & F_ARGV_FAULT != 0 && cmdline.is_empty() {
-            // The kernel could not read argv (paged out): /proc still has it while the process lives.
-            if let Some(ctx) = ProcContext::from_proc(key.tgid) {
-                cmdline = ctx.cmdline;
+    match op {
+        Op::Write => {}
+        Op::Rename => {
+            f.old_path = Some(second());
+            f.flags = flag_names(arg1, &RENAME_FLAGS);
+        }
+        Op::Link => f.target = Some(second()),
+        Op::Symlink => {
+            let text = s[Section::Path2User as usize];
+            f.target = Some(text.strip_suffix(&[0]).unwrap_or(text).to_vec());
+        }
+        Op::Chmod | Op::Mkdir | Op::Create => {
+            // openat2 carries its mode in user memory, which is not read: no mode is not mode 0.
+            if !(op == Op::Create && ev.via == "openat2") {
+                f.mode = Some(arg0 & 0o7777);
             }
         }
-        cache.insert(
-            key,
-            ProcContext::new(exe, cwd, cmdline, flags & F_ARGV_TRUNCATED != 0),
-        );
+        Op::Chown => {
+            f.owner_uid = (arg0 != u32::MAX).then_some(arg0);
+            f.owner_gid = (arg1 != u32::MAX).then_some(arg1);
+        }
+        Op::Truncate => {
+            f.size = Some(bytes);
+            f.flags = flag_names(arg0, &FALLOC_FLAGS);
+        }
+        Op::Mmap => {
+            f.size = Some(bytes);
+            f.flags = flag_names(arg0, &PROT_FLAGS);
+        }
+        Op::Delete | Op::Rmdir => {}
     }
-    fill_context(ev, cache.get(&key));
-    Ok(Decoded { key, had_context })
+    Ok(key_of(data))
+}
+
+const RENAME_FLAGS: [(u32, &str); 3] = [
+    (1, "RENAME_NOREPLACE"),
+    (2, "RENAME_EXCHANGE"),
+    (4, "RENAME_WHITEOUT"),
+];
+const FALLOC_FLAGS: [(u32, &str); 6] = [
+    (0x01, "FALLOC_FL_KEEP_SIZE"),
+    (0x02, "FALLOC_FL_PUNCH_HOLE"),
+    (0x08, "FALLOC_FL_COLLAPSE_RANGE"),
+    (0x10, "FALLOC_FL_ZERO_RANGE"),
+    (0x20, "FALLOC_FL_INSERT_RANGE"),
+    (0x40, "FALLOC_FL_UNSHARE_RANGE"),
+];
+const PROT_FLAGS: [(u32, &str); 3] = [(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC")];
+
+fn flag_names(v: u32, table: &[(u32, &'static str)]) -> Vec<&'static str> {
+    table
+        .iter()
+        .filter(|(bit, _)| v & bit != 0)
+        .map(|&(_, n)| n)
+        .collect()
+}
+
+/// The path of a walked base and the user string naming something relative to it: the string alone
+/// when absolute, else base + "/" + string; `.` and `..` are folded lexically (the kernel resolved the
+/// real name; symlinks among its directories are not followed here). Without a string, the walk.
+fn resolve(walk: &[u8], user: &[u8], truncated: bool, out: &mut Vec<u8>) {
+    if user.is_empty() {
+        join_components(walk, truncated, out);
+        return;
+    }
+    let user = user.strip_suffix(&[0]).unwrap_or(user);
+    let unrooted = if user.starts_with(b"/") {
+        out.clear();
+        false
+    } else {
+        join_components(walk, truncated, out);
+        let unrooted = !out.starts_with(b"/");
+        if out == b"/" {
+            out.clear();
+        }
+        unrooted
+    };
+    for c in user.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                let cut = out.iter().rposition(|&b| b == b'/').unwrap_or(0);
+                out.truncate(cut);
+            }
+            name => {
+                if !(unrooted && out.is_empty()) {
+                    out.push(b'/');
+                }
+                out.extend_from_slice(name);
+            }
+        }
+    }
+    if out.is_empty() && !unrooted {
+        out.push(b'/');
+    }
+}
+
+/// The process context a record carries (its first event of a process image), pure: no `/proc`.
+/// Returns the key, the context and whether argv could not be read in the kernel.
+pub fn decode_context(data: &[u8]) -> Option<(ProcKey, ProcContext, bool)> {
+    let r = parse(data).ok()?;
+    let flags = r.flags;
+    if flags & F_HAS_PROC == 0 {
+        return None;
+    }
+    let s = &r.sections;
+    let path_of = |d: &[u8], trunc: bool| {
+        if d.is_empty() {
+            None
+        } else {
+            let mut buf = Vec::new();
+            join_components(d, trunc, &mut buf);
+            Some(buf)
+        }
+    };
+    let exe = path_of(s[Section::Exe as usize], flags & F_EXE_TRUNCATED != 0);
+    let cwd_walk = s[Section::Cwd as usize];
+    // A complete walk with no component ended at the root: the cwd is "/" (an exe file never is).
+    let cwd = if cwd_walk.is_empty() && flags & F_CWD_TRUNCATED == 0 {
+        Some(b"/".to_vec())
+    } else {
+        path_of(cwd_walk, flags & F_CWD_TRUNCATED != 0)
+    };
+    let cmdline = split_argv(s[Section::Argv as usize]);
+    let ctx = ProcContext::new(exe, cwd, cmdline, flags & F_ARGV_TRUNCATED != 0);
+    Some((key_of(r.data), ctx, flags & F_ARGV_FAULT != 0))
 }
 
 /// Copy a cached context into the event (or clear it).
@@ -343,29 +375,20 @@ fn copy_opt(dst: &mut Option<Vec<u8>>, src: &Option<Vec<u8>>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::proc_cache::ProcCache;
 
-    /// A record as the kernel programs build it.
-    pub(crate) fn record(
-        flags: u16,
-        path: &[&str],
-        exe: &[&str],
-        cwd: &[&str],
-        argv: &[u8],
-    ) -> Vec<u8> {
-        let comps = |c: &[&str]| {
-            c.iter()
-                .flat_map(|s| s.bytes().chain([0]))
-                .collect::<Vec<u8>>()
-        };
-        let (p, e, c) = (comps(path), comps(exe), comps(cwd));
+    /// A record as the kernel programs build it: `sections` in `Section` order.
+    pub(crate) fn record_of(op: Op, via: u16, flags: u16, sections: [&[u8]; SECTIONS]) -> Vec<u8> {
         let mut d = vec![0u8; HEADER_LEN];
         let put = |d: &mut Vec<u8>, off: i16, b: &[u8]| {
             d[off as usize..off as usize + b.len()].copy_from_slice(b)
         };
         put(&mut d, OFF_VERSION, &VERSION.to_ne_bytes());
-        put(&mut d, OFF_FLAGS, &flags.to_ne_bytes());
+        put(&mut d, OFF_FLAGS, &(flags | F_HAS_INODE).to_ne_bytes());
+        put(&mut d, OFF_KIND, &(op as u16).to_ne_bytes());
+        put(&mut d, OFF_VIA, &via.to_ne_bytes());
         put(&mut d, OFF_MONO_NS, &123u64.to_ne_bytes());
         put(&mut d, OFF_TGID, &42u32.to_ne_bytes());
         put(&mut d, OFF_TID, &43u32.to_ne_bytes());
@@ -378,23 +401,50 @@ mod tests {
         put(&mut d, OFF_START_TIME, &5u64.to_ne_bytes());
         put(&mut d, OFF_MM, &0xffff_8880_0000_1000u64.to_ne_bytes());
         put(&mut d, OFF_COMM, b"python3\0");
-        put(&mut d, OFF_PATH_LEN, &(p.len() as u16).to_ne_bytes());
-        put(&mut d, OFF_EXE_LEN, &(e.len() as u16).to_ne_bytes());
-        put(&mut d, OFF_CWD_LEN, &(c.len() as u16).to_ne_bytes());
-        put(&mut d, OFF_ARGV_LEN, &(argv.len() as u16).to_ne_bytes());
-        d.extend_from_slice(&p);
-        d.extend_from_slice(&e);
-        d.extend_from_slice(&c);
-        d.extend_from_slice(argv);
+        for (i, s) in sections.iter().enumerate() {
+            put(
+                &mut d,
+                OFF_LENS + 2 * i as i16,
+                &(s.len() as u16).to_ne_bytes(),
+            );
+        }
+        for s in sections {
+            d.extend_from_slice(s);
+        }
         d.extend_from_slice(&[0; 5]); // perf pads raw samples
         d
+    }
+
+    pub(crate) fn comps(c: &[&str]) -> Vec<u8> {
+        c.iter().flat_map(|s| s.bytes().chain([0])).collect()
+    }
+
+    /// A write record: path, exe and cwd components leaf first, raw argv.
+    pub(crate) fn record(
+        flags: u16,
+        path: &[&str],
+        exe: &[&str],
+        cwd: &[&str],
+        argv: &[u8],
+    ) -> Vec<u8> {
+        let (p, e, c) = (comps(path), comps(exe), comps(cwd));
+        record_of(Op::Write, 1, flags, [&p, b"", b"", b"", &e, &c, argv])
+    }
+
+    /// Decode the way the monitor does: context first (cached), then the event.
+    fn decode(r: &[u8], ev: &mut Event, cache: &mut ProcCache) -> Result<ProcKey, RecordError> {
+        if let Some((key, ctx, _)) = decode_context(r) {
+            cache.insert(key, ctx);
+        }
+        let key = decode_into(r, ev)?;
+        fill_context(ev, cache.get(&key));
+        Ok(key)
     }
 
     #[test]
     fn first_event_carries_context_and_later_ones_use_the_cache() {
         let mut cache = ProcCache::new(16);
         let mut ev = Event::default();
-        let mut buf = Vec::new();
         let r = record(
             F_HAS_PROC,
             &["app.log", "log", "var"],
@@ -402,8 +452,9 @@ mod tests {
             &["srv"],
             b"python3\0tools/job.py\0-v\0",
         );
-        let d = decode_into(&r, 1, &mut ev, &mut cache, &mut buf).unwrap();
-        assert!(d.had_context);
+        assert!(carries_context(&r));
+        let key = decode(&r, &mut ev, &mut cache).unwrap();
+        assert_eq!((ev.op, ev.via), (Op::Write, "write"));
         assert_eq!(ev.file.path, b"/var/log/app.log");
         assert_eq!(ev.file.name, b"app.log");
         assert_eq!(
@@ -430,14 +481,14 @@ mod tests {
             ]
         );
         assert_eq!(
-            cache.get(&d.key).unwrap().script.as_deref(),
+            cache.get(&key).unwrap().script.as_deref(),
             Some(&b"/srv/tools/job.py"[..])
         );
 
         let r2 = record(F_DELETED, &["b.txt", "tmp"], &[], &[], b"");
+        assert!(!carries_context(&r2));
         let mut ev2 = Event::default();
-        let d2 = decode_into(&r2, 0, &mut ev2, &mut cache, &mut buf).unwrap();
-        assert!(!d2.had_context);
+        decode(&r2, &mut ev2, &mut cache).unwrap();
         assert!(ev2.file.deleted);
         assert_eq!(ev2.file.path, b"/tmp/b.txt");
         assert_eq!(ev2.process.cmdline.len(), 3, "served from the cache");
@@ -445,11 +496,9 @@ mod tests {
 
     #[test]
     fn a_cwd_walk_without_components_is_the_root() {
-        let mut cache = ProcCache::new(16);
-        let (mut ev, mut buf) = (Event::default(), Vec::new());
         let r = record(F_HAS_PROC, &["a.txt"], &["busybox", "bin"], &[], b"sh\0");
-        decode_into(&r, 0, &mut ev, &mut cache, &mut buf).unwrap();
-        assert_eq!(ev.process.cwd.as_deref(), Some(&b"/"[..]));
+        let (_, ctx, _) = decode_context(&r).unwrap();
+        assert_eq!(ctx.cwd.as_deref(), Some(&b"/"[..]));
         let r = record(
             F_HAS_PROC | F_CWD_TRUNCATED,
             &["a.txt"],
@@ -457,16 +506,14 @@ mod tests {
             &[],
             b"sh\0",
         );
-        let mut cache = ProcCache::new(16);
-        decode_into(&r, 0, &mut ev, &mut cache, &mut buf).unwrap();
-        assert_eq!(ev.process.cwd, None, "nothing read is not the root");
+        let (_, ctx, _) = decode_context(&r).unwrap();
+        assert_eq!(ctx.cwd, None, "nothing read is not the root");
     }
 
     #[test]
     fn a_new_image_of_the_same_pid_is_not_served_the_old_context() {
         let mut cache = ProcCache::new(16);
         let mut ev = Event::default();
-        let mut buf = Vec::new();
         let r = record(
             F_HAS_PROC,
             &["a.txt"],
@@ -474,10 +521,10 @@ mod tests {
             &["/"],
             b"bash\0run.sh\0",
         );
-        decode_into(&r, 0, &mut ev, &mut cache, &mut buf).unwrap();
+        decode(&r, &mut ev, &mut cache).unwrap();
         let mut r2 = record(0, &["a.txt"], &[], &[], b"");
         r2[OFF_MM as usize] ^= 0x40; // exec: new mm
-        decode_into(&r2, 0, &mut ev, &mut cache, &mut buf).unwrap();
+        decode(&r2, &mut ev, &mut cache).unwrap();
         assert!(ev.process.cmdline.is_empty() && ev.process.exe_path.is_none());
     }
 
@@ -501,27 +548,116 @@ mod tests {
     }
 
     #[test]
-    fn malformed_records_are_errors_not_panics() {
-        let mut cache = ProcCache::new(4);
+    fn names_relative_to_a_walked_directory_become_absolute() {
+        let mut out = Vec::new();
+        let base = comps(&["work", "srv"]);
+        for (user, want) in [
+            (&b"a.txt\0"[..], &b"/srv/work/a.txt"[..]),
+            (b"./sub/../b.txt\0", b"/srv/work/b.txt"),
+            (b"/etc//passwd\0", b"/etc/passwd"),
+            (b"../../../../x\0", b"/x"),
+            (b"\0", b"/srv/work"),
+            (b".\0", b"/srv/work"),
+        ] {
+            resolve(&base, user, false, &mut out);
+            assert_eq!(out, want, "{:?}", String::from_utf8_lossy(user));
+        }
+        resolve(b"", b"a.txt\0", false, &mut out);
+        assert_eq!(out, b"/a.txt", "a cwd at the root");
+        resolve(&comps(&["b", "a"]), b"c.txt\0", true, &mut out);
+        assert_eq!(out, b"a/b/c.txt", "a truncated base stays unrooted");
+    }
+
+    #[test]
+    fn each_kind_decodes_its_fields() {
+        let user = |s: &str| [s.as_bytes(), b"\0"].concat();
+        let base = comps(&["d", "tmp"]);
         let mut ev = Event::default();
-        let mut buf = Vec::new();
-        assert_eq!(
-            decode_into(&[0; 10], 0, &mut ev, &mut cache, &mut buf),
-            Err(RecordError::Short(10))
+        let (new, old) = (user("new.txt"), user("/tmp/old.txt"));
+        let r = record_of(Op::Rename, 0, 0, [&base, &new, b"", &old, b"", b"", b""]);
+        let mut r = r;
+        r[OFF_ARG1 as usize] = 1;
+        decode_into(&r, &mut ev).unwrap();
+        assert_eq!((ev.op, ev.via), (Op::Rename, "renameat2"));
+        assert_eq!(ev.file.path, b"/tmp/d/new.txt");
+        assert_eq!(ev.file.name, b"new.txt");
+        assert_eq!(ev.file.old_path.as_deref(), Some(&b"/tmp/old.txt"[..]));
+        assert_eq!(ev.file.flags, ["RENAME_NOREPLACE"]);
+
+        let text = user("../target with space");
+        let r = record_of(
+            Op::Symlink,
+            1,
+            0,
+            [&base, &user("l.txt"), b"", &text, b"", b"", b""],
         );
+        decode_into(&r, &mut ev).unwrap();
+        assert_eq!((ev.op, ev.via), (Op::Symlink, "symlink"));
+        assert_eq!(
+            ev.file.target.as_deref(),
+            Some(&b"../target with space"[..])
+        );
+        assert_eq!(ev.file.old_path, None);
+
+        let mut r = record_of(
+            Op::Chown,
+            1,
+            0,
+            [&comps(&["f.txt", "tmp"]), b"", b"", b"", b"", b"", b""],
+        );
+        r[OFF_ARG0 as usize..OFF_ARG0 as usize + 4].copy_from_slice(&7u32.to_ne_bytes());
+        r[OFF_ARG1 as usize..OFF_ARG1 as usize + 4].copy_from_slice(&u32::MAX.to_ne_bytes());
+        decode_into(&r, &mut ev).unwrap();
+        assert_eq!(
+            (ev.via, ev.file.owner_uid, ev.file.owner_gid),
+            ("fchown", Some(7), None)
+        );
+        assert_eq!(ev.file.path, b"/tmp/f.txt");
+        assert!(ev.file.has_inode);
+
+        let mut r = record_of(
+            Op::Chmod,
+            3,
+            0,
+            [&base, &user("m.txt"), b"", b"", b"", b"", b""],
+        );
+        r[OFF_ARG0 as usize..OFF_ARG0 as usize + 4].copy_from_slice(&0o100640u32.to_ne_bytes());
+        decode_into(&r, &mut ev).unwrap();
+        assert_eq!((ev.via, ev.file.mode), ("chmod", Some(0o640)));
+        assert_eq!(ev.file.bytes_written, 0, "only writes write bytes");
+
+        let r = record_of(
+            Op::Truncate,
+            0,
+            0,
+            [&comps(&["t.log"]), b"", b"", b"", b"", b"", b""],
+        );
+        decode_into(&r, &mut ev).unwrap();
+        assert_eq!((ev.via, ev.file.size), ("ftruncate", Some(64)));
+    }
+
+    #[test]
+    fn malformed_records_are_errors_not_panics() {
+        let mut ev = Event::default();
+        assert_eq!(decode_into(&[0; 10], &mut ev), Err(RecordError::Short(10)));
         let mut r = record(0, &["a.txt"], &[], &[], b"");
         r[0] = 9;
         assert!(matches!(
-            decode_into(&r, 0, &mut ev, &mut cache, &mut buf),
+            decode_into(&r, &mut ev),
             Err(RecordError::Version(_))
         ));
+        let mut r = record(0, &["a.txt"], &[], &[], b"");
+        r[OFF_KIND as usize] = 200;
+        assert_eq!(decode_into(&r, &mut ev), Err(RecordError::Kind(200)));
         let mut r = record(F_HAS_PROC, &["a.txt"], &[], &[], b"x\0");
-        r[OFF_ARGV_LEN as usize] = 0xff;
-        r[OFF_ARGV_LEN as usize + 1] = 0x7f;
+        let argv = Section::Argv.len_off() as usize;
+        r[argv] = 0xff;
+        r[argv + 1] = 0x7f;
         assert!(matches!(
-            decode_into(&r, 0, &mut ev, &mut cache, &mut buf),
+            decode_into(&r, &mut ev),
             Err(RecordError::Lengths { .. })
         ));
+        assert!(decode_context(&r).is_none());
         // Random bytes behind a valid header never panic.
         let mut seed = 0x1234_5678u64;
         for _ in 0..2000 {
@@ -535,7 +671,8 @@ mod tests {
                     r[i] = (seed >> 20) as u8;
                 }
             }
-            let _ = decode_into(&r, 0, &mut ev, &mut cache, &mut buf);
+            let _ = decode_into(&r, &mut ev);
+            let _ = decode_context(&r);
         }
     }
 }

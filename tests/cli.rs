@@ -53,6 +53,7 @@ fn help_lists_every_flag_and_the_exit_codes() {
         for listed in [
             "--ext",
             "--all-files",
+            "--events",
             "--pid",
             "--uid",
             "--comm",
@@ -119,6 +120,9 @@ fn bad_flags_exit_2_and_name_the_flag() {
         (&["--ext", "a,,b"], "--ext"),
         (&["--ext", "abcdefghijklmnopq"], "--ext"),
         (&["--ext", "txt", "--all-files"], "--all-files"),
+        (&["--events", "writes"], "--events"),
+        (&["--events", "write,,delete"], "--events"),
+        (&["--events"], "--events"),
         (&["--bogus"], "--bogus"),
         (&["-x"], "-x"),
         (&["--pid", "abc"], "--pid"),

@@ -6,6 +6,7 @@ mod events;
 use events::{python_job, MONO};
 use filespy::clock::{Clock, TimeZone};
 use filespy::event::{Event, FileInfo, ProcessInfo};
+use filespy::kinds::Op;
 use filespy::output::{Format, Formatter, JsonWriter};
 use filespy::script::script_of;
 use filespy::uuid::UuidGen;
@@ -57,7 +58,8 @@ fn writer() -> JsonWriter {
 fn tricky() -> Event {
     Event {
         mono_ns: MONO,
-        cpu: 0,
+        op: Op::Write,
+        via: "write",
         process: ProcessInfo {
             pid: 7,
             tid: 8,
@@ -79,6 +81,8 @@ fn tricky() -> Event {
             dev_minor: 0,
             truncated: true,
             deleted: true,
+            has_inode: true,
+            ..FileInfo::default()
         },
     }
 }
@@ -189,7 +193,15 @@ fn typical_event_fields_and_key_order() {
     let py = &python_dump(&line)[0];
     assert_eq!(
         py["keys"],
-        serde_json::json!(["id", "timestamp", "system_ts", "process", "file"])
+        serde_json::json!([
+            "id",
+            "op",
+            "via",
+            "timestamp",
+            "system_ts",
+            "process",
+            "file"
+        ])
     );
     assert_eq!(
         py["process_keys"],
@@ -341,7 +353,7 @@ fn formatter_dispatch() {
         .write_event(&ev, Some(b"/home/u/proj/job.py"), &mut out);
     assert_eq!(
         out,
-        b"20:38:42.880     4242  job.py                  4096  /var/log/x.log\n"
+        b"20:38:42.880     4242  job.py            write           4096  /var/log/x.log\n"
     );
 }
 

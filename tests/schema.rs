@@ -10,6 +10,7 @@ use common::schema::{assert_valid, validate_lines, SCHEMA_PATH};
 use events::{args, python_job};
 use filespy::clock::{Clock, TimeZone};
 use filespy::event::{Event, FileInfo, ProcessInfo};
+use filespy::kinds::Op;
 use filespy::output::JsonWriter;
 use filespy::script::script_of;
 use filespy::uuid::UuidGen;
@@ -118,6 +119,9 @@ fn tricky_events() -> Vec<Event> {
         zeros(),
         python_module(),
     ]
+    .into_iter()
+    .chain(events::one_of_each_op())
+    .collect()
 }
 
 /// xorshift64*: deterministic, so a failure reproduces.
@@ -180,7 +184,8 @@ fn random_event(rng: &mut Rng) -> Event {
     let truncated = rng.below(8) == 0;
     Event {
         mono_ns: rng.next(),
-        cpu: rng.below(4) as u32,
+        op: Op::Write,
+        via: "write",
         process: ProcessInfo {
             pid: rng.next() as u32,
             tid: rng.next() as u32,
@@ -202,6 +207,8 @@ fn random_event(rng: &mut Rng) -> Event {
             dev_minor: rng.next() as u32,
             truncated,
             deleted: rng.below(8) == 0,
+            has_inode: true,
+            ..FileInfo::default()
         },
     }
 }
@@ -301,6 +308,40 @@ fn schema_names_exactly_the_emitted_keys() {
     assert_eq!(top, props(&schema));
     assert_eq!(process, props(&s["process"]));
     assert_eq!(file, props(&s["file"]));
+}
+
+/// `op` in the schema names exactly the kinds of the table, and each op's shape requires its fields.
+#[test]
+fn schema_ops_are_the_kind_table() {
+    let schema: Value =
+        serde_json::from_slice(&std::fs::read(SCHEMA_PATH).expect("read the schema")).unwrap();
+    let ops: Vec<&str> = schema["properties"]["op"]["enum"]
+        .as_array()
+        .expect("op enum")
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let names: Vec<&str> = filespy::kinds::KINDS.iter().map(|k| k.name).collect();
+    assert_eq!(ops, names);
+    // A rename without its old path, or a write with a rename's field, is rejected.
+    let mut rename = lines(&render_all(&events::one_of_each_op()))
+        .into_iter()
+        .find(|v| v["op"] == "rename")
+        .unwrap();
+    rename["file"].as_object_mut().unwrap().remove("old_path");
+    rename["file"]
+        .as_object_mut()
+        .unwrap()
+        .remove("old_path_b64");
+    let mut write = lines(&render_all(&[python_job()])).remove(0);
+    write["file"]["old_path"] = "/x".into();
+    let mut named = lines(&render_all(&[python_job()])).remove(0);
+    named["file"]["inode"] = Value::Null;
+    for bad in [rename, write, named] {
+        let line = format!("{bad}\n");
+        let reports = validate_lines(line.as_bytes()).unwrap();
+        assert!(!reports[0].is_empty(), "accepted: {bad}");
+    }
 }
 
 /// Breaks one rule of the schema in a valid event.

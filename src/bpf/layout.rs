@@ -1,35 +1,104 @@
 //! The raw event record the BPF programs send through the perf buffer, shared by the code generator and
 //! the user-space decoder so the two cannot drift apart.
 //!
-//! A fixed header, then variable data: the written file's path components (leaf first, each NUL-terminated),
-//! then — only on the first event of a process image — the executable's and the cwd's components and the raw
-//! argv (NUL-separated, as in `mm->arg_start..arg_end`).
+//! A fixed header, then variable data in the order of `Section`: the operation's path (a kernel walk's
+//! components, leaf first, each NUL-terminated), the user string it named (for syscalls that take a
+//! path: relative to the walked directory unless it starts with `/`), the same two for a second path
+//! (a rename's source, a link's existing file, a symlink's target text), then — only on the first event
+//! of a process image — the executable's and the cwd's components and the raw argv (NUL-separated, as
+//! in `mm->arg_start..arg_end`).
 
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 
-// Header field offsets.
-pub const OFF_VERSION: i16 = 0; // u16
-pub const OFF_FLAGS: i16 = 2; // u16
-/// Write cursor into the data area while the programs build a record (meaningless to readers). Kept in
-/// memory, not in a register, so the verifier sees one unknown value and prunes the unrolled loops.
-pub const OFF_CURSOR: i16 = 4; // u32
-pub const OFF_MONO_NS: i16 = 8; // u64
-pub const OFF_TGID: i16 = 16; // u32
-pub const OFF_TID: i16 = 20; // u32
-pub const OFF_PPID: i16 = 24; // u32
-pub const OFF_UID: i16 = 28; // u32
-pub const OFF_GID: i16 = 32; // u32
-pub const OFF_DEV: i16 = 36; // u32, kernel dev_t (major << 20 | minor)
-pub const OFF_BYTES: i16 = 40; // u64
-pub const OFF_INO: i16 = 48; // u64
-pub const OFF_START_TIME: i16 = 56; // u64, group leader's start time (ns)
-pub const OFF_MM: i16 = 64; // u64, mm_struct address: identifies the exec image
-pub const OFF_COMM: i16 = 72; // [u8; 16]
-pub const OFF_PATH_LEN: i16 = 88; // u16
-pub const OFF_EXE_LEN: i16 = 90; // u16
-pub const OFF_CWD_LEN: i16 = 92; // u16
-pub const OFF_ARGV_LEN: i16 = 94; // u16
-pub const HEADER_LEN: usize = 96;
+/// The record header as the programs write it. Only its offsets are used (the programs store fields one
+/// by one, the decoder reads them by offset), so both sides agree by construction.
+#[repr(C)]
+pub struct Header {
+    pub version: u16,
+    pub flags: u16,
+    /// Write cursor into the data area while the programs build a record (meaningless to readers).
+    /// Kept in memory, not in a register, so the verifier sees one unknown value and prunes the
+    /// unrolled loops.
+    pub cursor: u32,
+    pub mono_ns: u64,
+    pub tgid: u32,
+    pub tid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Kernel dev_t (major << 20 | minor).
+    pub dev: u32,
+    /// The operation's quantity: bytes written, a truncate's new size, a mapping's length.
+    pub bytes: u64,
+    pub ino: u64,
+    /// Group leader's start time (ns).
+    pub start_time: u64,
+    /// mm_struct address: identifies the exec image.
+    pub mm: u64,
+    pub comm: [u8; 16],
+    /// Which event kind (`kinds::Op` as u16).
+    pub kind: u16,
+    /// How it happened: the hook's index in the kind's table (e.g. which syscall).
+    pub via: u16,
+    /// Operation arguments: chmod's mode, chown's uid, a create's mode, fallocate's mode, mmap's prot.
+    pub arg0: u32,
+    /// chown's gid, rename's flags, mmap's flags.
+    pub arg1: u32,
+    pub reserved: u32,
+    /// Section lengths, `Section` order.
+    pub lens: [u16; 8],
+}
+
+macro_rules! offsets {
+    ($($name:ident = $field:ident;)*) => {
+        $(pub const $name: i16 = std::mem::offset_of!(Header, $field) as i16;)*
+    };
+}
+
+offsets! {
+    OFF_VERSION = version;
+    OFF_FLAGS = flags;
+    OFF_CURSOR = cursor;
+    OFF_MONO_NS = mono_ns;
+    OFF_TGID = tgid;
+    OFF_TID = tid;
+    OFF_PPID = ppid;
+    OFF_UID = uid;
+    OFF_GID = gid;
+    OFF_DEV = dev;
+    OFF_BYTES = bytes;
+    OFF_INO = ino;
+    OFF_START_TIME = start_time;
+    OFF_MM = mm;
+    OFF_COMM = comm;
+    OFF_KIND = kind;
+    OFF_VIA = via;
+    OFF_ARG0 = arg0;
+    OFF_ARG1 = arg1;
+    OFF_LENS = lens;
+}
+pub const HEADER_LEN: usize = std::mem::size_of::<Header>();
+
+/// The variable-length sections, in the order they follow the header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Section {
+    Path = 0,
+    PathUser = 1,
+    Path2 = 2,
+    Path2User = 3,
+    Exe = 4,
+    Cwd = 5,
+    Argv = 6,
+}
+pub const SECTIONS: usize = 7;
+
+impl Section {
+    /// Header offset of this section's u16 length.
+    pub const fn len_off(self) -> i16 {
+        OFF_LENS + 2 * self as i16
+    }
+}
 
 // Flags.
 pub const F_TRUNCATED: u16 = 1;
@@ -41,9 +110,16 @@ pub const F_EXE_TRUNCATED: u16 = 16;
 pub const F_CWD_TRUNCATED: u16 = 32;
 /// argv could not be read (paged out, or the process is exiting).
 pub const F_ARGV_FAULT: u16 = 64;
+/// The second path's walk did not reach the root.
+pub const F_PATH2_TRUNCATED: u16 = 128;
+/// inode and dev are known (the operation's file was reached in the kernel, not only named).
+pub const F_HAS_INODE: u16 = 256;
+/// A user string could not be read whole (fault or longer than `PATH_MAX`).
+pub const F_USER_FAULT: u16 = 512;
 
-/// Data area: offsets into it are masked with `DATA_MASK` so the verifier can bound every write.
-pub const DATA_MASK: i32 = 0x3fff;
+/// Data area: offsets into it are masked with `DATA_MASK` so the verifier can bound every write. Two
+/// paths of `PATH_MAX` with their user strings, exe, cwd and argv fit.
+pub const DATA_MASK: i32 = 0x7fff;
 /// Longest single path walk (bytes) and its component bound, as the issue and `PATH_MAX` ask.
 pub const PATH_MAX: i32 = 4096;
 pub const MAX_COMPONENTS: usize = 64;
@@ -51,12 +127,13 @@ pub const MAX_COMPONENTS: usize = 64;
 pub const NAME_READ: i32 = 256;
 /// Longest argv copied (bytes).
 pub const ARGV_MAX: i32 = 2047;
-/// Size of the per-CPU scratch value: header + masked data area + slack for the last bounded read.
-pub const SCRATCH_SIZE: u32 = HEADER_LEN as u32 + DATA_MASK as u32 + 1 + ARGV_MAX as u32 + 1;
+/// Size of each CPU's scratch record: header + masked data area + slack for the last bounded read.
+pub const SCRATCH_SIZE: u32 = HEADER_LEN as u32 + DATA_MASK as u32 + 1 + PATH_MAX as u32;
 
 // Indices of the per-CPU counters in the `stats` map.
 pub const STAT_EVENTS: u32 = 0;
 pub const STAT_FILTERED: u32 = 1;
+/// Writes (and other operations) that failed: not events.
 pub const STAT_FAILED: u32 = 2;
 pub const STAT_OUTPUT_ERR: u32 = 3;
 pub const STAT_COUNT: u32 = 4;

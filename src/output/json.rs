@@ -2,14 +2,18 @@
 //!
 //! Shape (key order fixed; optional keys appear only when true or when bytes are not UTF-8, see
 //! [`super::encode`] for the `_b64` siblings):
-//! `{"id","timestamp","system_ts","process":{"name","pid","tid","ppid","uid","gid","exe_path",
-//! "file_path","cmdline","cmdline_truncated"?,"cwd"},"file":{"name","file_path","bytes_written",
-//! "inode","dev","truncated"?,"deleted"?}}`. `process.file_path` is the interpreter's script (or
-//! `-m` module), `exe_path`, `file_path` and `cwd` may be null, `dev` is `"major:minor"`.
+//! `{"id","op","via","timestamp","system_ts","process":{"name","pid","tid","ppid","uid","gid",
+//! "exe_path","file_path","cmdline","cmdline_truncated"?,"cwd"},"file":{"name","file_path",
+//! <op's fields>,"inode","dev","truncated"?,"deleted"?}}`. `process.file_path` is the interpreter's
+//! script (or `-m` module), `exe_path`, `file_path` and `cwd` may be null, `dev` is `"major:minor"`
+//! (both null when the kernel did not reach the file). The op's fields: write `bytes_written`;
+//! rename `old_path`, `flags`; link and symlink `target`; chmod, mkdir and create `mode` (octal
+//! string); chown `uid`, `gid`; truncate `size`, `flags`; mmap `size`, `flags`.
 
 use super::encode::{base64_into, json_bytes_field, json_string, push_u64};
 use crate::clock::Clock;
 use crate::event::Event;
+use crate::kinds::Op;
 use crate::uuid::UuidGen;
 
 /// Renders events as JSON lines.
@@ -29,6 +33,10 @@ impl JsonWriter {
         let f = &ev.file;
         out.extend_from_slice(b"{\"id\":\"");
         self.ids.write_v4(out);
+        out.extend_from_slice(b"\",\"op\":\"");
+        out.extend_from_slice(ev.op.name().as_bytes());
+        out.extend_from_slice(b"\",\"via\":\"");
+        out.extend_from_slice(ev.via.as_bytes());
         out.extend_from_slice(b"\",\"timestamp\":\"");
         self.clock.write_rfc3339(ev.mono_ns, out);
         out.extend_from_slice(b"\",\"system_ts\":");
@@ -81,15 +89,18 @@ impl JsonWriter {
         json_bytes_field("name", &f.name, out);
         out.push(b',');
         json_bytes_field("file_path", &f.path, out);
-        out.extend_from_slice(b",\"bytes_written\":");
-        push_u64(out, f.bytes_written);
-        out.extend_from_slice(b",\"inode\":");
-        push_u64(out, f.inode);
-        out.extend_from_slice(b",\"dev\":\"");
-        push_u64(out, u64::from(f.dev_major));
-        out.push(b':');
-        push_u64(out, u64::from(f.dev_minor));
-        out.push(b'"');
+        op_fields(ev, out);
+        if f.has_inode {
+            out.extend_from_slice(b",\"inode\":");
+            push_u64(out, f.inode);
+            out.extend_from_slice(b",\"dev\":\"");
+            push_u64(out, u64::from(f.dev_major));
+            out.push(b':');
+            push_u64(out, u64::from(f.dev_minor));
+            out.push(b'"');
+        } else {
+            out.extend_from_slice(b",\"inode\":null,\"dev\":null");
+        }
         if f.truncated {
             out.extend_from_slice(b",\"truncated\":true");
         }
@@ -98,6 +109,64 @@ impl JsonWriter {
         }
         out.extend_from_slice(b"}}\n");
     }
+}
+
+/// The fields only some ops have, after `file.file_path`.
+fn op_fields(ev: &Event, out: &mut Vec<u8>) {
+    let f = &ev.file;
+    match ev.op {
+        Op::Write => {
+            out.extend_from_slice(b",\"bytes_written\":");
+            push_u64(out, f.bytes_written);
+        }
+        Op::Rename => {
+            out.push(b',');
+            optional_bytes("old_path", f.old_path.as_deref(), out);
+            flags_field(&f.flags, out);
+        }
+        Op::Link | Op::Symlink => {
+            out.push(b',');
+            optional_bytes("target", f.target.as_deref(), out);
+        }
+        Op::Chmod | Op::Mkdir | Op::Create => match f.mode {
+            Some(m) => {
+                let text = format!(",\"mode\":\"{m:04o}\"");
+                out.extend_from_slice(text.as_bytes());
+            }
+            None => out.extend_from_slice(b",\"mode\":null"),
+        },
+        Op::Chown => {
+            for (key, v) in [
+                (&b",\"uid\":"[..], f.owner_uid),
+                (b",\"gid\":", f.owner_gid),
+            ] {
+                out.extend_from_slice(key);
+                match v {
+                    Some(v) => push_u64(out, u64::from(v)),
+                    None => out.extend_from_slice(b"null"),
+                }
+            }
+        }
+        Op::Truncate | Op::Mmap => {
+            out.extend_from_slice(b",\"size\":");
+            push_u64(out, f.size.unwrap_or(0));
+            flags_field(&f.flags, out);
+        }
+        Op::Delete | Op::Rmdir => {}
+    }
+}
+
+fn flags_field(flags: &[&str], out: &mut Vec<u8>) {
+    out.extend_from_slice(b",\"flags\":[");
+    for (i, name) in flags.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'"');
+    }
+    out.push(b']');
 }
 
 fn optional_bytes(key: &str, v: Option<&[u8]>, out: &mut Vec<u8>) {

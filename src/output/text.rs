@@ -1,12 +1,16 @@
-//! Human-readable lines: `HH:MM:SS.mmm  PID  PROCESS  BYTES  PATH`, aligned, optionally coloured.
+//! Human-readable lines: `HH:MM:SS.mmm  PID  PROCESS  OP  BYTES  PATH [detail]`, aligned, optionally
+//! coloured. BYTES is what a write wrote, or a truncate's or mapping's size; the detail names a rename's
+//! old path, a link's target, a mode or an owner.
 
 use super::encode::{push_u64, text_escape_into};
 use crate::clock::Clock;
 use crate::event::Event;
+use crate::kinds::Op;
 
 const PID_W: usize = 7;
 const PROC_W: usize = 16;
 const BYTES_W: usize = 10;
+const OP_W: usize = 8;
 
 const DIM: &[u8] = b"\x1b[2m";
 const CYAN: &[u8] = b"\x1b[36m";
@@ -35,6 +39,8 @@ impl TextWriter {
         out.extend_from_slice(b"  ");
         pad_right(out, b"PROCESS", PROC_W);
         out.extend_from_slice(b"  ");
+        pad_right(out, b"OP", OP_W);
+        out.extend_from_slice(b"  ");
         pad_left(out, b"BYTES", BYTES_W);
         out.extend_from_slice(b"  PATH\n");
     }
@@ -62,8 +68,15 @@ impl TextWriter {
         out.resize(out.len() + PROC_W.saturating_sub(w), b' ');
         out.extend_from_slice(b"  ");
 
+        pad_right(out, ev.op.name().as_bytes(), OP_W);
+        out.extend_from_slice(b"  ");
+
         num.clear();
-        push_u64(&mut num, ev.file.bytes_written);
+        match (ev.op, ev.file.size) {
+            (Op::Write, _) => push_u64(&mut num, ev.file.bytes_written),
+            (_, Some(size)) => push_u64(&mut num, size),
+            (_, None) => num.push(b'-'),
+        }
         self.paint(out, GREEN);
         pad_left(out, &num, BYTES_W);
         self.paint(out, RESET);
@@ -79,6 +92,24 @@ impl TextWriter {
             self.paint(out, RED);
             out.extend_from_slice(b"(deleted)");
             self.paint(out, RESET);
+        }
+        let f = &ev.file;
+        if let Some(old) = &f.old_path {
+            out.extend_from_slice(b" <- ");
+            text_escape_into(old, out);
+        }
+        if let Some(target) = &f.target {
+            out.extend_from_slice(b" -> ");
+            text_escape_into(target, out);
+        }
+        if let Some(mode) = f.mode {
+            out.extend_from_slice(format!(" mode {mode:04o}").as_bytes());
+        }
+        if ev.op == Op::Chown {
+            let id = |v: Option<u32>| v.map_or("-".to_string(), |v| v.to_string());
+            out.extend_from_slice(
+                format!(" owner {}:{}", id(f.owner_uid), id(f.owner_gid)).as_bytes(),
+            );
         }
         out.push(b'\n');
     }
@@ -109,7 +140,8 @@ mod tests {
     fn event() -> Event {
         Event {
             mono_ns: 1_768_250_322_880_979_123,
-            cpu: 0,
+            op: Op::Write,
+            via: "write",
             process: ProcessInfo {
                 pid: 4242,
                 comm: b"python3".to_vec(),
@@ -136,12 +168,12 @@ mod tests {
         let s = line(&event(), Some(b"/home/u/tools/job.py"), false);
         assert_eq!(
             s,
-            "20:38:42.880     4242  job.py                   512  /tmp/out.log\n"
+            "20:38:42.880     4242  job.py            write            512  /tmp/out.log\n"
         );
         let s = line(&event(), None, false);
         assert_eq!(
             s,
-            "20:38:42.880     4242  python3                  512  /tmp/out.log\n"
+            "20:38:42.880     4242  python3           write            512  /tmp/out.log\n"
         );
         let mut h = Vec::new();
         TextWriter::new(Clock::from_parts(0, TimeZone::utc()), false).write_header(&mut h);
@@ -149,6 +181,25 @@ mod tests {
         // The header's columns line up with the event's.
         assert_eq!(h.find("PID").map(|i| i + 3), s.find("4242").map(|i| i + 4));
         assert_eq!(h.find("PATH"), s.find("/tmp"));
+        assert_eq!(h.find("OP"), s.find("write"));
+    }
+
+    #[test]
+    fn other_ops_show_their_detail() {
+        let mut ev = event();
+        ev.op = Op::Rename;
+        ev.file.old_path = Some(b"/tmp/a\nb.log".to_vec());
+        let s = line(&ev, None, false);
+        assert!(s.contains(" rename  ") && s.contains("  -  "), "{s}");
+        assert!(s.ends_with("/tmp/out.log <- /tmp/a\\nb.log\n"), "{s}");
+        let mut ev = event();
+        ev.op = Op::Chown;
+        ev.file.owner_uid = Some(0);
+        assert!(line(&ev, None, false).ends_with(" owner 0:-\n"));
+        ev.op = Op::Chmod;
+        ev.file.mode = Some(0o640);
+        ev.file.owner_uid = None;
+        assert!(line(&ev, None, false).ends_with(" mode 0640\n"));
     }
 
     #[test]

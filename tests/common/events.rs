@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use filespy::event::{Event, FileInfo, ProcessInfo};
+use filespy::kinds::Op;
 
 /// 2026-01-12 around 20:38 UTC, as a monotonic stamp with a zero realtime offset.
 pub const MONO: u64 = 1_768_250_322_880_979_123;
@@ -16,7 +17,8 @@ pub fn args(list: &[&[u8]]) -> Vec<Vec<u8>> {
 pub fn python_job() -> Event {
     Event {
         mono_ns: MONO,
-        cpu: 1,
+        op: Op::Write,
+        via: "write",
         process: ProcessInfo {
             pid: 4242,
             tid: 4243,
@@ -38,6 +40,47 @@ pub fn python_job() -> Event {
             dev_minor: 2,
             truncated: false,
             deleted: false,
+            has_inode: true,
+            ..FileInfo::default()
         },
     }
+}
+
+/// One event of every op but write, each with its own fields (non-UTF-8 in the second paths, so their
+/// `_b64` siblings are rendered too), named by the path of a call (no inode) or reached by fd.
+pub fn one_of_each_op() -> Vec<Event> {
+    use filespy::kinds::KINDS;
+    KINDS
+        .iter()
+        .filter(|k| k.op != Op::Write)
+        .map(|k| {
+            let mut ev = python_job();
+            ev.op = k.op;
+            ev.via = filespy::bpf::kinds::via_name(k.op, 0).expect("every op has a syscall");
+            let f = &mut ev.file;
+            f.bytes_written = 0;
+            f.has_inode = matches!(k.op, Op::Create | Op::Truncate | Op::Mmap);
+            match k.op {
+                Op::Rename => {
+                    f.old_path = Some(b"/var/log/old\xff.log".to_vec());
+                    f.flags = vec!["RENAME_NOREPLACE"];
+                }
+                Op::Link => f.target = Some(b"/var/log/orig.log".to_vec()),
+                Op::Symlink => f.target = Some(b"../rel\xfe/target".to_vec()),
+                Op::Chmod | Op::Mkdir => f.mode = Some(0o4755),
+                Op::Create => f.mode = None,
+                Op::Chown => {
+                    f.owner_uid = Some(0);
+                    f.owner_gid = None;
+                }
+                Op::Truncate => f.size = Some(0),
+                Op::Mmap => {
+                    f.size = Some(4096);
+                    f.flags = vec!["PROT_READ", "PROT_WRITE"];
+                }
+                Op::Write | Op::Delete | Op::Rmdir => {}
+            }
+            ev
+        })
+        .collect()
 }

@@ -1,11 +1,10 @@
-//! The BPF programs filespy loads, generated for the running kernel: struct offsets come from BTF, the
-//! filter configuration is baked in as immediates, and loops are unrolled by Rust.
+//! The code generator's shared emitters: every kind's programs are built from these, so filters, the
+//! record header, the process context, the path walk and the submit exist once.
 //!
-//! Two hooks feed one event builder:
-//! - kprobe path: `vfs_write` entry filters and remembers the `struct file *` per thread; the kretprobe
-//!   reads the bytes the kernel actually wrote and builds the event.
-//! - tracepoint path: `sys_enter_write`/`sys_enter_pwrite64` find the `struct file *` from the fd through
-//!   `current->files`; `sys_exit_*` builds the event. Same record either way.
+//! Register conventions inside the emitters: r6 = program context, r7 = the record being built (the
+//! per-CPU scratch value), r8 = a `struct file *` where one is involved. Labels come from `fresh`, which
+//! numbers them, so shared code emitted twice into one program never collides; the walk subprogram's
+//! labels are fixed and emitted once per program.
 
 use super::layout::*;
 use crate::offsets::KernelOffsets;
@@ -15,6 +14,7 @@ use bpfasm::{Asm, AsmError, Cond, Helper, Program, Reg, Reg::*, Size, F_CURRENT_
 pub const MAP_EVENTS: &str = "events";
 pub const MAP_SCRATCH: &str = "scratch";
 pub const MAP_INFLIGHT: &str = "inflight";
+pub const MAP_ARGS: &str = "args";
 pub const MAP_SEEN: &str = "seen";
 pub const MAP_EXTS: &str = "exts";
 pub const MAP_PIDS: &str = "pids";
@@ -34,25 +34,28 @@ pub struct FilterConfig {
     pub filter_comms: bool,
 }
 
-/// Where an entry program finds the file and an exit program the result.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Hook {
-    /// kprobe/kretprobe on `vfs_write`: `struct pt_regs` context.
-    Kprobe,
-    /// syscall tracepoints: byte offsets of `fd` in the enter record and `ret` in the exit record.
-    Tracepoint { fd_off: i16, ret_off: i16 },
+impl FilterConfig {
+    /// Does `process_filter` ever jump to its `filtered` label?
+    pub fn filters_process(&self) -> bool {
+        self.filter_pids || self.filter_uids || self.filter_comms
+    }
 }
 
 // Stack slots of the main programs (offsets from r10).
-const S_KEY: i16 = -8; // u64 pid_tgid: key of `inflight`
-const S_TMP: i16 = -16; // target of probe reads
-const S_VAL: i16 = -24; // map values and u32 keys
-const S_COMM: i16 = -40; // 16 bytes
-const S_TAIL: i16 = -64; // 24 bytes: the end of a file name
-const S_EXT: i16 = -80; // 16 bytes: extension key
-const S_SEEN: i16 = -96; // 16 bytes: value of `seen`
-const S_ZERO: i16 = -104; // u32 0 / counter index
-const S_PTR: i16 = -112; // a saved kernel pointer
+pub const S_KEY: i16 = -8; // u64 pid_tgid: key of `inflight` and `args`
+pub const S_TMP: i16 = -16; // target of probe reads
+pub const S_VAL: i16 = -24; // map values and u32 keys
+pub const S_COMM: i16 = -40; // 16 bytes
+pub const S_TAIL: i16 = -64; // 24 bytes: the end of a file name
+pub const S_EXT: i16 = -80; // 16 bytes: extension key
+pub const S_SEEN: i16 = -96; // 16 bytes: value of `seen`
+pub const S_ZERO: i16 = -104; // u32 0 / counter index
+pub const S_PTR: i16 = -112; // a saved kernel pointer
+/// A syscall's saved arguments (`ARGS_VALUE` bytes), copied out of the `args` map.
+pub const S_ARGS: i16 = -176;
+/// Value of `args`: six syscall arguments and the tag of the hook that saved them.
+pub const ARGS_VALUE: u32 = 56;
+pub const ARGS_TAG: i16 = 48;
 
 // Stack slots of the path-walk subprogram (its own frame).
 const W_TMP: i16 = -8;
@@ -60,18 +63,18 @@ const W_ROOT: i16 = -16; // dentry at which the current mount's tree starts
 const W_NEXT: i16 = -24; // next dentry / mount
 const W_START: i16 = -32; // cursor at the walk's start
 
-const S_IFMT: i32 = 0o170000;
-const S_IFREG: i32 = 0o100000;
+pub const S_IFMT: i32 = 0o170000;
+pub const S_IFREG: i32 = 0o100000;
 
 /// A code generator: an `Asm` plus the offsets and a counter for unique labels.
-struct Gen<'a> {
-    a: Asm,
-    k: &'a KernelOffsets,
+pub struct Gen<'a> {
+    pub a: Asm,
+    pub k: &'a KernelOffsets,
     next_label: usize,
 }
 
 impl<'a> Gen<'a> {
-    fn new(k: &'a KernelOffsets) -> Self {
+    pub fn new(k: &'a KernelOffsets) -> Self {
         Gen {
             a: Asm::new(),
             k,
@@ -79,14 +82,19 @@ impl<'a> Gen<'a> {
         }
     }
 
-    fn fresh(&mut self, what: &str) -> String {
+    pub fn finish(self) -> Result<Program, AsmError> {
+        self.a.finish()
+    }
+
+    /// A label no other `fresh` call of this program returns.
+    pub fn fresh(&mut self, what: &str) -> String {
         self.next_label += 1;
         format!("{what}_{}", self.next_label)
     }
 
     /// `*(size *)(base + dst) = *(size *)(src + off)` via `bpf_probe_read_kernel` (faults give zeros).
     /// `src` is copied first, so it may be r1 or r2.
-    fn read_kernel(&mut self, base: Reg, dst: i16, size: i32, src: Reg, off: i16) {
+    pub fn read_kernel(&mut self, base: Reg, dst: i16, size: i32, src: Reg, off: i16) {
         self.a
             .mov64(R3, src)
             .add64(R3, off as i32)
@@ -97,22 +105,22 @@ impl<'a> Gen<'a> {
     }
 
     /// Read kernel memory at `src + off` into the stack slot `dst`.
-    fn read_to_stack(&mut self, dst: i16, size: i32, src: Reg, off: i16) {
+    pub fn read_to_stack(&mut self, dst: i16, size: i32, src: Reg, off: i16) {
         self.read_kernel(R10, dst, size, src, off);
     }
 
     /// `dst = *(u64 *)(src + off)` read from kernel memory.
-    fn read_u64(&mut self, dst: Reg, src: Reg, off: i16) {
+    pub fn read_u64(&mut self, dst: Reg, src: Reg, off: i16) {
         self.read_to_stack(S_TMP, 8, src, off);
         self.a.ldx(Size::DW, dst, R10, S_TMP);
     }
 
-    /// Read kernel memory at `src + off` straight into the event at `ev_off` (r7 = event).
-    fn read_to_event(&mut self, ev_off: i16, size: i32, src: Reg, off: i16) {
+    /// Read kernel memory at `src + off` straight into the record at `ev_off` (r7 = record).
+    pub fn read_to_event(&mut self, ev_off: i16, size: i32, src: Reg, off: i16) {
         self.read_kernel(R7, ev_off, size, src, off);
     }
 
-    fn lookup(&mut self, map: &str, key_slot: i16) {
+    pub fn lookup(&mut self, map: &str, key_slot: i16) {
         self.a
             .ld_map_fd(R1, map)
             .mov64(R2, R10)
@@ -120,8 +128,29 @@ impl<'a> Gen<'a> {
         self.a.call(Helper::MAP_LOOKUP_ELEM);
     }
 
+    /// `map[key_slot] = value_slot` (flags 0).
+    pub fn update(&mut self, map: &str, key_slot: i16, value_slot: i16) {
+        self.a
+            .ld_map_fd(R1, map)
+            .mov64(R2, R10)
+            .add64(R2, key_slot as i32);
+        self.a
+            .mov64(R3, R10)
+            .add64(R3, value_slot as i32)
+            .mov64(R4, 0)
+            .call(Helper::MAP_UPDATE_ELEM);
+    }
+
+    pub fn delete(&mut self, map: &str, key_slot: i16) {
+        self.a
+            .ld_map_fd(R1, map)
+            .mov64(R2, R10)
+            .add64(R2, key_slot as i32);
+        self.a.call(Helper::MAP_DELETE_ELEM);
+    }
+
     /// Add one to per-CPU counter `idx`.
-    fn count(&mut self, idx: u32) {
+    pub fn count(&mut self, idx: u32) {
         let skip = self.fresh("count");
         self.a.st(Size::W, R10, S_ZERO, idx as i32);
         self.lookup(MAP_STATS, S_ZERO);
@@ -133,8 +162,8 @@ impl<'a> Gen<'a> {
         self.a.label(&skip);
     }
 
-    /// `event.flags |= flag` (r7 = event).
-    fn set_flag(&mut self, flag: u16) {
+    /// `record.flags |= flag` (r7 = record).
+    pub fn set_flag(&mut self, flag: u16) {
         self.a
             .ldx(Size::H, R1, R7, OFF_FLAGS)
             .or64(R1, flag as i32)
@@ -143,7 +172,7 @@ impl<'a> Gen<'a> {
 
     /// Process filters. Stores pid_tgid at `S_KEY`. Jumps to `out` for filespy itself, `filtered` when a
     /// configured pid/uid/comm filter does not match.
-    fn process_filter(&mut self, cfg: &FilterConfig, out: &str, filtered: &str) {
+    pub fn process_filter(&mut self, cfg: &FilterConfig, out: &str, filtered: &str) {
         self.a
             .call(Helper::GET_CURRENT_PID_TGID)
             .stx(Size::DW, R10, S_KEY, R0);
@@ -175,16 +204,41 @@ impl<'a> Gen<'a> {
         }
     }
 
-    /// File filters on r8 = `struct file *`: regular files only, then the extension (unless all files).
-    fn file_filter(&mut self, cfg: &FilterConfig, filtered: &str) {
+    /// r8 = the `struct file *` of the fd in r9 (u32) through `current->files->fdt->fd[fd]`; jumps to
+    /// `out` when there is none. Clobbers r9 and r0-r5.
+    pub fn fd_to_file(&mut self, out: &str) {
         let k = self.k;
-        self.read_u64(R7, R8, k.file_f_inode);
-        self.a.jmp(Cond::Eq, R7, 0, filtered);
-        self.read_to_stack(S_TMP, 2, R7, k.inode_i_mode);
+        self.a.call(Helper::GET_CURRENT_TASK).mov64(R8, R0);
+        self.read_u64(R8, R8, k.task_files);
+        self.a.jmp(Cond::Eq, R8, 0, out);
+        self.read_u64(R8, R8, k.files_fdt);
+        self.a.jmp(Cond::Eq, R8, 0, out);
+        self.read_to_stack(S_TMP, 4, R8, k.fdtable_max_fds);
+        self.a
+            .ldx(Size::W, R1, R10, S_TMP)
+            .jmp(Cond::Ge, R9, R1, out);
+        self.read_u64(R8, R8, k.fdtable_fd);
+        self.a.lsh64(R9, 3).add64(R8, R9);
+        self.read_u64(R8, R8, 0);
+        self.a.jmp(Cond::Eq, R8, 0, out);
+    }
+
+    /// Jumps to `not` unless r8 = `struct file *` is a regular file. Clobbers r9.
+    pub fn require_regular(&mut self, not: &str) {
+        let k = self.k;
+        self.read_u64(R9, R8, k.file_f_inode);
+        self.a.jmp(Cond::Eq, R9, 0, not);
+        self.read_to_stack(S_TMP, 2, R9, k.inode_i_mode);
         self.a
             .ldx(Size::H, R1, R10, S_TMP)
             .and64(R1, S_IFMT)
-            .jmp(Cond::Ne, R1, S_IFREG, filtered);
+            .jmp(Cond::Ne, R1, S_IFREG, not);
+    }
+
+    /// File filters on r8 = `struct file *`: regular files only, then the extension (unless all files).
+    pub fn file_filter(&mut self, cfg: &FilterConfig, filtered: &str) {
+        let k = self.k;
+        self.require_regular(filtered);
         if cfg.all_files {
             return;
         }
@@ -238,7 +292,7 @@ impl<'a> Gen<'a> {
     }
 
     /// `return 0` at `out`, and the filtered counter at `filtered`.
-    fn epilogue(&mut self, out: &str, filtered: Option<&str>) {
+    pub fn epilogue(&mut self, out: &str, filtered: Option<&str>) {
         self.a.label(out).mov64(R0, 0).exit();
         if let Some(filtered) = filtered {
             self.a.label(filtered);
@@ -247,115 +301,31 @@ impl<'a> Gen<'a> {
         }
     }
 
-    /// Entry: filters, then remember r8 = file for this thread in `inflight`.
-    fn entry(mut self, hook: Hook, cfg: &FilterConfig) -> Result<Program, AsmError> {
-        let k = self.k;
-        let (out, filtered) = ("out", "filtered");
-        self.a.mov64(R6, R1);
-        self.process_filter(cfg, out, filtered);
-        match hook {
-            Hook::Kprobe => {
-                self.a.ldx(Size::DW, R8, R6, k.pt_regs_di);
-            }
-            Hook::Tracepoint { fd_off, .. } => {
-                // fd -> current->files->fdt->fd[fd]
-                self.a.ldx(Size::DW, R9, R6, fd_off).mov32(R9, R9);
-                self.a.call(Helper::GET_CURRENT_TASK).mov64(R7, R0);
-                self.read_u64(R8, R7, k.task_files);
-                self.a.jmp(Cond::Eq, R8, 0, out);
-                self.read_u64(R8, R8, k.files_fdt);
-                self.a.jmp(Cond::Eq, R8, 0, out);
-                self.read_to_stack(S_TMP, 4, R8, k.fdtable_max_fds);
-                self.a
-                    .ldx(Size::W, R1, R10, S_TMP)
-                    .jmp(Cond::Ge, R9, R1, out);
-                self.read_u64(R8, R8, k.fdtable_fd);
-                self.a.lsh64(R9, 3).add64(R8, R9);
-                self.read_u64(R8, R8, 0);
-            }
-        }
-        self.a.jmp(Cond::Eq, R8, 0, out);
-        self.file_filter(cfg, filtered);
-        self.a.stx(Size::DW, R10, S_VAL, R8);
+    /// r7 = this CPU's scratch record, its header started: version, kind, via, zero flags, cursor and
+    /// lengths, time, ids and comm. Jumps to `out` if the scratch map is unreachable.
+    pub fn header(&mut self, kind: u16, via: u16, out: &str) {
+        // `scratch` is a plain array indexed by CPU (per-CPU map values are limited to 32 KiB, a
+        // record can be larger); programs are not preempted, so each CPU's entry has one writer.
         self.a
-            .ld_map_fd(R1, MAP_INFLIGHT)
-            .mov64(R2, R10)
-            .add64(R2, S_KEY as i32);
-        self.a
-            .mov64(R3, R10)
-            .add64(R3, S_VAL as i32)
-            .mov64(R4, 0)
-            .call(Helper::MAP_UPDATE_ELEM);
-        self.epilogue(out, Some(filtered));
-        self.a.finish()
-    }
-
-    /// Exit: take this thread's file from `inflight`; count failed writes; build and send the event.
-    fn exit(mut self, hook: Hook) -> Result<Program, AsmError> {
-        let k = self.k;
-        let out = "out";
-        self.a.mov64(R6, R1);
-        self.a
-            .call(Helper::GET_CURRENT_PID_TGID)
-            .stx(Size::DW, R10, S_KEY, R0);
-        self.lookup(MAP_INFLIGHT, S_KEY);
-        self.a.jmp(Cond::Eq, R0, 0, out);
-        self.a.ldx(Size::DW, R8, R0, 0);
-        self.a
-            .ld_map_fd(R1, MAP_INFLIGHT)
-            .mov64(R2, R10)
-            .add64(R2, S_KEY as i32);
-        self.a.call(Helper::MAP_DELETE_ELEM);
-        let ret_off = match hook {
-            Hook::Kprobe => k.pt_regs_ax,
-            Hook::Tracepoint { ret_off, .. } => ret_off,
-        };
-        self.a.ldx(Size::DW, R9, R6, ret_off);
-        let wrote = self.a_label("wrote");
-        self.a.jmp(Cond::Sgt, R9, 0, &wrote);
-        self.count(STAT_FAILED);
-        self.a.ja(out);
-        self.a.label(&wrote);
-        self.build_event(out);
-        self.epilogue(out, None);
-        self.walk_subprogram();
-        self.a.finish()
-    }
-
-    fn a_label(&mut self, what: &str) -> String {
-        self.fresh(what)
-    }
-
-    /// Call the walk subprogram for (dentry at `S_PTR`, vfsmount in r2) appending at the cursor; sets
-    /// `len_off` to the bytes it added and `trunc_flag` when it did not reach the root.
-    fn walk_into(&mut self, len_off: i16, trunc_flag: u16) {
-        let not_trunc = self.fresh("walk_ok");
-        self.a
-            .ldx(Size::DW, R1, R10, S_PTR)
-            .mov64(R3, R7)
-            .call_local("walk");
-        // r0 = bytes added | truncated << 32
-        self.a
-            .stx(Size::H, R7, len_off, R0)
-            .rsh64(R0, 32)
-            .jmp(Cond::Eq, R0, 0, &not_trunc);
-        self.set_flag(trunc_flag);
-        self.a.label(&not_trunc);
-    }
-
-    /// Build the record in the per-CPU scratch value (r7) from r8 = file, r9 = bytes written; send it.
-    fn build_event(&mut self, out: &str) {
-        let k = self.k;
-        self.a.st(Size::W, R10, S_ZERO, 0);
+            .call(Helper::GET_SMP_PROCESSOR_ID)
+            .stx(Size::W, R10, S_ZERO, R0);
         self.lookup(MAP_SCRATCH, S_ZERO);
         self.a.jmp(Cond::Eq, R0, 0, out).mov64(R7, R0);
-        self.a.stx(Size::DW, R7, OFF_BYTES, R9);
         self.a
             .st(Size::H, R7, OFF_VERSION, VERSION as i32)
-            .st(Size::H, R7, OFF_FLAGS, 0);
-        self.a
+            .st(Size::H, R7, OFF_FLAGS, 0)
             .st(Size::W, R7, OFF_CURSOR, 0)
-            .st(Size::DW, R7, OFF_PATH_LEN, 0);
+            .st(Size::H, R7, OFF_KIND, kind as i32)
+            .st(Size::H, R7, OFF_VIA, via as i32);
+        for off in [OFF_BYTES, OFF_INO] {
+            self.a.st(Size::DW, R7, off, 0);
+        }
+        for off in [OFF_DEV, OFF_ARG0, OFF_ARG1, OFF_ARG1 + 4] {
+            self.a.st(Size::W, R7, off, 0);
+        }
+        for i in 0..2 {
+            self.a.st(Size::DW, R7, OFF_LENS + 8 * i, 0);
+        }
         self.a
             .call(Helper::KTIME_GET_NS)
             .stx(Size::DW, R7, OFF_MONO_NS, R0);
@@ -375,8 +345,12 @@ impl<'a> Gen<'a> {
             .add64(R1, OFF_COMM as i32)
             .mov64(R2, 16)
             .call(Helper::GET_CURRENT_COMM);
+    }
 
-        // The file: inode number, device, link count, and its path.
+    /// The file in r8: inode number, device, the deleted flag (no links left) and its path into
+    /// `section`. Clobbers r9.
+    pub fn file_info(&mut self, section: Section, trunc_flag: u16) {
+        let k = self.k;
         self.read_u64(R9, R8, k.file_f_inode);
         self.read_to_event(OFF_INO, 8, R9, k.inode_i_ino);
         self.read_to_stack(S_TMP, 4, R9, k.inode_i_nlink);
@@ -386,13 +360,82 @@ impl<'a> Gen<'a> {
             .jmp(Cond::Ne, R1, 0, &linked);
         self.set_flag(F_DELETED);
         self.a.label(&linked);
+        self.set_flag(F_HAS_INODE);
         self.read_u64(R9, R9, k.inode_i_sb);
         self.read_to_event(OFF_DEV, 4, R9, k.super_block_s_dev);
+        self.file_path(section, trunc_flag);
+    }
+
+    /// The path of the file in r8 into `section`.
+    pub fn file_path(&mut self, section: Section, trunc_flag: u16) {
+        let k = self.k;
         self.read_to_stack(S_PTR, 8, R8, k.file_f_path_dentry);
         self.read_u64(R2, R8, k.file_f_path_mnt);
-        self.walk_into(OFF_PATH_LEN, F_TRUNCATED);
+        self.walk_into(section.len_off(), trunc_flag);
+    }
 
-        // The task: parent, the process's start time and exec image (the process-cache key).
+    /// The current task's working directory into `section`.
+    pub fn cwd_path(&mut self, section: Section, trunc_flag: u16) {
+        let k = self.k;
+        let none = self.fresh("no_cwd");
+        self.a.call(Helper::GET_CURRENT_TASK).mov64(R9, R0);
+        self.read_u64(R9, R9, k.task_fs);
+        self.a.jmp(Cond::Eq, R9, 0, &none);
+        self.read_to_stack(S_PTR, 8, R9, k.fs_pwd_dentry);
+        self.read_u64(R2, R9, k.fs_pwd_mnt);
+        self.walk_into(section.len_off(), trunc_flag);
+        self.a.label(&none);
+    }
+
+    /// The NUL-terminated user string at r9 (at most `PATH_MAX` bytes with its NUL) into `section`;
+    /// sets `F_USER_FAULT` when it cannot be read.
+    pub fn user_string(&mut self, section: Section) {
+        let fault = self.fresh("ustr_fault");
+        let done = self.fresh("ustr_done");
+        self.a
+            .ldx(Size::W, R1, R7, OFF_CURSOR)
+            .and64(R1, DATA_MASK)
+            .add64(R1, HEADER_LEN as i32)
+            .add64(R1, R7);
+        self.a
+            .mov64(R2, PATH_MAX)
+            .mov64(R3, R9)
+            .call(Helper::PROBE_READ_USER_STR);
+        self.a.jmp(Cond::Sle, R0, 0, &fault);
+        self.a.jmp(Cond::Ge, R0, PATH_MAX, &fault);
+        self.a
+            .stx(Size::H, R7, section.len_off(), R0)
+            .ldx(Size::W, R1, R7, OFF_CURSOR)
+            .add64(R1, R0)
+            .stx(Size::W, R7, OFF_CURSOR, R1)
+            .ja(&done);
+        self.a.label(&fault);
+        self.set_flag(F_USER_FAULT);
+        self.a.label(&done);
+    }
+
+    /// Call the walk subprogram for (dentry at `S_PTR`, vfsmount in r2) appending at the cursor; sets
+    /// `len_off` to the bytes it added and `trunc_flag` when it did not reach the root.
+    pub fn walk_into(&mut self, len_off: i16, trunc_flag: u16) {
+        let not_trunc = self.fresh("walk_ok");
+        self.a
+            .ldx(Size::DW, R1, R10, S_PTR)
+            .mov64(R3, R7)
+            .call_local("walk");
+        // r0 = bytes added | truncated << 32
+        self.a
+            .stx(Size::H, R7, len_off, R0)
+            .rsh64(R0, 32)
+            .jmp(Cond::Eq, R0, 0, &not_trunc);
+        self.set_flag(trunc_flag);
+        self.a.label(&not_trunc);
+    }
+
+    /// The task's part of the record: parent, the process's start time and exec image (the
+    /// process-cache key), and — on the first event of a process image only (`seen` holds start time
+    /// and mm) — exe, cwd and argv. Clobbers r8 and r9.
+    pub fn process_context(&mut self) {
+        let k = self.k;
         self.a.call(Helper::GET_CURRENT_TASK).mov64(R8, R0);
         self.read_u64(R1, R8, k.task_real_parent);
         self.read_to_event(OFF_PPID, 4, R1, k.task_tgid);
@@ -400,8 +443,7 @@ impl<'a> Gen<'a> {
         self.read_to_event(OFF_START_TIME, 8, R1, k.task_start_time);
         self.read_to_event(OFF_MM, 8, R8, k.task_mm);
 
-        // Exe, cwd and argv only on the first event of a process image (`seen` holds start time + mm).
-        let send = self.fresh("send");
+        let send = self.fresh("ctx_done");
         let new_proc = self.fresh("new_proc");
         self.a
             .ldx(Size::W, R1, R7, OFF_TGID)
@@ -424,15 +466,7 @@ impl<'a> Gen<'a> {
         self.a
             .ldx(Size::DW, R1, R7, OFF_MM)
             .stx(Size::DW, R10, S_SEEN + 8, R1);
-        self.a
-            .ld_map_fd(R1, MAP_SEEN)
-            .mov64(R2, R10)
-            .add64(R2, S_VAL as i32);
-        self.a
-            .mov64(R3, R10)
-            .add64(R3, S_SEEN as i32)
-            .mov64(R4, 0)
-            .call(Helper::MAP_UPDATE_ELEM);
+        self.update(MAP_SEEN, S_VAL, S_SEEN);
         self.set_flag(F_HAS_PROC);
 
         let no_exe = self.fresh("no_exe");
@@ -448,7 +482,7 @@ impl<'a> Gen<'a> {
             .stx(Size::DW, R10, S_PTR, R1)
             .ldx(Size::DW, R1, R10, S_SEEN);
         self.read_u64(R2, R1, k.file_f_path_mnt);
-        self.walk_into(OFF_EXE_LEN, F_EXE_TRUNCATED);
+        self.walk_into(Section::Exe.len_off(), F_EXE_TRUNCATED);
         self.a.label(&no_exe);
 
         let no_cwd = self.fresh("no_cwd");
@@ -456,7 +490,7 @@ impl<'a> Gen<'a> {
         self.a.jmp(Cond::Eq, R9, 0, &no_cwd);
         self.read_to_stack(S_PTR, 8, R9, k.fs_pwd_dentry);
         self.read_u64(R2, R9, k.fs_pwd_mnt);
-        self.walk_into(OFF_CWD_LEN, F_CWD_TRUNCATED);
+        self.walk_into(Section::Cwd.len_off(), F_CWD_TRUNCATED);
         self.a.label(&no_cwd);
 
         // argv: the raw NUL-separated bytes of mm->arg_start..arg_end, bounded.
@@ -487,14 +521,18 @@ impl<'a> Gen<'a> {
             .call(Helper::PROBE_READ_USER);
         self.a.jmp(Cond::Ne, R0, 0, &argv_fault);
         self.a
-            .stx(Size::H, R7, OFF_ARGV_LEN, R9)
+            .stx(Size::H, R7, Section::Argv.len_off(), R9)
             .ldx(Size::W, R1, R7, OFF_CURSOR)
             .add64(R1, R9);
         self.a.stx(Size::W, R7, OFF_CURSOR, R1).ja(&send);
         self.a.label(&argv_fault);
         self.set_flag(F_ARGV_FAULT);
-
         self.a.label(&send);
+    }
+
+    /// Send the record (r7) to this CPU's ring and count it; a full ring is counted as an output error.
+    /// Falls through to `out`'s code path afterwards (the caller places `out`).
+    pub fn submit(&mut self, out: &str) {
         let sent = self.fresh("sent");
         self.a
             .ldx(Size::W, R5, R7, OFF_CURSOR)
@@ -517,7 +555,7 @@ impl<'a> Gen<'a> {
     /// path's components leaf first (each NUL-terminated) at the event's cursor, crossing mount points
     /// (`mnt_mountpoint`, `mnt_parent`) up to the real root. At most `MAX_COMPONENTS` steps and
     /// `PATH_MAX` bytes of whole components; beyond that the result is marked truncated.
-    fn walk_subprogram(&mut self) {
+    pub fn walk_subprogram(&mut self) {
         let k = self.k;
         let (done, trunc, over) = ("walk_done", "walk_trunc", "walk_over");
         self.a.label("walk");
@@ -601,22 +639,4 @@ impl<'a> Gen<'a> {
     fn walk_read(&mut self, slot: i16, src: Reg, off: i16) {
         self.read_to_stack(slot, 8, src, off);
     }
-}
-
-/// The entry and exit programs for one hook.
-pub struct HookPrograms {
-    pub entry: Program,
-    pub exit: Program,
-}
-
-/// Generate the programs for `hook` on a kernel with offsets `k`.
-pub fn generate(
-    k: &KernelOffsets,
-    hook: Hook,
-    cfg: &FilterConfig,
-) -> Result<HookPrograms, AsmError> {
-    Ok(HookPrograms {
-        entry: Gen::new(k).entry(hook, cfg)?,
-        exit: Gen::new(k).exit(hook)?,
-    })
 }

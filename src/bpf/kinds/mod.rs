@@ -1,0 +1,133 @@
+//! The kernel side of each event kind: `write` has programs of its own; every other kind is a table of
+//! the syscalls that perform it, each described by where its arguments are (`Syscall`), and one
+//! generic pair of programs (`syscall.rs`) serves them all. A new kind is one file here plus its row
+//! in `crate::kinds::KINDS`.
+
+pub mod chmod;
+pub mod chown;
+pub mod create;
+pub mod delete;
+pub mod link;
+pub mod mkdir;
+pub mod mmap;
+pub mod rename;
+pub mod rmdir;
+pub mod symlink;
+pub mod syscall;
+pub mod truncate;
+pub mod write;
+
+use crate::kinds::Op;
+
+/// Where an operation's file is named.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// An open fd argument (`fchmod(fd, …)`): the file itself, with inode and device.
+    Fd(&'static str),
+    /// The fd the call returned (`openat`).
+    RetFd,
+    /// A path argument, relative to the directory fd argument (`AT_FDCWD`: the cwd) or, with `None`,
+    /// to the cwd; resolved to an absolute path in the kernel.
+    At {
+        dirfd: Option<&'static str>,
+        path: &'static str,
+    },
+    /// A string argument taken as text, not resolved (a symlink's target).
+    Text(&'static str),
+}
+
+/// A test on an argument at syscall entry; calls that fail it are not this kind's and are skipped
+/// without a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// All bits of the mask set.
+    AllSet(&'static str, i32),
+    /// No bit of the mask set.
+    NoneSet(&'static str, i32),
+    /// The argument differs from the value.
+    NotEqual(&'static str, i32),
+}
+
+/// Where a value of the event comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// A syscall argument.
+    Arg(&'static str),
+    /// The file's size after the call (`i_size`; fd targets only).
+    SizeAfter,
+}
+
+/// One syscall that performs a kind, and where its pieces are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Syscall {
+    /// The name in `syscalls:sys_enter_<name>`.
+    pub name: &'static str,
+    /// The path the operation leaves (a rename's new name, a link's new name).
+    pub target: Target,
+    /// A rename's source, a link's existing file, a symlink's target text.
+    pub second: Option<Target>,
+    pub checks: &'static [Check],
+    /// Record fields `arg0`, `arg1` and `bytes`.
+    pub arg0: Option<Value>,
+    pub arg1: Option<Value>,
+    pub bytes: Option<Value>,
+    /// Only files created by this call (`FMODE_CREATED` on the returned file).
+    pub created_only: bool,
+    /// Only regular files (fd targets).
+    pub regular_only: bool,
+}
+
+impl Syscall {
+    pub const fn new(name: &'static str, target: Target) -> Syscall {
+        Syscall {
+            name,
+            target,
+            second: None,
+            checks: &[],
+            arg0: None,
+            arg1: None,
+            bytes: None,
+            created_only: false,
+            regular_only: false,
+        }
+    }
+}
+
+/// A path argument relative to the cwd.
+pub const fn cwd(path: &'static str) -> Target {
+    Target::At { dirfd: None, path }
+}
+
+/// A path argument relative to a directory fd.
+pub const fn at(dirfd: &'static str, path: &'static str) -> Target {
+    Target::At {
+        dirfd: Some(dirfd),
+        path,
+    }
+}
+
+/// The syscalls of each kind but `write`, whose `via` is the index in its list.
+pub fn syscalls(op: Op) -> &'static [Syscall] {
+    match op {
+        Op::Write => &[],
+        Op::Create => create::SYSCALLS,
+        Op::Delete => delete::SYSCALLS,
+        Op::Rename => rename::SYSCALLS,
+        Op::Mkdir => mkdir::SYSCALLS,
+        Op::Rmdir => rmdir::SYSCALLS,
+        Op::Link => link::SYSCALLS,
+        Op::Symlink => symlink::SYSCALLS,
+        Op::Chmod => chmod::SYSCALLS,
+        Op::Chown => chown::SYSCALLS,
+        Op::Truncate => truncate::SYSCALLS,
+        Op::Mmap => mmap::SYSCALLS,
+    }
+}
+
+/// The name of how an event of `op` happened, from its record's `via`.
+pub fn via_name(op: Op, via: u16) -> Option<&'static str> {
+    match op {
+        Op::Write => write::VIA.get(via as usize).copied(),
+        _ => syscalls(op).get(via as usize).map(|s| s.name),
+    }
+}

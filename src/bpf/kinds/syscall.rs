@@ -1,0 +1,262 @@
+//! The generic programs of a kind performed by syscalls (every kind but `write`): the enter program
+//! filters by process, tests the call's arguments and saves them per thread in `args`; the exit
+//! program takes them back, drops failed calls (counted), resolves the target and the second path in
+//! the kernel and sends the record. Pairing with the exit means only what succeeded is an event.
+
+use super::{Check, Syscall, Target, Value};
+use crate::bpf::gen::*;
+use crate::bpf::layout::*;
+use crate::kinds::Op;
+use bpfasm::{AsmError, Cond, Helper, Program, Reg::*, Size};
+
+/// `AT_FDCWD`: a dirfd meaning the cwd.
+const AT_FDCWD: i32 = -100;
+/// `file->f_mode` bit set by an open that created the file (include/linux/fs.h, since 4.19).
+const FMODE_CREATED: i32 = 1 << 20;
+
+/// Byte offsets, in the tracepoints' records, of what the programs read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Offset in the enter record of each argument the call's description names, in slot order.
+    pub args: Vec<(&'static str, i16)>,
+    /// `ret` in the exit record.
+    pub ret_off: i16,
+}
+
+/// The argument names a description uses, each once, in the order of their save slots.
+pub fn arg_names(sc: &Syscall) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    let mut add = |n: &'static str| {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    };
+    for t in [Some(sc.target), sc.second].into_iter().flatten() {
+        match t {
+            Target::Fd(n) | Target::Text(n) => add(n),
+            Target::At { dirfd, path } => {
+                if let Some(d) = dirfd {
+                    add(d);
+                }
+                add(path);
+            }
+            Target::RetFd => {}
+        }
+    }
+    for c in sc.checks {
+        match *c {
+            Check::AllSet(n, _) | Check::NoneSet(n, _) | Check::NotEqual(n, _) => add(n),
+        }
+    }
+    for v in [sc.arg0, sc.arg1, sc.bytes].into_iter().flatten() {
+        if let Value::Arg(n) = v {
+            add(n);
+        }
+    }
+    names
+}
+
+/// Tag saved with the arguments: which (kind, syscall) saved them, since several kinds may hook one
+/// syscall (`unlinkat` is `delete` or `rmdir` by its flag).
+fn tag(op: Op, via: u16) -> i32 {
+    (op as i32) << 16 | via as i32
+}
+
+fn slot(layout: &Layout, name: &str) -> i16 {
+    let i = layout
+        .args
+        .iter()
+        .position(|(n, _)| *n == name)
+        .expect("every argument a description names has a slot");
+    S_ARGS + 8 * i as i16
+}
+
+/// Enter: process filters, the argument checks, then save the arguments for the exit.
+pub fn enter(
+    mut g: Gen,
+    op: Op,
+    via: u16,
+    sc: &Syscall,
+    layout: &Layout,
+    cfg: &FilterConfig,
+) -> Result<Program, AsmError> {
+    let (out, filtered) = ("out", "filtered");
+    g.a.mov64(R6, R1);
+    g.process_filter(cfg, out, filtered);
+    for c in sc.checks {
+        let (Check::AllSet(n, _) | Check::NoneSet(n, _) | Check::NotEqual(n, _)) = *c;
+        let off = layout.args.iter().find(|(a, _)| *a == n).map(|a| a.1);
+        let off = off.expect("checked arguments have offsets");
+        g.a.ldx(Size::DW, R1, R6, off);
+        match *c {
+            Check::AllSet(_, mask) => {
+                g.a.and64(R1, mask).jmp(Cond::Ne, R1, mask, out);
+            }
+            Check::NoneSet(_, mask) => {
+                g.a.and64(R1, mask).jmp(Cond::Ne, R1, 0, out);
+            }
+            Check::NotEqual(_, v) => {
+                g.a.jmp32(Cond::Eq, R1, v, out);
+            }
+        }
+    }
+    for (i, (_, off)) in layout.args.iter().enumerate() {
+        g.a.ldx(Size::DW, R1, R6, *off)
+            .stx(Size::DW, R10, S_ARGS + 8 * i as i16, R1);
+    }
+    g.a.st(Size::W, R10, S_ARGS + ARGS_TAG, tag(op, via)).st(
+        Size::W,
+        R10,
+        S_ARGS + ARGS_TAG + 4,
+        0,
+    );
+    g.update(MAP_ARGS, S_KEY, S_ARGS);
+    // The verifier rejects unreachable code: the counter exists only when a filter can jump to it.
+    g.epilogue(out, cfg.filters_process().then_some(filtered));
+    g.finish()
+}
+
+/// Exit: the saved arguments back; failures counted; the record built and sent.
+pub fn exit(
+    mut g: Gen,
+    op: Op,
+    via: u16,
+    sc: &Syscall,
+    layout: &Layout,
+) -> Result<Program, AsmError> {
+    let k = g.k;
+    let out = "out";
+    g.a.mov64(R6, R1);
+    g.a.call(Helper::GET_CURRENT_PID_TGID)
+        .stx(Size::DW, R10, S_KEY, R0);
+    g.lookup(MAP_ARGS, S_KEY);
+    g.a.jmp(Cond::Eq, R0, 0, out);
+    g.a.ldx(Size::W, R1, R0, ARGS_TAG)
+        .jmp(Cond::Ne, R1, tag(op, via), out);
+    for i in 0..layout.args.len() as i16 {
+        g.a.ldx(Size::DW, R1, R0, 8 * i)
+            .stx(Size::DW, R10, S_ARGS + 8 * i, R1);
+    }
+    g.delete(MAP_ARGS, S_KEY);
+    let ok = g.fresh("succeeded");
+    g.a.ldx(Size::DW, R9, R6, layout.ret_off)
+        .jmp(Cond::Sge, R9, 0, &ok);
+    g.count(STAT_FAILED);
+    g.a.ja(out);
+    g.a.label(&ok);
+    g.a.stx(Size::DW, R10, S_VAL, R9);
+    g.header(op as u16, via, out);
+
+    // The target: r8 = its file where it has one.
+    match sc.target {
+        Target::Fd(n) => {
+            g.a.ldx(Size::W, R9, R10, slot(layout, n));
+            g.fd_to_file(out);
+        }
+        Target::RetFd => {
+            g.a.ldx(Size::W, R9, R10, S_VAL);
+            g.fd_to_file(out);
+        }
+        Target::At { .. } | Target::Text(_) => {}
+    }
+    match sc.target {
+        Target::Fd(_) | Target::RetFd => {
+            if sc.created_only {
+                g.read_to_stack(S_TMP, 4, R8, k.file_f_mode);
+                g.a.ldx(Size::W, R1, R10, S_TMP)
+                    .and64(R1, FMODE_CREATED)
+                    .jmp(Cond::Eq, R1, 0, out);
+            }
+            if sc.regular_only || sc.created_only {
+                g.require_regular(out);
+            }
+            g.file_info(Section::Path, F_TRUNCATED);
+        }
+        t => named(
+            &mut g,
+            t,
+            layout,
+            Section::Path,
+            Section::PathUser,
+            F_TRUNCATED,
+        ),
+    }
+    if let Some(t) = sc.second {
+        named(
+            &mut g,
+            t,
+            layout,
+            Section::Path2,
+            Section::Path2User,
+            F_PATH2_TRUNCATED,
+        );
+    }
+    for (value, off, size) in [
+        (sc.arg0, OFF_ARG0, Size::W),
+        (sc.arg1, OFF_ARG1, Size::W),
+        (sc.bytes, OFF_BYTES, Size::DW),
+    ] {
+        match value {
+            Some(Value::Arg(n)) => {
+                g.a.ldx(Size::DW, R1, R10, slot(layout, n))
+                    .stx(size, R7, off, R1);
+            }
+            Some(Value::SizeAfter) => {
+                // r8 is still the target's file (fd targets only).
+                g.read_u64(R1, R8, k.file_f_inode);
+                g.read_to_event(off, 8, R1, k.inode_i_size);
+            }
+            None => {}
+        }
+    }
+    g.process_context();
+    g.submit(out);
+    g.epilogue(out, None);
+    g.walk_subprogram();
+    g.finish()
+}
+
+/// A path named by the call: the walked base directory into `base` (unless the name is absolute),
+/// the name itself into `user`. A text target is only the string.
+fn named(g: &mut Gen, t: Target, layout: &Layout, base: Section, user: Section, trunc: u16) {
+    match t {
+        Target::At { dirfd, path } => {
+            let skip = g.fresh("absolute");
+            let p = slot(layout, path);
+            // The first byte decides: an absolute name needs no base.
+            g.a.st(Size::DW, R10, S_TMP, 0)
+                .mov64(R1, R10)
+                .add64(R1, S_TMP as i32)
+                .mov64(R2, 1)
+                .ldx(Size::DW, R3, R10, p)
+                .call(Helper::PROBE_READ_USER);
+            g.a.ldx(Size::B, R1, R10, S_TMP)
+                .jmp(Cond::Eq, R1, b'/' as i32, &skip);
+            match dirfd {
+                Some(d) => {
+                    let from_fd = g.fresh("from_dirfd");
+                    g.a.ldx(Size::W, R9, R10, slot(layout, d)).jmp32(
+                        Cond::Ne,
+                        R9,
+                        AT_FDCWD,
+                        &from_fd,
+                    );
+                    g.cwd_path(base, trunc);
+                    g.a.ja(&skip);
+                    g.a.label(&from_fd);
+                    g.fd_to_file(&skip);
+                    g.file_path(base, trunc);
+                }
+                None => g.cwd_path(base, trunc),
+            }
+            g.a.label(&skip);
+            g.a.ldx(Size::DW, R9, R10, p);
+            g.user_string(user);
+        }
+        Target::Text(n) => {
+            g.a.ldx(Size::DW, R9, R10, slot(layout, n));
+            g.user_string(user);
+        }
+        Target::Fd(_) | Target::RetFd => unreachable!("fd targets are handled by the caller"),
+    }
+}

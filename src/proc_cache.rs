@@ -1,0 +1,121 @@
+//! The per-process context cache (enrichment): the kernel sends exe, cwd and argv only on the first
+//! event of a process image, keyed by (tgid, start time, mm), so a reused pid or an exec can never be
+//! served a stale context. `/proc` is read only here, when that first event was lost.
+
+use crate::record::split_argv;
+use crate::script::script_of;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+/// Identity of a process image: pid reuse changes the start time, exec changes the mm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProcKey {
+    pub tgid: u32,
+    pub start_time: u64,
+    pub mm: u64,
+}
+
+/// What the kernel sent once per process image, plus the script recognised from it (computed once).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcContext {
+    pub exe_path: Option<Vec<u8>>,
+    pub cwd: Option<Vec<u8>>,
+    pub cmdline: Vec<Vec<u8>>,
+    pub cmdline_truncated: bool,
+    pub script: Option<Vec<u8>>,
+}
+
+impl ProcContext {
+    pub fn new(
+        exe_path: Option<Vec<u8>>,
+        cwd: Option<Vec<u8>>,
+        cmdline: Vec<Vec<u8>>,
+        cmdline_truncated: bool,
+    ) -> ProcContext {
+        let script = script_of(&cmdline, exe_path.as_deref(), cwd.as_deref());
+        ProcContext {
+            exe_path,
+            cwd,
+            cmdline,
+            cmdline_truncated,
+            script,
+        }
+    }
+
+    /// The context of a live process from /proc, for when its first event was lost.
+    pub fn from_proc(tgid: u32) -> Option<ProcContext> {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = format!("/proc/{tgid}");
+        let raw = std::fs::read(format!("{dir}/cmdline")).ok()?;
+        let cmdline = split_argv(&raw);
+        let link = |name: &str| {
+            std::fs::read_link(format!("{dir}/{name}"))
+                .ok()
+                .map(|p| p.as_os_str().as_bytes().to_vec())
+        };
+        Some(ProcContext::new(link("exe"), link("cwd"), cmdline, false))
+    }
+}
+
+/// Hasher for `ProcKey`: a multiply-rotate mix (as in rustc's FxHash). Keys come from the kernel (pids,
+/// start times, mm addresses), not from an adversary, so SipHash's flood resistance buys nothing here and
+/// it cost ~10% of the per-event user-space time.
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl KeyHasher {
+    fn mix(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.mix(u64::from(b));
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.mix(u64::from(v));
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.mix(v);
+    }
+}
+
+/// Bounded cache of process contexts; cleared wholesale when full (misses refill from the kernel).
+pub struct ProcCache {
+    map: HashMap<ProcKey, ProcContext, BuildHasherDefault<KeyHasher>>,
+    cap: usize,
+}
+
+impl ProcCache {
+    pub fn new(cap: usize) -> ProcCache {
+        ProcCache {
+            map: HashMap::default(),
+            cap,
+        }
+    }
+
+    pub fn get(&self, key: &ProcKey) -> Option<&ProcContext> {
+        self.map.get(key)
+    }
+
+    pub fn insert(&mut self, key: ProcKey, ctx: ProcContext) {
+        if self.map.len() >= self.cap {
+            self.map.clear();
+        }
+        self.map.insert(key, ctx);
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}

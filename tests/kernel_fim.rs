@@ -1,0 +1,375 @@
+//! End-to-end tests of the file-integrity kinds (`--events`): each operation done by the real tools
+//! (`touch`, `mv`, `ln`, `chmod`, `chown`, `truncate`, `rm`, `mkdir`, `rmdir`) or by the raw calls with a
+//! directory fd, is exactly one event with its fields; failed calls are none; the default reports writes
+//! only. On the host (syscall tracepoints) and in the Debian VMs (kprobe kernels: the same syscall
+//! tracepoints serve these kinds there).
+
+#[path = "common/monitor.rs"]
+mod monitor;
+
+use monitor::*;
+use serde_json::Value;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// (op, file_path) of every event, in time order.
+fn ops(run: &Finished) -> Vec<(String, String)> {
+    let mut evs = run.events();
+    evs.sort_by_key(|e| e["system_ts"].as_u64().expect("system_ts"));
+    evs.iter()
+        .map(|e| {
+            (
+                e["op"].as_str().unwrap().to_string(),
+                file_path(e).to_string(),
+            )
+        })
+        .collect()
+}
+
+fn one<'a>(evs: &'a [Value], op: &str, path: &Path) -> &'a Value {
+    let found: Vec<&Value> = evs
+        .iter()
+        .filter(|e| e["op"] == op && file_path(e) == path.to_str().unwrap())
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one {op} of {}; events:\n{}",
+        path.display(),
+        evs.iter()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    found[0]
+}
+
+fn cstr(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).unwrap()
+}
+
+#[test]
+fn each_operation_is_one_event_with_its_fields() {
+    let dir = TestDir::new("fim-ops");
+    let fs = Filespy::start(&["--events", "fim", "--path", dir.str()], Out::Collect);
+    let d = dir.str();
+    run_sh(&format!(
+        "cd {d} && touch a.txt && mv a.txt b.txt && mkdir sub && ln b.txt sub/hard.txt && \
+         ln -s ../b.txt sub/soft.txt && chmod 640 b.txt && chown 65534:65533 b.txt && \
+         truncate -s 10 b.txt && rm sub/hard.txt sub/soft.txt && rmdir sub && rm b.txt",
+        d = q(d)
+    ));
+    let run = fs.stop();
+    let j = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let want: Vec<(String, String)> = [
+        ("create", j("a.txt")),
+        ("rename", j("b.txt")),
+        ("mkdir", j("sub")),
+        ("link", j("sub/hard.txt")),
+        ("symlink", j("sub/soft.txt")),
+        ("chmod", j("b.txt")),
+        ("chown", j("b.txt")),
+        ("truncate", j("b.txt")),
+        ("delete", j("sub/hard.txt")),
+        ("delete", j("sub/soft.txt")),
+        ("rmdir", j("sub")),
+        ("delete", j("b.txt")),
+    ]
+    .into_iter()
+    .map(|(o, p)| (o.to_string(), p))
+    .collect();
+    assert_eq!(ops(&run), want, "output:\n{}", run.lines.join("\n"));
+    let evs = run.events();
+    println!("kernel {}: {} events, e.g.", expected_hook(), evs.len());
+    for e in &evs {
+        println!("  {e}");
+    }
+    let f = |op: &str, name: &str| one(&evs, op, &dir.join(name))["file"].clone();
+    assert_eq!(f("rename", "b.txt")["old_path"], j("a.txt"));
+    assert_eq!(f("link", "sub/hard.txt")["target"], j("b.txt"));
+    assert_eq!(f("symlink", "sub/soft.txt")["target"], "../b.txt");
+    assert_eq!(f("chmod", "b.txt")["mode"], "0640");
+    assert_eq!(f("chown", "b.txt")["uid"], 65534);
+    assert_eq!(f("chown", "b.txt")["gid"], 65533);
+    assert_eq!(f("truncate", "b.txt")["size"], 10);
+    assert_eq!(f("mkdir", "sub")["name"], "sub");
+    // The create was reached through its new fd: inode and device are the file's.
+    let create = &one(&evs, "create", &dir.join("a.txt"));
+    assert!(create["file"]["inode"].as_u64().is_some_and(|i| i > 0));
+    for e in &evs {
+        let p = &e["process"];
+        assert!(
+            p["pid"].as_u64().is_some() && p["exe_path"].is_string(),
+            "{e}"
+        );
+        assert!(e["via"].as_str().is_some_and(|v| !v.is_empty()), "{e}");
+    }
+}
+
+#[test]
+fn failed_calls_make_no_event_and_are_counted() {
+    let dir = TestDir::new("fim-fail");
+    std::fs::create_dir(dir.join("exists")).unwrap();
+    // Only this process: the count of failures is then exact.
+    let me = std::process::id().to_string();
+    let fs = Filespy::start(
+        &[
+            "--events",
+            "fim",
+            "--path",
+            dir.str(),
+            "--pid",
+            &me,
+            "--stats",
+        ],
+        Out::Collect,
+    );
+    let p = |n: &str| cstr(&dir.join(n));
+    unsafe {
+        assert_eq!(libc::unlink(p("missing.txt").as_ptr()), -1);
+        assert_eq!(libc::mkdir(p("exists").as_ptr(), 0o755), -1);
+        assert_eq!(
+            libc::rename(p("gone.txt").as_ptr(), p("x.txt").as_ptr()),
+            -1
+        );
+        assert_eq!(libc::rmdir(p("nodir").as_ptr()), -1);
+        assert_eq!(libc::chmod(p("none.txt").as_ptr(), 0o600), -1);
+    }
+    let run = fs.stop();
+    assert!(
+        run.lines.is_empty(),
+        "events of failed calls:\n{}",
+        run.lines.join("\n")
+    );
+    assert_eq!(
+        run.stats().failed_writes,
+        5,
+        "failed calls are counted: {:?}",
+        run.stats()
+    );
+}
+
+#[test]
+fn rename_over_a_file_and_across_directories() {
+    let dir = TestDir::new("fim-rename");
+    std::fs::create_dir(dir.join("a")).unwrap();
+    std::fs::create_dir(dir.join("b")).unwrap();
+    std::fs::write(dir.join("a/x.txt"), b"x").unwrap();
+    std::fs::write(dir.join("b/y.txt"), b"old").unwrap();
+    let ino = std::fs::metadata(dir.join("a/x.txt")).unwrap().ino();
+    let fs = Filespy::start(&["--events", "rename", "--path", dir.str()], Out::Collect);
+    run_sh(&format!("cd {}/a && mv x.txt ../b/y.txt", q(dir.str())));
+    let run = fs.stop();
+    let evs = run.events();
+    let e = one(&evs, "rename", &dir.join("b/y.txt"));
+    assert_eq!(e["file"]["old_path"], dir.join("a/x.txt").to_str().unwrap());
+    assert_eq!(run.lines.len(), 1, "{}", run.lines.join("\n"));
+    assert_eq!(std::fs::metadata(dir.join("b/y.txt")).unwrap().ino(), ino);
+}
+
+#[test]
+fn names_relative_to_a_directory_fd_are_absolute() {
+    let dir = TestDir::new("fim-dirfd");
+    std::fs::create_dir(dir.join("d")).unwrap();
+    std::fs::write(dir.join("d/a.txt"), b"a").unwrap();
+    std::fs::write(dir.join("d/gone.txt"), b"g").unwrap();
+    let fs = Filespy::start(&["--events", "fim", "--path", dir.str()], Out::Collect);
+    let dfd = unsafe {
+        libc::open(
+            cstr(&dir.join("d")).as_ptr(),
+            libc::O_DIRECTORY | libc::O_RDONLY,
+        )
+    };
+    assert!(dfd >= 0, "open the directory");
+    unsafe {
+        assert_eq!(libc::mkdirat(dfd, c"sub".as_ptr(), 0o750), 0);
+        assert_eq!(
+            libc::renameat(dfd, c"a.txt".as_ptr(), dfd, c"sub/../sub/b.txt".as_ptr()),
+            0
+        );
+        assert_eq!(libc::unlinkat(dfd, c"gone.txt".as_ptr(), 0), 0);
+        assert_eq!(libc::fchmodat(dfd, c"sub/b.txt".as_ptr(), 0o600, 0), 0);
+        let fd = libc::openat(
+            dfd,
+            c"./new.txt".as_ptr(),
+            libc::O_CREAT | libc::O_WRONLY,
+            0o644,
+        );
+        assert!(fd >= 0);
+        // An existing file opened with O_CREAT is not created again.
+        let again = libc::openat(
+            dfd,
+            c"new.txt".as_ptr(),
+            libc::O_CREAT | libc::O_WRONLY,
+            0o644,
+        );
+        assert!(again >= 0);
+        libc::close(again);
+        libc::close(fd);
+        assert_eq!(libc::unlinkat(dfd, c"sub/b.txt".as_ptr(), 0), 0);
+        assert_eq!(libc::unlinkat(dfd, c"sub".as_ptr(), libc::AT_REMOVEDIR), 0);
+        libc::close(dfd);
+    }
+    let run = fs.stop();
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let want: Vec<(String, String)> = [
+        ("mkdir", p("d/sub")),
+        ("rename", p("d/sub/b.txt")),
+        ("delete", p("d/gone.txt")),
+        ("chmod", p("d/sub/b.txt")),
+        ("create", p("d/new.txt")),
+        ("delete", p("d/sub/b.txt")),
+        ("rmdir", p("d/sub")),
+    ]
+    .into_iter()
+    .map(|(o, p)| (o.to_string(), p))
+    .collect();
+    assert_eq!(ops(&run), want, "output:\n{}", run.lines.join("\n"));
+    let evs = run.events();
+    let me = std::process::id();
+    for e in &evs {
+        assert_eq!(e["process"]["pid"], me, "{e}");
+    }
+    assert_eq!(
+        one(&evs, "rename", &dir.join("d/sub/b.txt"))["file"]["old_path"],
+        p("d/a.txt")
+    );
+    assert_eq!(
+        one(&evs, "mkdir", &dir.join("d/sub"))["file"]["mode"],
+        "0750"
+    );
+    assert_eq!(
+        one(&evs, "create", &dir.join("d/new.txt"))["file"]["mode"],
+        "0644"
+    );
+}
+
+#[test]
+fn shared_writable_mappings_and_fallocate_are_events() {
+    let dir = TestDir::new("fim-mmap");
+    // tmpfs has fallocate (the VMs' initramfs root may not).
+    let mnt = TmpfsMount::new(&dir.join("t"));
+    let path = mnt.path().join("m.log");
+    std::fs::write(&path, vec![0u8; 8192]).unwrap();
+    let fs = Filespy::start(
+        &["--events", "mmap,truncate", "--path", dir.str()],
+        Out::Collect,
+    );
+    unsafe {
+        let fd = libc::open(cstr(&path).as_ptr(), libc::O_RDWR);
+        assert!(fd >= 0);
+        // Private and read-only mappings cannot change the file: no event.
+        for (prot, flags) in [
+            (libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE),
+            (libc::PROT_READ, libc::MAP_SHARED),
+            (libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED),
+        ] {
+            let m = libc::mmap(std::ptr::null_mut(), 4096, prot, flags, fd, 0);
+            assert_ne!(m, libc::MAP_FAILED);
+            libc::munmap(m, 4096);
+        }
+        assert_eq!(libc::fallocate(fd, 0, 0, 16384), 0);
+        assert_eq!(libc::fallocate(fd, libc::FALLOC_FL_KEEP_SIZE, 0, 65536), 0);
+        assert_eq!(libc::ftruncate(fd, 100), 0);
+        libc::close(fd);
+    }
+    let run = fs.stop();
+    let p = path.to_str().unwrap().to_string();
+    let got: Vec<(String, String)> = ops(&run);
+    assert_eq!(
+        got,
+        [("mmap", &p), ("truncate", &p), ("truncate", &p)]
+            .map(|(o, p)| (o.to_string(), p.clone()))
+            .to_vec(),
+        "output:\n{}",
+        run.lines.join("\n")
+    );
+    let mut evs = run.events();
+    evs.sort_by_key(|e| e["system_ts"].as_u64().unwrap());
+    let ino = std::fs::metadata(&path).unwrap().ino();
+    assert_eq!(evs[0]["file"]["size"], 4096);
+    assert_eq!(
+        evs[0]["file"]["flags"],
+        serde_json::json!(["PROT_READ", "PROT_WRITE"])
+    );
+    assert_eq!(evs[1]["via"], "fallocate");
+    assert_eq!(evs[1]["file"]["size"], 16384, "the size after");
+    assert_eq!(evs[2]["via"], "ftruncate");
+    assert_eq!(evs[2]["file"]["size"], 100);
+    for e in &evs {
+        assert_eq!(e["file"]["inode"], ino);
+    }
+}
+
+#[test]
+fn default_is_writes_only_and_ext_matches_either_name() {
+    let dir = TestDir::new("fim-default");
+    std::fs::write(dir.join("data.bin"), b"x").unwrap();
+    std::fs::write(dir.join("keep.bin"), b"x").unwrap();
+    let fs = Filespy::start(&["--path", dir.str()], Out::Collect);
+    run_sh(&format!(
+        "cd {} && echo hi > w.txt && mv w.txt v.txt && rm v.txt && mkdir x.d",
+        q(dir.str())
+    ));
+    let run = fs.stop();
+    assert_eq!(
+        ops(&run),
+        [(
+            "write".to_string(),
+            dir.join("w.txt").to_str().unwrap().to_string()
+        )],
+        "{}",
+        run.lines.join("\n")
+    );
+
+    let fs = Filespy::start(&["--events", "fim", "--path", dir.str()], Out::Collect);
+    run_sh(&format!(
+        "cd {} && mv data.bin data.txt && mv keep.bin keep2.bin && mkdir y.d && rm keep2.bin",
+        q(dir.str())
+    ));
+    let run = fs.stop();
+    assert_eq!(
+        ops(&run),
+        [("rename", dir.join("data.txt")), ("mkdir", dir.join("y.d"))]
+            .map(|(o, p)| (o.to_string(), p.to_str().unwrap().to_string()))
+            .to_vec(),
+        "a rename matches by either name, directories by --path only: {}",
+        run.lines.join("\n")
+    );
+}
+
+#[test]
+fn a_move_across_mounts_is_a_copy_and_a_delete() {
+    let dir = TestDir::new("fim-exdev");
+    let mnt = TmpfsMount::new(&dir.join("mnt"));
+    std::fs::write(dir.join("src.txt"), b"payload\n").unwrap();
+    let fs = Filespy::start(
+        &["--events", "rename,create,delete", "--path", dir.str()],
+        Out::Collect,
+    );
+    run_sh(&format!(
+        "mv {} {}/",
+        q(dir.join("src.txt").to_str().unwrap()),
+        q(mnt.path().to_str().unwrap())
+    ));
+    let run = fs.stop();
+    let dst = mnt.path().join("src.txt");
+    let got = ops(&run);
+    assert!(
+        !got.iter().any(|(o, _)| o == "rename"),
+        "EXDEV renames fail: {got:?}"
+    );
+    assert!(
+        got.contains(&("create".into(), dst.to_str().unwrap().into())),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&(
+            "delete".into(),
+            dir.join("src.txt").to_str().unwrap().into()
+        )),
+        "{got:?}"
+    );
+}

@@ -43,6 +43,9 @@ pub struct FileInfo {
     pub truncated: bool,
     /// The file had no links left (written while unlinked).
     pub deleted: bool,
+    /// `write` by a copy (`copy_file_range`, `sendfile`, `splice`): the file the data came from.
+    pub source_path: Option<Vec<u8>>,
+    pub source_inode: Option<u64>,
     /// `rename`: the old path.
     pub old_path: Option<Vec<u8>>,
     /// `symlink`: the link's text; `link`: the existing file's path.

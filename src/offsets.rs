@@ -30,6 +30,7 @@ pub struct KernelOffsets {
     pub task_tgid: i16,
     pub task_start_time: i16,
     pub task_fs: i16,
+    pub task_comm: i16,
     pub files_fdt: i16,
     pub fdtable_fd: i16,
     pub fdtable_max_fds: i16,
@@ -41,6 +42,8 @@ pub struct KernelOffsets {
     /// x86_64 `struct pt_regs`: first argument and return value registers (kprobe context).
     pub pt_regs_di: i16,
     pub pt_regs_ax: i16,
+    /// `struct io_kiocb` (io_uring's request): its opcode and file, where the kernel has io_uring.
+    pub io_kiocb: Option<(i16, i16)>,
 }
 
 impl KernelOffsets {
@@ -77,6 +80,7 @@ impl KernelOffsets {
             task_tgid: off("task_struct", "tgid")?,
             task_start_time: off("task_struct", "start_time")?,
             task_fs: off("task_struct", "fs")?,
+            task_comm: off("task_struct", "comm")?,
             files_fdt: off("files_struct", "fdt")?,
             fdtable_fd: off("fdtable", "fd")?,
             fdtable_max_fds: off("fdtable", "max_fds")?,
@@ -87,6 +91,9 @@ impl KernelOffsets {
             fs_pwd_mnt: pwd + off("path", "mnt")?,
             pt_regs_di: off("pt_regs", "di")?,
             pt_regs_ax: off("pt_regs", "ax")?,
+            io_kiocb: off("io_kiocb", "opcode")
+                .and_then(|op| Ok((op, off("io_kiocb", "file")?)))
+                .ok(),
         })
     }
 }

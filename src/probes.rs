@@ -76,7 +76,13 @@ impl Maps {
         let maps = Maps {
             events: Map::create(MapType::PerfEventArray, 4, 4, cpus, codegen::MAP_EVENTS)?,
             scratch: Map::create(MapType::Array, 4, SCRATCH_SIZE, cpus, codegen::MAP_SCRATCH)?,
-            inflight: Map::create(MapType::Hash, 8, 8, 16384, codegen::MAP_INFLIGHT)?,
+            inflight: Map::create(
+                MapType::Hash,
+                8,
+                write::INFLIGHT_VALUE,
+                16384,
+                codegen::MAP_INFLIGHT,
+            )?,
             // LRU: a thread that dies inside a hooked syscall never takes its entry back.
             args: Map::create(MapType::LruHash, 8, ARGS_VALUE, 16384, codegen::MAP_ARGS)?,
             seen: Map::create(MapType::LruHash, 4, 16, 16384, codegen::MAP_SEEN)?,
@@ -228,10 +234,11 @@ fn write_programs(
             program: write::exit(Gen::new(k), h, 0).map_err(asm_err)?,
         });
     }
-    for (name, fd_field, via) in write::SYSCALLS {
-        if hook == HookKind::Kprobe && !write::VECTORED.contains(&name) {
+    for sc in &write::SYSCALLS {
+        if hook == HookKind::Kprobe && !sc.beside_vfs_write {
             continue;
         }
+        let name = sc.name;
         let (enter, exit) = (format!("sys_enter_{name}"), format!("sys_exit_{name}"));
         if !tracefs::tracepoint_exists("syscalls", &enter)
             || !tracefs::tracepoint_exists("syscalls", &exit)
@@ -239,8 +246,9 @@ fn write_programs(
             continue;
         }
         let h = write::Hook::Tracepoint {
-            fd_off: tp_offset(&enter, fd_field)?,
+            fd_off: tp_offset(&enter, sc.fd)?,
             ret_off: tp_offset(&exit, "ret")?,
+            source_off: sc.source.map(|f| tp_offset(&enter, f)).transpose()?,
         };
         out.push(Generated {
             name: format!("fs_enter_{name}"),
@@ -250,10 +258,47 @@ fn write_programs(
         out.push(Generated {
             name: format!("fs_exit_{name}"),
             section: format!("tracepoint/syscalls/{exit}"),
-            program: write::exit(Gen::new(k), h, via).map_err(asm_err)?,
+            program: write::exit(Gen::new(k), h, sc.via).map_err(asm_err)?,
+        });
+    }
+    if let Some(layout) = uring_layout(k)? {
+        out.push(Generated {
+            name: "fs_uring_write".into(),
+            section: "tracepoint/io_uring/io_uring_complete".into(),
+            program: write::uring(Gen::new(k), layout, cfg).map_err(asm_err)?,
         });
     }
     Ok(())
+}
+
+/// Where `io_uring_complete` has the request (5.18 and later: older records carry only user_data)
+/// and BTF describes it; else io_uring writes cannot be seen.
+fn uring_layout(k: &KernelOffsets) -> Result<Option<write::UringLayout>, SysError> {
+    const TP: (&str, &str) = ("io_uring", "io_uring_complete");
+    let Some((kiocb_opcode, kiocb_file)) = k.io_kiocb else {
+        return Ok(None);
+    };
+    if !tracefs::tracepoint_exists(TP.0, TP.1) {
+        return Ok(None);
+    }
+    let field = |f: &str| -> Result<Option<i16>, SysError> {
+        match tracefs::tracepoint_field_offset(TP.0, TP.1, f) {
+            Ok(off) => i16::try_from(off).map(Some).map_err(|_| {
+                SysError::Invalid(format!("tracepoint {} field {f} at offset {off}", TP.1))
+            }),
+            Err(SysError::Unsupported(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    let (Some(req_off), Some(res_off)) = (field("req")?, field("res")?) else {
+        return Ok(None);
+    };
+    Ok(Some(write::UringLayout {
+        req_off,
+        res_off,
+        kiocb_opcode,
+        kiocb_file,
+    }))
 }
 
 fn tp_offset(tp: &str, field: &str) -> Result<i16, SysError> {

@@ -191,6 +191,8 @@ pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> 
     f.name.extend_from_slice(leaf);
 
     f.old_path = None;
+    f.source_path = None;
+    f.source_inode = None;
     f.target = None;
     f.mode = None;
     f.owner_uid = None;
@@ -209,7 +211,12 @@ pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> 
         p
     };
     match op {
-        Op::Write => {}
+        Op::Write => {
+            if !s[Section::Path2 as usize].is_empty() {
+                f.source_path = Some(second());
+                f.source_inode = Some(u64::from(arg0) | u64::from(arg1) << 32);
+            }
+        }
         Op::Rename => {
             f.old_path = Some(second());
             f.flags = flag_names(arg1, &RENAME_FLAGS);

@@ -121,6 +121,7 @@ fn tricky_events() -> Vec<Event> {
     ]
     .into_iter()
     .chain(events::one_of_each_op())
+    .chain([events::copy_write()])
     .collect()
 }
 

@@ -51,8 +51,9 @@ pub const S_EXT: i16 = -80; // 16 bytes: extension key
 pub const S_SEEN: i16 = -96; // 16 bytes: value of `seen`
 pub const S_ZERO: i16 = -104; // u32 0 / counter index
 pub const S_PTR: i16 = -112; // a saved kernel pointer
+pub const S_PTR2: i16 = -120; // another saved kernel pointer
 /// A syscall's saved arguments (`ARGS_VALUE` bytes), copied out of the `args` map.
-pub const S_ARGS: i16 = -176;
+pub const S_ARGS: i16 = -184;
 /// Value of `args`: six syscall arguments and the tag of the hook that saved them.
 pub const ARGS_VALUE: u32 = 56;
 pub const ARGS_TAG: i16 = 48;

@@ -7,7 +7,7 @@
 //! <op's fields>,"inode","dev","truncated"?,"deleted"?}}`. `process.file_path` is the interpreter's
 //! script (or `-m` module), `exe_path`, `file_path` and `cwd` may be null, `dev` is `"major:minor"`
 //! (both null when the kernel did not reach the file). The op's fields: write `bytes_written`;
-//! rename `old_path`, `flags`; link and symlink `target`; chmod, mkdir and create `mode` (octal
+//! a copy's write also `source_path`, `source_inode`; rename `old_path`, `flags`; link and symlink `target`; chmod, mkdir and create `mode` (octal
 //! string); chown `uid`, `gid`; truncate `size`, `flags`; mmap `size`, `flags`.
 
 use super::encode::{base64_into, json_bytes_field, json_string, push_u64};
@@ -118,6 +118,12 @@ fn op_fields(ev: &Event, out: &mut Vec<u8>) {
         Op::Write => {
             out.extend_from_slice(b",\"bytes_written\":");
             push_u64(out, f.bytes_written);
+            if let Some(src) = &f.source_path {
+                out.push(b',');
+                json_bytes_field("source_path", src, out);
+                out.extend_from_slice(b",\"source_inode\":");
+                push_u64(out, f.source_inode.unwrap_or(0));
+            }
         }
         Op::Rename => {
             out.push(b',');

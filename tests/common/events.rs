@@ -84,3 +84,13 @@ pub fn one_of_each_op() -> Vec<Event> {
         })
         .collect()
 }
+
+/// A write by a copy: `cp` through copy_file_range, with its source file (non-UTF-8, so the `_b64`
+/// sibling is rendered).
+pub fn copy_write() -> Event {
+    let mut ev = python_job();
+    ev.via = "copy_file_range";
+    ev.file.source_path = Some(b"/srv/in\xff.log".to_vec());
+    ev.file.source_inode = Some(99);
+    ev
+}

@@ -4,7 +4,10 @@
 //!   the kretprobe reads the bytes the kernel actually wrote and builds the event.
 //! - tracepoint path: `sys_enter_write`/`sys_enter_pwrite64` find the `struct file *` from the fd
 //!   through `current->files`; `sys_exit_*` builds the event. Same record either way.
-//! - The vectored writes never pass through `vfs_write`, so both paths hook their syscall tracepoints.
+//! - The vectored writes and the copies (`copy_file_range`, `sendfile`, `splice`) never pass through
+//!   `vfs_write`, so both paths hook their syscall tracepoints; a copy's source file rides along.
+//! - io_uring writes are seen at `io_uring:io_uring_complete`, in the submitter's process (the
+//!   completing task is the submitter or one of its io-wq/SQPOLL threads), with the request's file.
 
 use crate::bpf::gen::*;
 use crate::bpf::layout::*;
@@ -16,32 +19,85 @@ use bpfasm::{AsmError, Cond, Helper, Program, Reg::*, Size};
 pub enum Hook {
     /// kprobe/kretprobe on `vfs_write`: `struct pt_regs` context.
     Kprobe,
-    /// syscall tracepoints: byte offsets of the fd in the enter record and `ret` in the exit record.
-    Tracepoint { fd_off: i16, ret_off: i16 },
+    /// syscall tracepoints: byte offsets of the fd in the enter record and `ret` in the exit record,
+    /// and of the source fd of a copy.
+    Tracepoint {
+        fd_off: i16,
+        ret_off: i16,
+        source_off: Option<i16>,
+    },
 }
 
-/// How the data arrived, by `via` index: the kprobe first, then the syscalls (tracepoint name, name of
-/// the fd field in its enter record).
-pub const VIA: [&str; 6] = [
+/// How the data arrived, by `via` index: the kprobe first, then the syscalls, then io_uring's opcodes.
+pub const VIA: [&str; 13] = [
     "vfs_write",
     "write",
     "pwrite64",
     "writev",
     "pwritev",
     "pwritev2",
+    "copy_file_range",
+    "sendfile64",
+    "splice",
+    "io_uring_writev",
+    "io_uring_write_fixed",
+    "io_uring_write",
+    "io_uring_splice",
 ];
 
-/// The syscalls whose tracepoints carry writes, with their `via` index: (syscall, fd field, via).
-pub const SYSCALLS: [(&str, &str, u16); 5] = [
-    ("write", "fd", 1),
-    ("pwrite64", "fd", 2),
-    ("writev", "fd", 3),
-    ("pwritev", "fd", 4),
-    ("pwritev2", "fd", 5),
+/// A syscall whose tracepoints carry writes.
+pub struct WriteSyscall {
+    pub name: &'static str,
+    /// The fd field of its enter record that names the written file.
+    pub fd: &'static str,
+    /// The fd field that names the file copied from.
+    pub source: Option<&'static str>,
+    pub via: u16,
+    /// Hooked on the kprobe path too: it never passes through `vfs_write`.
+    pub beside_vfs_write: bool,
+}
+
+const fn plain(name: &'static str, via: u16, beside_vfs_write: bool) -> WriteSyscall {
+    WriteSyscall {
+        name,
+        fd: "fd",
+        source: None,
+        via,
+        beside_vfs_write,
+    }
+}
+
+const fn copy(
+    name: &'static str,
+    fd: &'static str,
+    source: &'static str,
+    via: u16,
+) -> WriteSyscall {
+    WriteSyscall {
+        name,
+        fd,
+        source: Some(source),
+        via,
+        beside_vfs_write: true,
+    }
+}
+
+pub const SYSCALLS: [WriteSyscall; 8] = [
+    plain("write", 1, false),
+    plain("pwrite64", 2, false),
+    plain("writev", 3, true),
+    plain("pwritev", 4, true),
+    plain("pwritev2", 5, true),
+    copy("copy_file_range", "fd_out", "fd_in", 6),
+    copy("sendfile64", "out_fd", "in_fd", 7),
+    copy("splice", "fd_out", "fd_in", 8),
 ];
 
-/// Hooked on the kprobe path too: they never pass through `vfs_write`.
-pub const VECTORED: [&str; 3] = ["writev", "pwritev", "pwritev2"];
+/// io_uring opcodes that write to a file (UAPI numbers) and their `via`.
+pub const URING_OPS: [(i32, u16); 4] = [(2, 9), (5, 10), (23, 11), (30, 12)];
+
+/// Value of `inflight`: the written file and the file copied from (0 for plain writes).
+pub const INFLIGHT_VALUE: u32 = 16;
 
 /// Entry: filters, then remember r8 = file for this thread in `inflight`.
 pub fn entry(mut g: Gen, hook: Hook, cfg: &FilterConfig) -> Result<Program, AsmError> {
@@ -60,8 +116,20 @@ pub fn entry(mut g: Gen, hook: Hook, cfg: &FilterConfig) -> Result<Program, AsmE
     }
     g.a.jmp(Cond::Eq, R8, 0, out);
     g.file_filter(cfg, filtered);
-    g.a.stx(Size::DW, R10, S_VAL, R8);
-    g.update(MAP_INFLIGHT, S_KEY, S_VAL);
+    g.a.stx(Size::DW, R10, S_SEEN, R8)
+        .st(Size::DW, R10, S_SEEN + 8, 0);
+    if let Hook::Tracepoint {
+        source_off: Some(off),
+        ..
+    } = hook
+    {
+        let none = g.fresh("no_source");
+        g.a.ldx(Size::DW, R9, R6, off).mov32(R9, R9);
+        g.fd_to_file(&none);
+        g.a.stx(Size::DW, R10, S_SEEN + 8, R8);
+        g.a.label(&none);
+    }
+    g.update(MAP_INFLIGHT, S_KEY, S_SEEN);
     g.epilogue(out, Some(filtered));
     g.finish()
 }
@@ -76,6 +144,7 @@ pub fn exit(mut g: Gen, hook: Hook, via: u16) -> Result<Program, AsmError> {
     g.lookup(MAP_INFLIGHT, S_KEY);
     g.a.jmp(Cond::Eq, R0, 0, out);
     g.a.ldx(Size::DW, R8, R0, 0);
+    g.a.ldx(Size::DW, R1, R0, 8).stx(Size::DW, R10, S_PTR2, R1);
     g.delete(MAP_INFLIGHT, S_KEY);
     let ret_off = match hook {
         Hook::Kprobe => k.pt_regs_ax,
@@ -92,9 +161,92 @@ pub fn exit(mut g: Gen, hook: Hook, via: u16) -> Result<Program, AsmError> {
     g.a.ldx(Size::DW, R9, R10, S_VAL)
         .stx(Size::DW, R7, OFF_BYTES, R9);
     g.file_info(Section::Path, F_TRUNCATED);
+    if matches!(
+        hook,
+        Hook::Tracepoint {
+            source_off: Some(_),
+            ..
+        }
+    ) {
+        source(&mut g);
+    }
     g.process_context();
     g.submit(out);
     g.epilogue(out, None);
+    g.walk_subprogram();
+    g.finish()
+}
+
+/// A copy's source file (at `S_PTR2`, 0 when none): its path into `Path2`, its inode into
+/// `arg0` (low half) and `arg1` (high half). Clobbers r8 and r9.
+fn source(g: &mut Gen) {
+    let k = g.k;
+    let none = g.fresh("no_source");
+    g.a.ldx(Size::DW, R8, R10, S_PTR2)
+        .jmp(Cond::Eq, R8, 0, &none);
+    g.read_u64(R9, R8, k.file_f_inode);
+    g.read_u64(R1, R9, k.inode_i_ino);
+    g.a.stx(Size::W, R7, OFF_ARG0, R1)
+        .rsh64(R1, 32)
+        .stx(Size::W, R7, OFF_ARG1, R1);
+    g.file_path(Section::Path2, F_PATH2_TRUNCATED);
+    g.a.label(&none);
+}
+
+/// Offsets the io_uring program reads: in the `io_uring_complete` record and in `struct io_kiocb`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UringLayout {
+    pub req_off: i16,
+    pub res_off: i16,
+    pub kiocb_opcode: i16,
+    pub kiocb_file: i16,
+}
+
+/// `io_uring:io_uring_complete`: a completed write request of a watched file is a write event of the
+/// completing task's process, its bytes the request's result.
+pub fn uring(mut g: Gen, l: UringLayout, cfg: &FilterConfig) -> Result<Program, AsmError> {
+    let k = g.k;
+    let (out, filtered) = ("out", "filtered");
+    g.a.mov64(R6, R1);
+    g.process_filter(cfg, out, filtered);
+    g.a.ldx(Size::DW, R9, R6, l.req_off)
+        .jmp(Cond::Eq, R9, 0, out);
+    g.read_to_stack(S_VAL, 1, R9, l.kiocb_opcode);
+    g.a.ldx(Size::B, R1, R10, S_VAL);
+    let write_op = g.fresh("write_op");
+    for (op, _) in URING_OPS {
+        g.a.jmp(Cond::Eq, R1, op, &write_op);
+    }
+    g.a.ja(out);
+    g.a.label(&write_op);
+    let done = g.fresh("completed");
+    g.a.ldx(Size::W, R1, R6, l.res_off)
+        .jmp32(Cond::Sgt, R1, 0, &done)
+        .jmp32(Cond::Eq, R1, 0, out);
+    g.count(STAT_FAILED);
+    g.a.ja(out);
+    g.a.label(&done);
+    g.read_u64(R8, R9, l.kiocb_file);
+    g.a.jmp(Cond::Eq, R8, 0, out);
+    g.file_filter(cfg, filtered);
+    g.header(Op::Write as u16, 0, out);
+    g.a.ldx(Size::W, R1, R6, l.res_off)
+        .stx(Size::DW, R7, OFF_BYTES, R1);
+    for (op, via) in URING_OPS {
+        let next = g.fresh("via");
+        g.a.ldx(Size::B, R1, R10, S_VAL)
+            .jmp(Cond::Ne, R1, op, &next)
+            .st(Size::H, R7, OFF_VIA, via as i32)
+            .label(&next);
+    }
+    g.file_info(Section::Path, F_TRUNCATED);
+    // io-wq workers are named iou-wrk-<pid>: the process is its leader's.
+    g.a.call(Helper::GET_CURRENT_TASK).mov64(R9, R0);
+    g.read_u64(R9, R9, k.task_group_leader);
+    g.read_to_event(OFF_COMM, 16, R9, k.task_comm);
+    g.process_context();
+    g.submit(out);
+    g.epilogue(out, Some(filtered));
     g.walk_subprogram();
     g.finish()
 }

@@ -1,0 +1,208 @@
+//! A minimal io_uring client on the raw system calls (no liburing), for tests that need io_uring writes
+//! in any kernel, the VMs included: one ring, one request at a time, submitted and waited for.
+#![allow(dead_code)]
+
+use std::io;
+
+pub const IORING_OP_WRITEV: u8 = 2;
+pub const IORING_OP_WRITE_FIXED: u8 = 5;
+pub const IORING_OP_WRITE: u8 = 23;
+pub const IORING_OP_SPLICE: u8 = 30;
+
+const SYS_IO_URING_SETUP: libc::c_long = 425;
+const SYS_IO_URING_ENTER: libc::c_long = 426;
+const SYS_IO_URING_REGISTER: libc::c_long = 427;
+const IORING_ENTER_GETEVENTS: u32 = 1;
+const IORING_REGISTER_BUFFERS: u32 = 0;
+const IORING_OFF_SQ_RING: i64 = 0;
+const IORING_OFF_CQ_RING: i64 = 0x800_0000;
+const IORING_OFF_SQES: i64 = 0x1000_0000;
+
+#[repr(C)]
+#[derive(Default)]
+struct SqOffsets {
+    head: u32,
+    tail: u32,
+    ring_mask: u32,
+    ring_entries: u32,
+    flags: u32,
+    dropped: u32,
+    array: u32,
+    resv1: u32,
+    user_addr: u64,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CqOffsets {
+    head: u32,
+    tail: u32,
+    ring_mask: u32,
+    ring_entries: u32,
+    overflow: u32,
+    cqes: u32,
+    flags: u32,
+    resv1: u32,
+    user_addr: u64,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct Params {
+    sq_entries: u32,
+    cq_entries: u32,
+    flags: u32,
+    sq_thread_cpu: u32,
+    sq_thread_idle: u32,
+    features: u32,
+    wq_fd: u32,
+    resv: [u32; 3],
+    sq_off: SqOffsets,
+    cq_off: CqOffsets,
+}
+
+/// One submission queue entry, as the kernel reads it.
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+pub struct Sqe {
+    pub opcode: u8,
+    pub flags: u8,
+    pub ioprio: u16,
+    pub fd: i32,
+    pub off: u64,
+    pub addr: u64,
+    pub len: u32,
+    pub rw_flags: u32,
+    pub user_data: u64,
+    pub buf_index: u16,
+    pub personality: u16,
+    pub splice_fd_in: i32,
+    pub addr3: u64,
+    pub pad: u64,
+}
+
+struct Mapping(*mut libc::c_void, usize);
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        unsafe { libc::munmap(self.0, self.1) };
+    }
+}
+
+pub struct Ring {
+    fd: i32,
+    sq: Mapping,
+    cq: Mapping,
+    sqes: Mapping,
+    p: Params,
+}
+
+fn map(fd: i32, len: usize, off: i64) -> io::Result<Mapping> {
+    let m = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_POPULATE,
+            fd,
+            off,
+        )
+    };
+    if m == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Mapping(m, len))
+}
+
+impl Ring {
+    pub fn new() -> io::Result<Ring> {
+        let mut p = Params::default();
+        let fd = unsafe { libc::syscall(SYS_IO_URING_SETUP, 4u32, &mut p as *mut Params) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let fd = fd as i32;
+        let sq_len = p.sq_off.array as usize + p.sq_entries as usize * 4;
+        let cq_len = p.cq_off.cqes as usize + p.cq_entries as usize * 16;
+        let sq = map(fd, sq_len, IORING_OFF_SQ_RING)?;
+        let cq = map(fd, cq_len, IORING_OFF_CQ_RING)?;
+        let sqes = map(fd, p.sq_entries as usize * 64, IORING_OFF_SQES)?;
+        Ok(Ring {
+            fd,
+            sq,
+            cq,
+            sqes,
+            p,
+        })
+    }
+
+    fn at<T>(m: &Mapping, off: u32) -> *mut T {
+        unsafe { (m.0 as *mut u8).add(off as usize) as *mut T }
+    }
+
+    /// Registers `bufs` for `IORING_OP_WRITE_FIXED` (index = position).
+    pub fn register_buffers(&self, bufs: &[libc::iovec]) -> io::Result<()> {
+        let rc = unsafe {
+            libc::syscall(
+                SYS_IO_URING_REGISTER,
+                self.fd,
+                IORING_REGISTER_BUFFERS,
+                bufs.as_ptr(),
+                bufs.len() as u32,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Submits `sqe` and waits for its completion; returns its result (bytes, or -errno).
+    pub fn run(&self, sqe: Sqe) -> io::Result<i32> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let o = &self.p.sq_off;
+        let tail = unsafe { &*Self::at::<AtomicU32>(&self.sq, o.tail) };
+        let mask = unsafe { *Self::at::<u32>(&self.sq, o.ring_mask) };
+        let t = tail.load(Ordering::Acquire);
+        let idx = t & mask;
+        unsafe {
+            *(self.sqes.0 as *mut Sqe).add(idx as usize) = sqe;
+            *Self::at::<u32>(&self.sq, o.array).add(idx as usize) = idx;
+        }
+        tail.store(t.wrapping_add(1), Ordering::Release);
+        let rc = unsafe {
+            libc::syscall(
+                SYS_IO_URING_ENTER,
+                self.fd,
+                1u32,
+                1u32,
+                IORING_ENTER_GETEVENTS,
+                std::ptr::null::<u8>(),
+                0usize,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let c = &self.p.cq_off;
+        let head = unsafe { &*Self::at::<AtomicU32>(&self.cq, c.head) };
+        let ctail = unsafe { &*Self::at::<AtomicU32>(&self.cq, c.tail) };
+        let cmask = unsafe { *Self::at::<u32>(&self.cq, c.ring_mask) };
+        let h = head.load(Ordering::Acquire);
+        assert_ne!(
+            h,
+            ctail.load(Ordering::Acquire),
+            "io_uring_enter returned without a completion"
+        );
+        let cqe = unsafe { Self::at::<u8>(&self.cq, c.cqes).add(((h & cmask) * 16) as usize) };
+        let res = unsafe { *(cqe.add(8) as *const i32) };
+        head.store(h.wrapping_add(1), Ordering::Release);
+        Ok(res)
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        unsafe { libc::close(self.fd) };
+    }
+}

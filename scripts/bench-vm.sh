@@ -16,6 +16,8 @@ BENCH_LOG=${1:?usage: bench-vm.sh LOG FILESPY BENCH_WRITER}
 FILESPY=${2:?filespy binary}
 WRITER=${3:?bench_writer binary}
 VM_KERNEL=${FILESPY_BENCH_VM_KERNEL:-6.12.117+deb12-amd64}
+# Its own default, not vm-test.sh's per-boot one: the bench rounds run far longer than the tests.
+TIMEOUT=${FILESPY_VM_TIMEOUT:-900}
 WRITES=${FILESPY_BENCH_VM_WRITES:-50000}
 ROUNDS=${FILESPY_BENCH_ROUNDS:-5}
 

@@ -7,17 +7,25 @@
 # (panic, hang, no report) or qemu times out.
 #
 # Environment:
-#   FILESPY_VM_KERNELS   space-separated Debian kernel ABI names (default: 6.1 and 6.12 of bookworm)
-#   FILESPY_VM_TIMEOUT   seconds allowed per boot+test (default 600; a VM that never reports is booted once more)
+#   FILESPY_VM_KERNELS   space-separated Debian kernel ABI names. An entry `unstable:ABI` pins ABI from Debian
+#                        unstable and falls back to unstable's newest kernel (what linux-image-amd64 depends on)
+#                        once the pinned one is gone from the archive; the log and summary say which one ran.
+#                        Default: bullseye's 5.10, bookworm's 6.1, bookworm-backports' 6.12 and unstable's 7.2.
+#   FILESPY_VM_TIMEOUT   seconds allowed per boot+test (default 300, about 5x a boot+test under TCG today; a VM
+#                        that never reports is booted once more)
+#   FILESPY_VM_BUDGET    seconds for all boots together, retries included (default 2400): however many kernels
+#                        hang, the VM stage ends in time for CI's 90 minutes; kernels left unbooted fail.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# BASH_SOURCE, not $0: also right when sourced (scripts/bench-vm.sh).
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE="$ROOT/.cache"
 KERNEL_CACHE="$CACHE/kernels"
 LOG_DIR="$CACHE/vm-logs"
 MUSL=x86_64-unknown-linux-musl
-KERNELS=${FILESPY_VM_KERNELS:-"6.1.0-56-amd64 6.12.117+deb12-amd64"}
-TIMEOUT=${FILESPY_VM_TIMEOUT:-600}
+KERNELS=${FILESPY_VM_KERNELS:-"5.10.0-46-amd64 6.1.0-56-amd64 6.12.117+deb12-amd64 unstable:7.2.13+deb14-amd64"}
+TIMEOUT=${FILESPY_VM_TIMEOUT:-300}
+BUDGET=${FILESPY_VM_BUDGET:-2400}
 export PATH="$HOME/.cargo/bin:$PATH"
 
 log() { printf 'vm-test: %s\n' "$*" >&2; }
@@ -66,45 +74,119 @@ for line in sys.stdin:
 	log "test binaries: ${TEST_BINS[*]##*/}"
 }
 
-# apt-get with a private configuration under .cache/apt: used only when the system's sources lack the kernel,
-# so the machine's own apt setup is never edited.
-private_apt() {
-	local dir="$CACHE/apt"
-	mkdir -p "$dir/lists/partial" "$dir/archives/partial" "$dir/parts"
-	: >"$dir/status"
-	cat >"$dir/sources.list" <<-'EOF'
-		deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main
-		deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-updates main
-		deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-backports main
-		deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security bookworm-security main
-	EOF
-	apt-get -q \
-		-o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts="$dir/parts" \
-		-o Dir::State::Lists="$dir/lists" -o Dir::State::status="$dir/status" \
-		-o Dir::Cache="$dir" -o Dir::Cache::archives="$dir/archives" \
-		-o APT::Sandbox::User=root "$@"
+# The private apt configuration under .cache/apt: Debian's bullseye, bookworm (each with -updates and
+# -security; bookworm-backports for 6.12) and unstable. Used only when the system's sources lack a kernel, so
+# the machine's own apt setup is never edited; the indexes are refreshed once per run.
+PRIVATE_APT_DIR="$CACHE/apt"
+PRIVATE_APT_FRESH=0
+private_apt_opts() {
+	local dir=$PRIVATE_APT_DIR
+	PRIVATE_APT_OPTS=(
+		-o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts="$dir/parts"
+		-o Dir::State::Lists="$dir/lists" -o Dir::State::status="$dir/status"
+		-o Dir::Cache="$dir" -o Dir::Cache::archives="$dir/archives"
+		# Only the Packages indexes are needed: no translations, no AppStream metadata.
+		-o Acquire::Languages=none -o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false
+		-o Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false
+		-o APT::Sandbox::User=root
+	)
 }
 
-# Ensures $KERNEL_CACHE/<kernel>/vmlinuz exists, downloading the linux-image .deb only on the first run.
+private_apt_update() {
+	((PRIVATE_APT_FRESH)) && return 0
+	local dir=$PRIVATE_APT_DIR key=/usr/share/keyrings/debian-archive-keyring.gpg
+	mkdir -p "$dir/lists/partial" "$dir/archives/partial" "$dir/parts"
+	: >"$dir/status"
+	local suite
+	{
+		for suite in bullseye bullseye-updates bookworm bookworm-updates bookworm-backports sid; do
+			echo "deb [signed-by=$key] http://deb.debian.org/debian $suite main"
+		done
+		for suite in bullseye-security bookworm-security; do
+			echo "deb [signed-by=$key] http://deb.debian.org/debian-security $suite main"
+		done
+	} >"$dir/sources.list"
+	log "updating the private apt indexes (bullseye, bookworm, unstable) in $dir"
+	private_apt_opts
+	apt-get -q "${PRIVATE_APT_OPTS[@]}" update >/dev/null || die "apt-get update with $dir/sources.list failed"
+	PRIVATE_APT_FRESH=1
+}
+
+private_apt() {
+	private_apt_update
+	private_apt_opts
+	apt-get -q "${PRIVATE_APT_OPTS[@]}" "$@"
+}
+
+private_apt_cache() {
+	private_apt_update
+	private_apt_opts
+	apt-cache "${PRIVATE_APT_OPTS[@]}" "$@"
+}
+
+# Whether a package named $1 is in the private apt indexes.
+private_apt_has() {
+	[[ -n $(private_apt_cache show --no-all-versions "$1" 2>/dev/null | sed -n 's/^Package: //p') ]]
+}
+
+# Downloads package $1 into directory $2: from the system's sources if they have it, else privately.
+download_deb() {
+	local pkg=$1 dir=$2
+	log "downloading $pkg"
+	(cd "$dir" && apt-get -q -o APT::Sandbox::User=root download "$pkg" 2>/dev/null) && return 0
+	log "$pkg not in the system's apt sources; trying Debian's bullseye, bookworm and unstable privately"
+	private_apt_update # here, not in the subshell below, so it happens once per run
+	(cd "$dir" && private_apt download "$pkg")
+}
+
+# Sets RESOLVED to the kernel ABI name an entry of FILESPY_VM_KERNELS stands for (not a subshell: the
+# private indexes stay fresh for the download). `unstable:ABI` is ABI while it is cached or in the archive,
+# else unstable's newest (the ABI its linux-image-amd64 depends on).
+resolve_kernel() {
+	local entry=$1
+	RESOLVED=$entry
+	[[ $entry == unstable:* ]] || return 0
+	local pinned=${entry#unstable:}
+	RESOLVED=$pinned
+	[[ -s $KERNEL_CACHE/$pinned/vmlinuz ]] && return 0 # a cached pinned kernel is used as it is
+	private_apt_update # here, not in the subshells below, so it happens once and its errors show
+	private_apt_has "linux-image-$pinned" && return 0
+	RESOLVED=$(private_apt_cache show linux-image-amd64/unstable 2>/dev/null |
+		sed -n 's/^Depends:.*linux-image-\([^ ,]*-amd64\).*/\1/p' | head -n 1 || true)
+	[[ -n $RESOLVED ]] ||
+		die "pinned kernel $pinned is gone from unstable, and unstable's linux-image-amd64 names no kernel"
+	log "pinned kernel $pinned is gone from unstable; running unstable's newest, $RESOLVED"
+	FALLBACKS+=("$RESOLVED: unstable's newest (pinned $pinned is gone from the archive)")
+}
+
+# Ensures $KERNEL_CACHE/<kernel>/vmlinuz exists, downloading the kernel's .deb only on the first run. Older
+# packages hold boot/vmlinuz-<kernel> in linux-image-<kernel>; newer ones make that a meta package and ship
+# usr/lib/modules/<kernel>/vmlinuz in linux-binary-<kernel>: the first package holding either is used.
 fetch_kernel() {
-	local kernel=$1 dir="$KERNEL_CACHE/$1" pkg="linux-image-$1"
+	local kernel=$1 dir="$KERNEL_CACHE/$1"
 	[[ -s $dir/vmlinuz ]] && return 0
 	mkdir -p "$dir"
+	local pkg deb member kre
+	kre=$(sed 's/[.+]/\\&/g' <<<"$kernel")
+	for pkg in "linux-image-$kernel" "linux-binary-$kernel"; do
+		rm -f "$dir"/*.deb
+		download_deb "$pkg" "$dir" || continue
+		deb=$(ls "$dir"/*.deb)
+		member=$(dpkg-deb --fsys-tarfile "$deb" | tar -t |
+			grep -xE "\./boot/vmlinuz-$kre|\./usr/lib/modules/$kre/vmlinuz" | head -n 1 || true)
+		if [[ -z $member ]]; then
+			log "$pkg holds no vmlinuz (a meta package)"
+			continue
+		fi
+		# Only the compressed kernel is needed: everything it needs is built in, so the .deb (70-110 MB,
+		# mostly modules) is dropped once vmlinuz is out.
+		dpkg-deb --fsys-tarfile "$deb" | tar -xO "$member" >"$dir/vmlinuz.part" || die "cannot extract $member from $deb"
+		mv "$dir/vmlinuz.part" "$dir/vmlinuz"
+		rm -f "$deb"
+		return 0
+	done
 	rm -f "$dir"/*.deb
-	log "downloading $pkg"
-	if ! (cd "$dir" && apt-get -q -o APT::Sandbox::User=root download "$pkg"); then
-		log "$pkg not in the system's apt sources; trying bookworm, -updates, -backports, -security privately"
-		private_apt update >/dev/null
-		(cd "$dir" && private_apt download "$pkg") || die "cannot download $pkg from any source"
-	fi
-	local deb
-	deb=$(ls "$dir"/*.deb)
-	# Only the compressed kernel is needed: everything it needs is built in, so the .deb (70-110 MB, mostly
-	# modules) is dropped once vmlinuz is out.
-	dpkg-deb --fsys-tarfile "$deb" | tar -xO "./boot/vmlinuz-$kernel" >"$dir/vmlinuz.part" ||
-		die "no boot/vmlinuz-$kernel in $deb"
-	mv "$dir/vmlinuz.part" "$dir/vmlinuz"
-	rm -f "$deb"
+	die "no vmlinuz for kernel $kernel in linux-image-$kernel or linux-binary-$kernel from any source"
 }
 
 # The VM's /init: mount what filespy needs, run each test binary, print one verdict per binary and overall.
@@ -126,6 +208,8 @@ write_init() {
 		export HOME=/tmp TMPDIR=/tmp RUST_BACKTRACE=1
 		kernel=$(uname -r)
 		overall=PASS
+		# Guest uptimes around the tests split the wall time into boot and tests.
+		echo "FILESPY-VM-BOOTED kernel=$kernel uptime=$(cut -d' ' -f1 /proc/uptime)"
 		for t in /tests/*; do
 		    name=${t##*/}
 		    echo "FILESPY-VM-BEGIN kernel=$kernel test=$name"
@@ -134,6 +218,7 @@ write_init() {
 		    if [ "$rc" -eq 0 ]; then verdict=PASS; else verdict=FAIL; overall=FAIL; fi
 		    echo "FILESPY-VM-TEST kernel=$kernel test=$name rc=$rc $verdict"
 		done
+		echo "FILESPY-VM-TESTED kernel=$kernel uptime=$(cut -d' ' -f1 /proc/uptime)"
 		echo "FILESPY-VM-RESULT kernel=$kernel $overall"
 		sync
 		poweroff -f
@@ -163,10 +248,17 @@ build_initramfs() {
 # inserted (text_poke_bp: int3 + IPIs) while the other vCPU executes that code once hung both vCPUs
 # in a soft lockup; one host thread sees every code patch at once.
 run_vm() {
-	local kernel=$1 initrd=$2 logf="$LOG_DIR/$1.log" start end rc
+	local kernel=$1 initrd=$2 logf="$LOG_DIR/$1.log" start end rc limit
+	limit=$((BUDGET - ($(date +%s) - VM_START)))
+	if ((limit <= 0)); then
+		log "kernel $kernel: FAIL: not booted, the ${BUDGET}s of FILESPY_VM_BUDGET are spent"
+		SUMMARY+=("$kernel: FAIL (not booted: FILESPY_VM_BUDGET of ${BUDGET}s spent)")
+		return 1
+	fi
+	((limit < TIMEOUT)) || limit=$TIMEOUT
 	start=$(date +%s.%N)
 	set +e
-	timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg,thread=single -cpu max -m 1024 -smp 2 -nographic -no-reboot \
+	timeout "$limit" qemu-system-x86_64 -accel tcg,thread=single -cpu max -m 1024 -smp 2 -nographic -no-reboot \
 		-kernel "$KERNEL_CACHE/$kernel/vmlinuz" -initrd "$initrd" \
 		-append "console=ttyS0 quiet panic=-1" </dev/null 2>&1 | tee "$logf"
 	rc=${PIPESTATUS[0]}
@@ -184,7 +276,8 @@ run_vm() {
 
 	local problem=""
 	if ((rc == 124)); then
-		problem="qemu timed out after ${TIMEOUT}s"
+		problem="qemu timed out after ${limit}s"
+		((limit == TIMEOUT)) || problem+=" (what was left of FILESPY_VM_BUDGET)"
 	elif [[ -z $verdict ]]; then
 		problem="no verdict line for kernel $kernel (panic, hang, wrong kernel or no report; qemu rc=$rc)"
 	elif [[ $verdict != PASS ]]; then
@@ -201,23 +294,36 @@ run_vm() {
 		[[ -n $verdict ]] && return 1
 		return 2
 	fi
-	log "kernel $kernel: PASS in ${secs}s (boot+test, $got test binaries)"
-	SUMMARY+=("$kernel: PASS (${secs}s boot+test)")
+	# Tests: guest uptime from the first test's start to the last one's end; boot: the rest of the wall time
+	# (firmware, decompression, kernel start-up, power-off).
+	local tests
+	tests=$(tr -d '\r' <"$logf" | awk -v k="kernel=$kernel" -v secs="$secs" '
+		$2 == k && $1 == "FILESPY-VM-BOOTED" { sub("uptime=", "", $3); b = $3 }
+		$2 == k && $1 == "FILESPY-VM-TESTED" { sub("uptime=", "", $3); t = $3 }
+		END { if (b != "" && t != "") printf "boot %.1fs + tests %.1fs", secs - (t - b), t - b; else printf "boot+test" }')
+	log "kernel $kernel: PASS in ${secs}s ($tests, $got test binaries)"
+	SUMMARY+=("$kernel: PASS (${secs}s: $tests)")
 }
 
 main() {
 	check_tools
 	mkdir -p "$KERNEL_CACHE" "$LOG_DIR"
 	build_binaries
-	local kernel
-	for kernel in $KERNELS; do
-		fetch_kernel "$kernel"
+	local kernel entry resolved=()
+	FALLBACKS=()
+	for entry in $KERNELS; do
+		resolve_kernel "$entry"
+		fetch_kernel "$RESOLVED"
+		resolved+=("$RESOLVED")
 	done
+	KERNELS=${resolved[*]}
+	log "kernels: $KERNELS"
 	local initrd="$CACHE/vm-initramfs.cpio.gz"
 	build_initramfs "$initrd"
 	log "initramfs: $(du -h "$initrd" | cut -f1)"
 
 	SUMMARY=()
+	VM_START=$(date +%s)
 	local failures=0
 	local rc
 	for kernel in $KERNELS; do
@@ -234,7 +340,7 @@ main() {
 		((rc == 0)) || failures=$((failures + 1))
 	done
 	log "summary:"
-	printf '  %s\n' "${SUMMARY[@]}" >&2
+	printf '  %s\n' "${SUMMARY[@]}" "${FALLBACKS[@]}" >&2
 	((failures == 0)) || die "$failures of $(wc -w <<<"$KERNELS") kernels failed"
 }
 

@@ -995,3 +995,57 @@ fn context_reaches_events_read_before_it_from_another_cpu() {
     );
     assert!(missing.is_empty(), "{missing:#?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Copies by real tools: the bytes the kernel moved, the script that asked for them
+
+#[test]
+fn python_copies_are_writes_of_the_script() {
+    let dir = TestDir::new("pycopy");
+    let src = dir.join("notes.txt");
+    write_file(&src, &"a line of notes\n".repeat(1000));
+    let job = dir.join("tools/backup.py");
+    write_file(
+        &job,
+        "import os, shutil, sys\n\
+         shutil.copyfile('notes.txt', 'shutil.txt')\n\
+         a = os.open('notes.txt', os.O_RDONLY)\n\
+         b = os.open('sendfile.txt', os.O_WRONLY | os.O_CREAT, 0o644)\n\
+         n = os.fstat(a).st_size\n\
+         while n > 0:\n    n -= os.sendfile(b, a, None, n)\n\
+         r, w = os.pipe()\n\
+         os.write(w, b'spliced from a pipe\\n')\n\
+         c = os.open('splice.txt', os.O_WRONLY | os.O_CREAT, 0o644)\n\
+         os.splice(r, c, 20)\n",
+    );
+    let mon = Filespy::start(&["--path", dir.str()], Out::Collect);
+    let out = Command::new("python3")
+        .arg("tools/backup.py")
+        .current_dir(dir.path())
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let fin = mon.stop();
+    let events = fin.events();
+    for name in ["shutil.txt", "sendfile.txt", "splice.txt"] {
+        let path = dir.join(name);
+        let evs = events_for(&events, &path);
+        assert!(!evs.is_empty(), "{name}: {events:?}");
+        let total: u64 = evs
+            .iter()
+            .map(|e| e["file"]["bytes_written"].as_u64().unwrap())
+            .sum();
+        assert_eq!(total, std::fs::metadata(&path).unwrap().len(), "{name}");
+        for e in &evs {
+            assert_eq!(e["process"]["file_path"], s(&job), "the script: {e}");
+            let via = e["via"].as_str().unwrap();
+            assert!(
+                ["sendfile64", "copy_file_range", "splice"].contains(&via),
+                "{name} via {via}"
+            );
+            if name != "splice.txt" {
+                assert_eq!(e["file"]["source_path"], s(&src), "{e}");
+            }
+        }
+    }
+}

@@ -189,7 +189,8 @@ Filters (repeat a filter to allow several values; different filters must all mat
 Kernel side:
       --attach MODE         auto|kprobe|tracepoint (default: auto = kprobe if available)
       --buffer-pages N      per-CPU ring buffer pages, a power of two in 1..4096 (default: 64)
-      --btf FILE            read kernel types from FILE instead of /sys/kernel/btf/vmlinux
+      --btf FILE            read kernel types from FILE (a regular file, at most 256 MiB)
+                            instead of /sys/kernel/btf/vmlinux
       --dump-prog[=FILE]    print the BPF programs' disassembly, or write them to FILE as ELF; then exit
 
 Output:

@@ -678,10 +678,39 @@ fn setup_errors_exit_1_with_one_line() {
     // A real BTF header cut short.
     let real = std::fs::read("/sys/kernel/btf/vmlinux").expect("host BTF");
     std::fs::write(&truncated, &real[..40]).unwrap();
+    // Files that must not be read whole: a device that never ends, a FIFO nobody writes, a directory,
+    // and a (sparse) file past the size limit.
+    let fifo = dir.join("fifo.btf");
+    let c = std::ffi::CString::new(s(&fifo)).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let huge = dir.join("huge.btf");
+    std::fs::File::create(&huge)
+        .and_then(|f| f.set_len((256 << 20) + 1))
+        .expect("sparse file");
     let cases: Vec<(Vec<String>, String)> = vec![
         (
             vec!["--btf".into(), "/nonexistent".into()],
             "/nonexistent".into(),
+        ),
+        (
+            vec!["--btf".into(), "/dev/zero".into()],
+            "BTF file /dev/zero is a character device, not a regular file".into(),
+        ),
+        (
+            vec!["--btf".into(), s(&fifo)],
+            format!("{} is a FIFO, not a regular file", s(&fifo)),
+        ),
+        (
+            vec!["--btf".into(), dir.str().into()],
+            format!("{} is a directory", dir.str()),
+        ),
+        (
+            vec!["--btf".into(), s(&huge)],
+            format!("BTF file {} is larger than 256 MiB", s(&huge)),
+        ),
+        (
+            vec!["--dump-prog".into(), "--btf".into(), "/dev/zero".into()],
+            "/dev/zero is a character device".into(),
         ),
         (vec!["--btf".into(), s(&garbage)], s(&garbage)),
         (vec!["--btf".into(), s(&truncated)], s(&truncated)),

@@ -460,11 +460,49 @@ impl Drop for Filespy {
 /// Runs filespy to completion (no `ready` expected: error exits, `--dump-prog`), stdin from /dev/null.
 pub fn run_filespy(args: &[&str]) -> Finished {
     require_root();
-    let out = Command::new(filespy_bin())
-        .args(args)
+    let mut cmd = Command::new(filespy_bin());
+    cmd.args(args);
+    run_bounded(cmd, READY_TIMEOUT)
+}
+
+/// Runs `cmd` (stdin /dev/null, stdout and stderr collected) to completion; a run that outlasts
+/// `limit` is killed and fails the test (a hang must never block the suite).
+pub fn run_bounded(mut cmd: Command, limit: Duration) -> Finished {
+    let mut child = cmd
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run filespy");
+    let collect = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out_reader = collect(Box::new(child.stdout.take().expect("stdout")));
+    let err_reader = collect(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for filespy") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} still running after {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&err_reader.join().unwrap_or_default())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let out = std::process::Output {
+        status,
+        stdout: out_reader.join().expect("stdout reader"),
+        stderr: err_reader.join().expect("stderr reader"),
+    };
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let now = Instant::now();
     let stderr_lines = stderr

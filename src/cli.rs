@@ -195,15 +195,21 @@ Kernel side:
 
 Output:
       --format FMT          json|text (default: json)
-  -o, --output FILE         append events to FILE (created mode 0600; reopened on SIGHUP) instead of stdout
+  -o, --output FILE         append events to FILE (created mode 0600; reopened on SIGHUP) instead of stdout;
+                            refused if a symlink, another user's, or writable by group/others
       --count N             stop after N events
       --duration TIME       stop after TIME: seconds, or with a suffix s, m, h (30, 1.5, 30s, 5m, 1h)
       --stats               print a summary line (events, lost, filtered, failed writes) on stderr at exit
+                            (SIGUSR1 prints it at any time)
   -q, --quiet               no 'ready' or loss lines on stderr (errors are still printed)
   -h, --help                print this help and exit
   -V, --version             print version and build commit and exit
 
 Needs root, or CAP_BPF and CAP_PERFMON (except --help, --version, --dump-prog).
+
+Signals: INT/TERM stop, HUP reopens the -o file, USR1/USR2 print the running stats, ALRM is ignored.
+An output that does not keep up (or a full disk) never stops the run: up to 8 MiB of events wait,
+the rest are dropped and counted (lost_output in --stats).
 
 Exit status:
   0  success (also when the reader of the output goes away)

@@ -16,6 +16,7 @@ pub mod probes;
 #[cfg(test)]
 mod python_oracle;
 pub mod record;
+pub mod safe_open;
 pub mod script;
 pub mod sink;
 pub mod sys;

@@ -20,4 +20,5 @@ pub mod safe_open;
 pub mod script;
 pub mod sink;
 pub mod sys;
+pub mod syscall_layout;
 pub mod uuid;

@@ -39,6 +39,11 @@ pub struct KernelOffsets {
     /// x86_64 `struct pt_regs`: first argument and return value registers (kprobe context).
     pub pt_regs_di: i16,
     pub pt_regs_ax: i16,
+    /// The syscall tracepoints' record layouts, `struct syscall_trace_enter.args` and
+    /// `struct syscall_trace_exit.ret`: what tracefs' `format` files say, for when they cannot be read
+    /// (see `syscall_layout`). None when the kernel has no syscall tracepoints.
+    pub syscall_enter_args: Option<i16>,
+    pub syscall_exit_ret: Option<i16>,
 }
 
 impl KernelOffsets {
@@ -83,6 +88,8 @@ impl KernelOffsets {
             fs_pwd_mnt: pwd + off("path", "mnt")?,
             pt_regs_di: off("pt_regs", "di")?,
             pt_regs_ax: off("pt_regs", "ax")?,
+            syscall_enter_args: off("syscall_trace_enter", "args").ok(),
+            syscall_exit_ret: off("syscall_trace_exit", "ret").ok(),
         })
     }
 }

@@ -9,7 +9,8 @@ use crate::cli::AttachMode;
 use crate::offsets::KernelOffsets;
 use crate::sys::map::{Map, MapType};
 use crate::sys::prog::{Prog, ProgType};
-use crate::sys::{possible_cpus, tracefs, SysError};
+use crate::sys::{possible_cpus, SysError};
+use crate::syscall_layout;
 use bpfasm::Program;
 use std::rc::Rc;
 
@@ -184,9 +185,7 @@ pub fn generate(
         }
     }
     for (enter, exit) in VECTORED_TRACEPOINTS {
-        if tracefs::tracepoint_exists("syscalls", enter)
-            && tracefs::tracepoint_exists("syscalls", exit)
-        {
+        if syscall_layout::exists(k, enter) && syscall_layout::exists(k, exit) {
             syscall_pair(k, &cfg, enter, exit, &mut out)?;
         }
     }
@@ -201,8 +200,8 @@ fn syscall_pair(
     exit: &str,
     out: &mut Vec<Generated>,
 ) -> Result<(), SysError> {
-    let fd_off = tp_offset(enter, "fd")?;
-    let ret_off = tp_offset(exit, "ret")?;
+    let fd_off = syscall_layout::field_offset(k, enter, "fd")?;
+    let ret_off = syscall_layout::field_offset(k, exit, "ret")?;
     let p = codegen::generate(k, Hook::Tracepoint { fd_off, ret_off }, cfg)
         .map_err(|e| SysError::Invalid(format!("generating programs: {e}")))?;
     out.push(Generated {
@@ -216,12 +215,6 @@ fn syscall_pair(
         program: p.exit,
     });
     Ok(())
-}
-
-fn tp_offset(tp: &str, field: &str) -> Result<i16, SysError> {
-    let off = tracefs::tracepoint_field_offset("syscalls", tp, field)?;
-    i16::try_from(off)
-        .map_err(|_| SysError::Invalid(format!("tracepoint {tp} field {field} at offset {off}")))
 }
 
 /// The loaded kernel side.

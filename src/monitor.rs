@@ -413,8 +413,7 @@ impl Session<'_> {
     /// Hands this drain's lines to the sink and writes what the output takes now, never blocking;
     /// `Ok(true)` when the reader went away (a quiet end of the run).
     fn flush(&mut self, sink: &mut Sink) -> Result<bool, String> {
-        sink.offer(self.out);
-        self.out.clear();
+        sink.offer_vec(self.out);
         let r = sink.pump();
         self.print_notices(sink);
         match r {

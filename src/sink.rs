@@ -346,6 +346,19 @@ impl Sink {
         }
     }
 
+    /// `offer` for a buffer the caller reuses: when nothing waits, the buffers are swapped instead of
+    /// copied (the common case, once per drain). `lines` is left empty either way.
+    pub fn offer_vec(&mut self, lines: &mut Vec<u8>) {
+        if !self.has_pending() && lines.len() <= MAX_PENDING {
+            self.pending.clear();
+            self.head = 0;
+            std::mem::swap(&mut self.pending, lines);
+        } else {
+            self.offer(lines);
+            lines.clear();
+        }
+    }
+
     /// Events dropped so far (never written).
     pub fn dropped(&self) -> u64 {
         self.dropped
@@ -889,6 +902,20 @@ mod tests {
         assert_eq!(sink.dropped(), 0);
         drop(sink);
         assert_eq!(reader.join().unwrap(), want);
+    }
+
+    #[test]
+    fn offered_buffers_keep_line_order_whether_swapped_or_appended() {
+        let (read, write) = pipe(libc::O_CLOEXEC);
+        drop(read);
+        let mut sink = Sink::from_fd(write);
+        let mut buf = b"a\n".to_vec();
+        sink.offer_vec(&mut buf);
+        assert!(buf.is_empty());
+        buf.extend_from_slice(b"b\n");
+        sink.offer_vec(&mut buf);
+        assert!(buf.is_empty());
+        assert_eq!(&sink.pending[sink.head..], b"a\nb\n");
     }
 
     #[test]

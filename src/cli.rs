@@ -201,20 +201,28 @@ Filters (repeat a filter to allow several values; different filters must all mat
 Kernel side:
       --attach MODE         auto|kprobe|tracepoint (default: auto = kprobe if available)
       --buffer-pages N      per-CPU ring buffer pages, a power of two in 1..4096 (default: 64)
-      --btf FILE            read kernel types from FILE instead of /sys/kernel/btf/vmlinux
+      --btf FILE            read kernel types from FILE (a regular file, at most 256 MiB)
+                            instead of /sys/kernel/btf/vmlinux
       --dump-prog[=FILE]    print the BPF programs' disassembly, or write them to FILE as ELF; then exit
 
 Output:
       --format FMT          json|text (default: json)
-  -o, --output FILE         append events to FILE (created mode 0600; reopened on SIGHUP) instead of stdout
+  -o, --output FILE         append events to FILE (created mode 0600; reopened on SIGHUP) instead of stdout;
+                            refused if a symlink, another user's, or writable by group/others
       --count N             stop after N events
       --duration TIME       stop after TIME: seconds, or with a suffix s, m, h (30, 1.5, 30s, 5m, 1h)
       --stats               print a summary line (events, lost, filtered, failed writes) on stderr at exit
+                            (SIGUSR1 prints it at any time)
   -q, --quiet               no 'ready' or loss lines on stderr (errors are still printed)
   -h, --help                print this help and exit
   -V, --version             print version and build commit and exit
 
-Needs root, or CAP_BPF and CAP_PERFMON (except --help, --version, --dump-prog).
+Needs root, or CAP_BPF and CAP_PERFMON (except --help, --version, --dump-prog); a non-root user
+also needs CAP_DAC_READ_SEARCH to read tracefs.
+
+Signals: INT/TERM stop, HUP reopens the -o file, USR1/USR2 print the running stats, ALRM is ignored.
+An output that does not keep up (or a full disk) never stops the run: up to 8 MiB of events wait,
+the rest are dropped and counted (lost_output in --stats).
 
 Exit status:
   0  success (also when the reader of the output goes away)

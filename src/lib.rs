@@ -18,7 +18,9 @@ pub mod proc_cache;
 #[cfg(test)]
 mod python_oracle;
 pub mod record;
+pub mod safe_open;
 pub mod script;
 pub mod sink;
 pub mod sys;
+pub mod syscall_layout;
 pub mod uuid;

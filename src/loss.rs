@@ -95,26 +95,34 @@ fn loss_line(per_cpu: &BTreeMap<u32, u64>) -> String {
 pub struct Stats {
     /// Events written to the output.
     pub events: u64,
-    /// Events the kernel could not deliver (ring full).
+    /// Events lost: those the kernel could not deliver (ring full) plus `lost_output`.
     pub lost: u64,
     /// Events dropped by user-space filters.
     pub filtered: u64,
     /// Writes the kernel saw fail (negative return value).
     pub failed_writes: u64,
-    /// Lost events per CPU, in CPU order.
+    /// Lost events per CPU (ring full), in CPU order.
     pub lost_per_cpu: Vec<(u32, u64)>,
+    /// Events read but never written: the output stalled or was full longer than its buffer lasted.
+    pub lost_output: u64,
 }
 
 impl Stats {
     /// Takes `lost` and `lost_per_cpu` from the reporter's totals.
     pub fn set_losses(&mut self, totals: &LossTotals) {
-        self.lost = totals.total;
+        self.lost = totals.total.saturating_add(self.lost_output);
         self.lost_per_cpu = totals.per_cpu.clone();
     }
 
+    /// `n` more events could not be written to the output: they count in `lost` too.
+    pub fn add_output_losses(&mut self, n: u64) {
+        self.lost_output = self.lost_output.saturating_add(n);
+        self.lost = self.lost.saturating_add(n);
+    }
+
     /// One line, keys always present and in this order, no trailing newline:
-    /// `filespy: stats events=N lost=N filtered=N failed_writes=N lost_per_cpu=cpu0:N,cpu3:N`
-    /// (`lost_per_cpu=-` when nothing was lost).
+    /// `filespy: stats events=N lost=N filtered=N failed_writes=N lost_per_cpu=cpu0:N,cpu3:N
+    /// lost_output=N` (`lost_per_cpu=-` when no ring lost anything).
     pub fn summary_line(&self) -> String {
         let per_cpu = if self.lost_per_cpu.is_empty() {
             "-".to_string()
@@ -126,8 +134,8 @@ impl Stats {
                 .join(",")
         };
         format!(
-            "filespy: stats events={} lost={} filtered={} failed_writes={} lost_per_cpu={per_cpu}",
-            self.events, self.lost, self.filtered, self.failed_writes
+            "filespy: stats events={} lost={} filtered={} failed_writes={} lost_per_cpu={per_cpu} lost_output={}",
+            self.events, self.lost, self.filtered, self.failed_writes, self.lost_output
         )
     }
 }
@@ -242,7 +250,7 @@ mod tests {
         };
         assert_eq!(
             s.summary_line(),
-            "filespy: stats events=10 lost=0 filtered=4 failed_writes=1 lost_per_cpu=-"
+            "filespy: stats events=10 lost=0 filtered=4 failed_writes=1 lost_per_cpu=- lost_output=0"
         );
         let mut r = LossReporter::new();
         let t0 = Instant::now();
@@ -251,7 +259,12 @@ mod tests {
         s.set_losses(&r.totals());
         assert_eq!(
             s.summary_line(),
-            "filespy: stats events=10 lost=7 filtered=4 failed_writes=1 lost_per_cpu=cpu0:5,cpu3:2"
+            "filespy: stats events=10 lost=7 filtered=4 failed_writes=1 lost_per_cpu=cpu0:5,cpu3:2 lost_output=0"
+        );
+        s.add_output_losses(3);
+        assert_eq!(
+            s.summary_line(),
+            "filespy: stats events=10 lost=10 filtered=4 failed_writes=1 lost_per_cpu=cpu0:5,cpu3:2 lost_output=3"
         );
         assert!(!s.summary_line().contains('\n'));
     }

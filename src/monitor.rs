@@ -26,6 +26,10 @@ use std::time::{Duration, Instant};
 const POLL_MS: i32 = 100;
 /// Initial capacity of the output buffer, which is written at the end of each drain.
 const FLUSH_BYTES: usize = 256 * 1024;
+/// The poll timeout while lines wait for a slow output: it is retried this often.
+const PENDING_POLL_MS: i32 = 10;
+/// At the end of a run, how long a slow reader is given for what still waits (then it is counted lost).
+const EXIT_WRITE_LIMIT: Duration = Duration::from_millis(500);
 
 fn filters_of(cfg: &Config) -> Filters {
     Filters {
@@ -162,19 +166,35 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
     };
     let deadline = cfg.duration.map(|d| Instant::now() + d);
     let mut closed = false;
+    // A write error waiting cannot cure: the run ends, with its --stats, then exits 1.
+    let mut fatal: Option<String> = None;
+    session.print_notices(&mut sink);
     loop {
+        let timeout = if sink.has_pending() {
+            PENDING_POLL_MS
+        } else {
+            POLL_MS
+        };
         let wake = rings
-            .poll(Some(signals.as_raw_fd()), POLL_MS)
+            .poll(Some(signals.as_raw_fd()), timeout)
             .map_err(|e| e.to_string())?;
         let mut stop = false;
         if wake.extra {
             while let Some(sig) = signals.read().map_err(|e| format!("signalfd: {e}"))? {
-                if sig == libc::SIGHUP {
-                    if let Err(e) = sink.reopen() {
-                        eprintln!("filespy: {e}");
+                match sig {
+                    libc::SIGHUP => {
+                        if let Err(e) = sink.reopen() {
+                            eprintln!("filespy: {e}");
+                        }
+                        session.print_notices(&mut sink);
                     }
-                } else {
-                    stop = true;
+                    // As dd does: the running totals, and carry on.
+                    libc::SIGUSR1 | libc::SIGUSR2 => {
+                        eprintln!("{}", session.stats(&probes, &sink).summary_line())
+                    }
+                    // filespy sets no alarm; a stray SIGALRM must not end (or kill) the run.
+                    libc::SIGALRM => {}
+                    _ => stop = true,
                 }
             }
         }
@@ -186,9 +206,16 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
         for tgid in session.forget.drain(..) {
             probes.forget_process(tgid);
         }
-        if session.flush(&mut sink)? {
-            closed = true;
-            break;
+        match session.flush(&mut sink) {
+            Ok(false) => {}
+            Ok(true) => {
+                closed = true;
+                break;
+            }
+            Err(e) => {
+                fatal = Some(e);
+                break;
+            }
         }
         if !cfg.quiet {
             let _ = session
@@ -201,17 +228,24 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
     }
     // Detach, then collect what the programs sent before detaching.
     probes.detach();
-    if !closed && !session.done {
+    if !closed && !session.done && fatal.is_none() {
         let older = std::mem::take(&mut session.orphans);
         rings.drain(|cpu, rec| session.record(cpu, rec));
         session.settle(older);
         session.process_batch();
         let last = std::mem::take(&mut session.orphans);
         session.settle(last);
-        closed = session.flush(&mut sink)?;
+        match session.flush(&mut sink) {
+            Ok(c) => closed = c,
+            Err(e) => fatal = Some(e),
+        }
     }
-    if !closed {
-        let _ = sink.flush();
+    if !closed && fatal.is_none() {
+        match sink.finish(EXIT_WRITE_LIMIT) {
+            Ok(()) | Err(SinkError::Closed) => {}
+            Err(e) => fatal = Some(e.to_string()),
+        }
+        session.print_notices(&mut sink);
     }
     // The kernel sends a LOST record only ahead of the next sample that fits, so losses at the end of
     // a burst never arrive as records; the programs' per-CPU count of failed outputs is exact.
@@ -232,14 +266,7 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
     }
     if cfg.stats {
         let k = probes.stats().unwrap_or_default();
-        let mut stats = Stats {
-            events: session.delivered,
-            filtered: k[STAT_FILTERED as usize] + session.user_filtered,
-            failed_writes: k[STAT_FAILED as usize],
-            ..Stats::default()
-        };
-        stats.set_losses(&session.loss.totals());
-        eprintln!("{}", stats.summary_line());
+        eprintln!("{}", session.stats(&probes, &sink).summary_line());
         if session.malformed > 0 {
             eprintln!(
                 "filespy: kernel sent {} events; {} delivered, {} filtered in user space (--path, --ext), {} malformed",
@@ -250,7 +277,10 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
             );
         }
     }
-    Ok(ExitStatus::Success)
+    match fatal {
+        Some(e) => Err(e),
+        None => Ok(ExitStatus::Success),
+    }
 }
 
 /// The per-event state of a run.
@@ -405,18 +435,41 @@ impl Session<'_> {
             .any(|name| has_extension(name, &self.exts))
     }
 
-    /// Write buffered output; `Ok(true)` when the reader went away (a quiet end of the run).
+    /// Hands this drain's lines to the sink and writes what the output takes now, never blocking;
+    /// `Ok(true)` when the reader went away (a quiet end of the run).
     fn flush(&mut self, sink: &mut Sink) -> Result<bool, String> {
-        if self.out.is_empty() {
-            return Ok(false);
-        }
-        let r = sink.write_all(self.out);
-        self.out.clear();
+        sink.offer_vec(self.out);
+        let r = sink.pump();
+        self.print_notices(sink);
         match r {
             Ok(()) => Ok(false),
             Err(SinkError::Closed) => Ok(true),
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    /// The sink's lines about a stalled or resumed output; only errors under `--quiet`.
+    fn print_notices(&self, sink: &mut Sink) {
+        for n in sink.take_notices() {
+            if n.error || !self.cfg.quiet {
+                eprintln!("{}", n.text);
+            }
+        }
+    }
+
+    /// The totals so far: what `--stats` prints at exit and SIGUSR1 at any time. Events formatted but
+    /// never written (a stalled or full output) count as lost, not as delivered.
+    fn stats(&self, probes: &Probes, sink: &Sink) -> Stats {
+        let k = probes.stats().unwrap_or_default();
+        let mut stats = Stats {
+            events: self.delivered.saturating_sub(sink.dropped()),
+            filtered: k[STAT_FILTERED as usize] + self.user_filtered,
+            failed_writes: k[STAT_FAILED as usize],
+            ..Stats::default()
+        };
+        stats.set_losses(&self.loss.totals());
+        stats.add_output_losses(sink.dropped());
+        stats
     }
 }
 

@@ -44,6 +44,11 @@ pub struct KernelOffsets {
     pub pt_regs_ax: i16,
     /// `struct io_kiocb` (io_uring's request): its opcode and file, where the kernel has io_uring.
     pub io_kiocb: Option<(i16, i16)>,
+    /// The syscall tracepoints' record layouts, `struct syscall_trace_enter.args` and
+    /// `struct syscall_trace_exit.ret`: what tracefs' `format` files say, for when they cannot be read
+    /// (see `syscall_layout`). None when the kernel has no syscall tracepoints.
+    pub syscall_enter_args: Option<i16>,
+    pub syscall_exit_ret: Option<i16>,
 }
 
 impl KernelOffsets {
@@ -94,6 +99,8 @@ impl KernelOffsets {
             io_kiocb: off("io_kiocb", "opcode")
                 .and_then(|op| Ok((op, off("io_kiocb", "file")?)))
                 .ok(),
+            syscall_enter_args: off("syscall_trace_enter", "args").ok(),
+            syscall_exit_ret: off("syscall_trace_exit", "ret").ok(),
         })
     }
 }

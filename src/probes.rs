@@ -11,7 +11,8 @@ use crate::kinds::{Op, OpSet};
 use crate::offsets::KernelOffsets;
 use crate::sys::map::{Map, MapType};
 use crate::sys::prog::{Prog, ProgType};
-use crate::sys::{possible_cpus, tracefs, SysError};
+use crate::sys::{possible_cpus, SysError};
+use crate::syscall_layout;
 use bpfasm::Program;
 use std::rc::Rc;
 
@@ -180,17 +181,15 @@ pub fn generate(
                 format!("sys_exit_{}", sc.name),
             );
             // Syscalls this kernel lacks (fchmodat2 before 6.6, open/creat on other arches) are skipped.
-            if !tracefs::tracepoint_exists("syscalls", &enter)
-                || !tracefs::tracepoint_exists("syscalls", &exit)
-            {
+            if !syscall_layout::exists(k, &enter) || !syscall_layout::exists(k, &exit) {
                 continue;
             }
             let layout = syscall::Layout {
                 args: syscall::arg_names(sc)
                     .into_iter()
-                    .map(|n| Ok((n, tp_offset(&enter, n)?)))
+                    .map(|n| Ok((n, syscall_layout::field_offset(k, &enter, n)?)))
                     .collect::<Result<_, SysError>>()?,
-                ret_off: tp_offset(&exit, "ret")?,
+                ret_off: syscall_layout::field_offset(k, &exit, "ret")?,
             };
             let name = format!("fs_{}_{}", op.name(), sc.name);
             out.push(Generated {
@@ -240,15 +239,16 @@ fn write_programs(
         }
         let name = sc.name;
         let (enter, exit) = (format!("sys_enter_{name}"), format!("sys_exit_{name}"));
-        if !tracefs::tracepoint_exists("syscalls", &enter)
-            || !tracefs::tracepoint_exists("syscalls", &exit)
-        {
+        if !syscall_layout::exists(k, &enter) || !syscall_layout::exists(k, &exit) {
             continue;
         }
         let h = write::Hook::Tracepoint {
-            fd_off: tp_offset(&enter, sc.fd)?,
-            ret_off: tp_offset(&exit, "ret")?,
-            source_off: sc.source.map(|f| tp_offset(&enter, f)).transpose()?,
+            fd_off: syscall_layout::field_offset(k, &enter, sc.fd)?,
+            ret_off: syscall_layout::field_offset(k, &exit, "ret")?,
+            source_off: sc
+                .source
+                .map(|f| syscall_layout::field_offset(k, &enter, f))
+                .transpose()?,
         };
         out.push(Generated {
             name: format!("fs_enter_{name}"),
@@ -278,11 +278,11 @@ fn uring_layout(k: &KernelOffsets) -> Result<Option<write::UringLayout>, SysErro
     let Some((kiocb_opcode, kiocb_file)) = k.io_kiocb else {
         return Ok(None);
     };
-    if !tracefs::tracepoint_exists(TP.0, TP.1) {
+    if !crate::sys::tracefs::tracepoint_exists(TP.0, TP.1) {
         return Ok(None);
     }
     let field = |f: &str| -> Result<Option<i16>, SysError> {
-        match tracefs::tracepoint_field_offset(TP.0, TP.1, f) {
+        match crate::sys::tracefs::tracepoint_field_offset(TP.0, TP.1, f) {
             Ok(off) => i16::try_from(off).map(Some).map_err(|_| {
                 SysError::Invalid(format!("tracepoint {} field {f} at offset {off}", TP.1))
             }),
@@ -299,12 +299,6 @@ fn uring_layout(k: &KernelOffsets) -> Result<Option<write::UringLayout>, SysErro
         kiocb_opcode,
         kiocb_file,
     }))
-}
-
-fn tp_offset(tp: &str, field: &str) -> Result<i16, SysError> {
-    let off = tracefs::tracepoint_field_offset("syscalls", tp, field)?;
-    i16::try_from(off)
-        .map_err(|_| SysError::Invalid(format!("tracepoint {tp} field {field} at offset {off}")))
 }
 
 /// The loaded kernel side.

@@ -9,6 +9,11 @@
 const MAX_DEPTH: u32 = 8;
 
 /// Returns the script (absolute when a cwd is known) or module name run by an interpreter, else None.
+///
+/// The interpreter is recognised from `exe_path` (the kernel's `mm->exe_file`), never from argv[0],
+/// which the process chooses (`exec -a python3 /tmp/evil /opt/legit/job.py`). argv[0] counts only where
+/// the program itself acts on it: a multi-call binary (busybox, toybox) runs the applet argv[0] names.
+/// No executable (a kernel thread, an unreadable context) means no script.
 pub fn script_of(
     cmdline: &[Vec<u8>],
     exe_path: Option<&[u8]>,
@@ -16,8 +21,13 @@ pub fn script_of(
 ) -> Option<Vec<u8>> {
     let args: Vec<&[u8]> = cmdline.iter().map(|a| a.as_slice()).collect();
     let argv0 = *args.first()?;
-    // argv[0] is what the user ran; exe_path helps when argv[0] was rewritten (exec -a, odd launchers).
-    let kind = interp_of(argv0).or_else(|| exe_path.and_then(interp_of))?;
+    let exe = exe_path?;
+    // /proc/PID/exe of a replaced binary (a package upgrade) ends in " (deleted)".
+    let exe = exe.strip_suffix(b" (deleted)").unwrap_or(exe);
+    let kind = match interp_of(exe)? {
+        Interp::Multicall => interp_of(argv0)?,
+        k => k,
+    };
     let mut cwd = cwd.map(<[u8]>::to_vec);
     match run(kind, &args[1..], &mut cwd, 0)? {
         Found::Module(m) => Some(m),
@@ -50,7 +60,8 @@ enum Interp {
     Deno,
     Bun,
     Env,
-    Busybox,
+    /// busybox, toybox: argv[0] (or, when that is the binary's own name, argv[1]) picks the applet.
+    Multicall,
 }
 
 fn basename(p: &[u8]) -> &[u8] {
@@ -81,7 +92,7 @@ fn interp_of(path: &[u8]) -> Option<Interp> {
         b"deno" => Interp::Deno,
         b"bun" => Interp::Bun,
         b"env" => Interp::Env,
-        b"busybox" => Interp::Busybox,
+        b"busybox" | b"toybox" => Interp::Multicall,
         _ if versioned(b, b"python") || versioned(b, b"pypy") => Interp::Python,
         _ if versioned(b, b"perl") => Interp::Perl,
         _ if versioned(b, b"ruby") => Interp::Ruby,
@@ -100,7 +111,7 @@ fn run(kind: Interp, args: &[&[u8]], cwd: &mut Option<Vec<u8>>, depth: u32) -> O
     }
     let g = match kind {
         Interp::Env => return env(args, cwd, depth),
-        Interp::Busybox => {
+        Interp::Multicall => {
             let applet = interp_of(args.first()?)?;
             return run(applet, &args[1..], cwd, depth + 1);
         }
@@ -819,7 +830,18 @@ mod tests {
         s.iter().map(|a| a.as_bytes().to_vec()).collect()
     }
 
-    /// (argv, exe, expected script)
+    /// The executable a plain exec of `argv0` runs: itself when absolute, else found in /usr/bin (a
+    /// login shell's leading '-' is not part of the file name).
+    fn exe_of(argv0: &str) -> String {
+        let name = argv0.strip_prefix('-').unwrap_or(argv0);
+        if name.starts_with('/') {
+            name.to_string()
+        } else {
+            format!("/usr/bin/{name}")
+        }
+    }
+
+    /// (argv, exe, expected script); exe None: the one argv[0] names (`exe_of`), as after a plain exec.
     #[rustfmt::skip]
     const CASES: &[(&[&str], Option<&str>, Option<&str>)] = &[
         // python
@@ -935,6 +957,20 @@ mod tests {
         (&["env"], None, None),
         // argv[0] rewritten: the executable tells the interpreter
         (&["worker", "job.py"], Some("/usr/bin/python3.12"), Some("/home/u/proj/job.py")),
+        (&["-bash", "l.sh"], Some("/usr/bin/bash"), Some("/home/u/proj/l.sh")),
+        (&["/root/.pyenv/versions/3.11.7/bin/python3", "j.py"], Some("/root/.pyenv/versions/3.11.7/bin/python3.11"), Some("/home/u/proj/j.py")),
+        (&["python3", "u.py"], Some("/usr/bin/python3.11 (deleted)"), Some("/home/u/proj/u.py")),
+        // ... and argv[0] never makes a non-interpreter one (`exec -a python3 /tmp/evil job.py`)
+        (&["python3", "/opt/legit/job.py"], Some("/tmp/evil"), None),
+        (&["bash", "/opt/legit/run.sh"], Some("/usr/bin/cp"), None),
+        (&["/usr/bin/env", "python3", "./x.py"], Some("/tmp/evil"), None),
+        (&["-python3", "x.py"], Some("/tmp/python3x"), None),
+        // multi-call binaries act on argv[0], so it counts there
+        (&["sh", "t.sh"], Some("/usr/bin/toybox"), Some("/home/u/proj/t.sh")),
+        (&["toybox", "sh", "t.sh"], Some("/usr/bin/toybox"), Some("/home/u/proj/t.sh")),
+        (&["env", "python3", "e.py"], Some("/bin/busybox"), Some("/home/u/proj/e.py")),
+        (&["python3", "x.py"], Some("/bin/busybox"), Some("/home/u/proj/x.py")),
+        (&["cat", "x.sh"], Some("/bin/busybox"), None),
         // not interpreters
         (&["cp", "a", "b"], Some("/usr/bin/cp"), None),
         (&["python3-config", "--libs"], None, None),
@@ -946,7 +982,12 @@ mod tests {
     fn table() {
         let mut failures = Vec::new();
         for (args, exe, want) in CASES {
-            let got = script_of(&argv(args), exe.map(str::as_bytes), Some(CWD.as_bytes()));
+            let exe = exe.map_or_else(|| args.first().map(|a| exe_of(a)), |e| Some(e.to_string()));
+            let got = script_of(
+                &argv(args),
+                exe.as_deref().map(str::as_bytes),
+                Some(CWD.as_bytes()),
+            );
             let got = got.map(|g| String::from_utf8_lossy(&g).into_owned());
             if got.as_deref() != *want {
                 failures.push(format!("{args:?} exe={exe:?}: got {got:?}, want {want:?}"));
@@ -963,14 +1004,31 @@ mod tests {
 
     #[test]
     fn relative_without_cwd_is_returned_as_given() {
-        let got = script_of(&argv(&["python3", "./x.py"]), None, None);
+        let got = script_of(
+            &argv(&["python3", "./x.py"]),
+            Some(b"/usr/bin/python3"),
+            None,
+        );
         assert_eq!(got.as_deref(), Some(&b"./x.py"[..]));
+    }
+
+    #[test]
+    fn no_executable_no_script() {
+        // argv alone is what the process says about itself: not enough.
+        assert_eq!(
+            script_of(&argv(&["python3", "x.py"]), None, Some(b"/")),
+            None
+        );
+        assert_eq!(
+            script_of(&argv(&["busybox", "sh", "x"]), None, Some(b"/")),
+            None
+        );
     }
 
     #[test]
     fn non_utf8_bytes_pass_through() {
         let args = vec![b"python3".to_vec(), b"caf\xe9/\xff.py".to_vec()];
-        let got = script_of(&args, None, Some(b"/d\x80"));
+        let got = script_of(&args, Some(b"/usr/bin/python3"), Some(b"/d\x80"));
         assert_eq!(got.as_deref(), Some(&b"/d\x80/caf\xe9/\xff.py"[..]));
     }
 
@@ -1016,6 +1074,7 @@ mod tests {
             b"bun",
             b"env",
             b"busybox",
+            b"toybox",
             b"sh",
             b"-",
             b"--",
@@ -1063,13 +1122,15 @@ mod tests {
                     args.push(tokens[(r >> 8) as usize % tokens.len()].to_vec());
                 }
             }
-            let exe: Option<&[u8]> = if next() % 2 == 0 {
-                Some(b"/bin/busybox")
-            } else {
-                None
+            // Mostly a known interpreter's executable, so the grammars are what gets exercised.
+            let r = next();
+            let exe: Option<Vec<u8>> = match r % 8 {
+                0 => None,
+                1 => Some(b"/bin/busybox".to_vec()),
+                _ => Some([b"/usr/bin/", tokens[(r >> 8) as usize % 16]].concat()),
             };
             let cwd: Option<&[u8]> = if next() % 3 == 0 { None } else { Some(b"/w") };
-            let _ = script_of(&args, exe, cwd);
+            let _ = script_of(&args, exe.as_deref(), cwd);
         }
     }
 }

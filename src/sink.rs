@@ -1,25 +1,31 @@
 //! Where event lines go: stdout, or a file opened for append that SIGHUP can reopen (logrotate).
 //!
-//! Writes go straight to the file descriptor: the caller batches many lines per call, so a second
-//! buffer would only delay events and complicate error handling.
+//! The run loop never blocks here, whatever the output does: SIGINT, `--duration` and the rings wait on
+//! that loop. Streams (pipes, FIFOs, terminals, sockets) are written without blocking; whole lines that
+//! cannot be written yet wait in a buffer of at most `MAX_PENDING` bytes, and once it is full new
+//! events are dropped and counted. A regular file only ever holds whole lines: a short write (a full
+//! disk) is cut back to its last newline with ftruncate, and the rest is written when space returns.
 
+use crate::safe_open::{open_output, repair_tail, OpenError, Opened};
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-/// Mode of a newly created output file: events can reveal what other users do.
-pub const FILE_MODE: u32 = 0o600;
+pub use crate::safe_open::FILE_MODE;
+
+/// Most bytes of whole lines waiting for a slow, stalled or full output.
+pub const MAX_PENDING: usize = 8 << 20;
 
 #[derive(Debug)]
 pub enum SinkError {
     /// The reader went away (EPIPE): the run loop ends quietly with exit status 0.
     Closed,
-    /// The output file could not be opened.
-    Open { path: PathBuf, source: io::Error },
-    /// Any other write failure (ENOSPC, EIO, ...).
+    /// The output file could not be opened, or must not be written (see `safe_open`).
+    Open(OpenError),
+    /// A write failure that waiting cannot cure (EIO, EBADF, ...).
     Write { target: String, source: io::Error },
 }
 
@@ -27,52 +33,154 @@ impl fmt::Display for SinkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SinkError::Closed => f.write_str("output closed by its reader"),
-            SinkError::Open { path, source } => {
-                write!(f, "cannot open output {}: {source}", path.display())
-            }
+            SinkError::Open(e) => e.fmt(f),
             SinkError::Write { target, source } => write!(f, "cannot write to {target}: {source}"),
         }
     }
 }
 
-impl std::error::Error for SinkError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            SinkError::Closed => None,
-            SinkError::Open { source, .. } | SinkError::Write { source, .. } => Some(source),
-        }
-    }
-}
+impl std::error::Error for SinkError {}
 
 enum Target {
     /// fd 1, borrowed: never closed by us.
     Stdout,
-    /// `-o FILE`: reopened by path.
-    File { path: PathBuf, file: File },
+    /// `-o FILE`: reopened by path; `None` while it is a FIFO that nobody reads yet.
+    File { path: PathBuf, file: Option<File> },
     /// Any other descriptor handed to us (pipes in tests, inherited fds).
     Fd(OwnedFd),
 }
 
+/// How the descriptor is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Never EAGAIN; a short write means a full disk (or a signal) and is cut back to a line boundary.
+    Regular,
+    /// send(MSG_DONTWAIT): non-blocking without changing flags shared with other processes.
+    Socket,
+    /// A non-blocking descriptor (pipe, FIFO, terminal, character device).
+    Stream,
+}
+
+/// Why lines are waiting, once announced on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stall {
+    /// A FIFO without a reader.
+    NoReader,
+    /// The reader does not keep up and the buffer is full: events are being dropped.
+    Slow,
+    /// The file system is full (ENOSPC, EDQUOT, EFBIG).
+    NoSpace,
+}
+
+/// A line for stderr about the output. `error` ones are printed even with `--quiet`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub text: String,
+    pub error: bool,
+}
+
 pub struct Sink {
     target: Target,
+    kind: Kind,
+    /// A private non-blocking open file description of fd 1 (from /proc/self/fd/1), so that O_NONBLOCK
+    /// never leaks to the terminal or pipe we share with the shell.
+    own_stdout: Option<OwnedFd>,
+    /// fd 1's status flags to restore, when O_NONBLOCK had to be set on it after all.
+    restore_stdout_flags: Option<libc::c_int>,
+    /// Whole lines not yet written; `pending[head..]` is what is left.
+    pending: Vec<u8>,
+    head: usize,
+    /// Events (lines) dropped, never written.
+    dropped: u64,
+    /// The announced stall and `dropped` when it began.
+    stall: Option<(Stall, u64)>,
+    notices: Vec<Notice>,
+}
+
+fn fd_kind(fd: RawFd) -> Kind {
+    // SAFETY: an all-zero stat is valid plain data, filled by fstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: st is a valid stat; a bad fd only makes fstat fail.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return Kind::Stream;
+    }
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG => Kind::Regular,
+        libc::S_IFSOCK => Kind::Socket,
+        _ => Kind::Stream,
+    }
+}
+
+/// Sets O_NONBLOCK on `fd`; returns the flags it had.
+fn set_nonblocking(fd: RawFd) -> Option<libc::c_int> {
+    // SAFETY: F_GETFL/F_SETFL only read and change the descriptor's status flags.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return None;
+        }
+        Some(flags)
+    }
+}
+
+fn errno_of(e: &io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(0)
+}
+
+fn newlines(b: &[u8]) -> u64 {
+    b.iter().filter(|&&c| c == b'\n').count() as u64
 }
 
 impl Sink {
-    /// Standard output. Call `reserve_std_fds` early in main so fd 1 is never a kernel object.
-    pub fn stdout() -> Sink {
+    fn with(target: Target, kind: Kind) -> Sink {
         Sink {
-            target: Target::Stdout,
+            target,
+            kind,
+            own_stdout: None,
+            restore_stdout_flags: None,
+            pending: Vec::new(),
+            head: 0,
+            dropped: 0,
+            stall: None,
+            notices: Vec::new(),
         }
     }
 
+    /// Standard output. Call `reserve_std_fds` early in main so fd 1 is never a kernel object.
+    pub fn stdout() -> Sink {
+        let kind = fd_kind(libc::STDOUT_FILENO);
+        let mut sink = Sink::with(Target::Stdout, kind);
+        if kind == Kind::Stream {
+            // SAFETY: the path is a NUL-terminated literal.
+            let fd = unsafe {
+                libc::open(
+                    c"/proc/self/fd/1".as_ptr(),
+                    libc::O_WRONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC,
+                )
+            };
+            if fd >= 0 {
+                // SAFETY: open just returned this descriptor to us alone.
+                sink.own_stdout = Some(unsafe { OwnedFd::from_raw_fd(fd) });
+            } else {
+                sink.restore_stdout_flags = set_nonblocking(libc::STDOUT_FILENO);
+            }
+        }
+        sink
+    }
+
     /// Opens (creating with mode 0600) `path` for append; an existing file keeps its content and mode.
+    /// Refuses what another user could have planted (see `safe_open`). A FIFO without a reader is
+    /// not waited for here: events wait in the buffer until one comes.
     pub fn file(path: &Path) -> Result<Sink, SinkError> {
-        Ok(Sink {
-            target: Target::File {
-                file: open_append(path)?,
+        let mut sink = Sink::with(
+            Target::File {
                 path: path.to_path_buf(),
+                file: None,
             },
-        })
+            Kind::Stream,
+        );
+        sink.open_file()?;
+        Ok(sink)
     }
 
     /// `-o FILE` if given, else stdout.
@@ -83,11 +191,47 @@ impl Sink {
         }
     }
 
-    /// Writes to an already open descriptor, which the sink then owns.
+    /// Writes to an already open descriptor, which the sink then owns (and makes non-blocking).
     pub fn from_fd(fd: OwnedFd) -> Sink {
-        Sink {
-            target: Target::Fd(fd),
+        let kind = fd_kind(fd.as_raw_fd());
+        if kind == Kind::Stream {
+            set_nonblocking(fd.as_raw_fd());
         }
+        Sink::with(Target::Fd(fd), kind)
+    }
+
+    /// (Re)opens the `-o` path; on failure the old file, if any, stays in use.
+    fn open_file(&mut self) -> Result<(), SinkError> {
+        let Target::File { path, file } = &mut self.target else {
+            return Ok(());
+        };
+        match open_output(path).map_err(SinkError::Open)? {
+            Opened::Ready(f) => {
+                self.kind = fd_kind(f.as_raw_fd());
+                if self.kind == Kind::Regular {
+                    match repair_tail(&f) {
+                        Ok(Some(what)) => self.notices.push(Notice {
+                            text: format!("filespy: output {}: {what}", path.display()),
+                            error: true,
+                        }),
+                        Ok(None) => {}
+                        Err(source) => {
+                            return Err(SinkError::Write {
+                                target: path.display().to_string(),
+                                source,
+                            })
+                        }
+                    }
+                }
+                *file = Some(f);
+            }
+            Opened::NoReader => {
+                *file = None;
+                self.kind = Kind::Stream;
+                self.announce(Stall::NoReader);
+            }
+        }
+        Ok(())
     }
 
     /// Where the events go, for messages: "stdout", the file's path, or "fd N".
@@ -99,11 +243,16 @@ impl Sink {
         }
     }
 
-    fn raw_fd(&self) -> RawFd {
+    /// The descriptor written to, if there is one yet.
+    fn raw_fd(&self) -> Option<RawFd> {
         match &self.target {
-            Target::Stdout => libc::STDOUT_FILENO,
-            Target::File { file, .. } => file.as_raw_fd(),
-            Target::Fd(fd) => fd.as_raw_fd(),
+            Target::Stdout => Some(
+                self.own_stdout
+                    .as_ref()
+                    .map_or(libc::STDOUT_FILENO, |fd| fd.as_raw_fd()),
+            ),
+            Target::File { file, .. } => file.as_ref().map(|f| f.as_raw_fd()),
+            Target::Fd(fd) => Some(fd.as_raw_fd()),
         }
     }
 
@@ -114,84 +263,268 @@ impl Sink {
         }
     }
 
-    /// Writes all of `buf`, riding out EINTR, short writes and a non-blocking descriptor (EAGAIN
-    /// waits for POLLOUT). EPIPE is `SinkError::Closed`.
-    pub fn write_all(&mut self, mut buf: &[u8]) -> Result<(), SinkError> {
-        let fd = self.raw_fd();
-        while !buf.is_empty() {
-            // SAFETY: buf is a valid readable slice of buf.len() bytes; fd is open (owned or fd 1).
-            let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+    fn announce(&mut self, stall: Stall) {
+        if self.stall.is_some_and(|(s, _)| s == stall) {
+            return;
+        }
+        let target = self.describe();
+        let waits = format!(
+            "events wait (up to {} MiB), then are dropped and counted",
+            MAX_PENDING >> 20
+        );
+        let (text, error) = match stall {
+            Stall::NoReader => (
+                format!("filespy: output {target} is a FIFO without a reader; {waits}"),
+                false,
+            ),
+            Stall::Slow => (
+                format!(
+                    "filespy: output {target} is not read fast enough; dropping events (counted in --stats) until it is"
+                ),
+                false,
+            ),
+            Stall::NoSpace => (String::new(), true),
+        };
+        if !text.is_empty() {
+            self.notices.push(Notice { text, error });
+        }
+        self.stall = Some((stall, self.dropped));
+    }
+
+    fn announce_no_space(&mut self, e: &io::Error) {
+        if self.stall.is_some_and(|(s, _)| s == Stall::NoSpace) {
+            return;
+        }
+        self.notices.push(Notice {
+            text: format!(
+                "filespy: cannot write to {}: {e}; retrying, events wait (up to {} MiB), then are dropped and counted",
+                self.describe(),
+                MAX_PENDING >> 20
+            ),
+            error: true,
+        });
+        self.stall = Some((Stall::NoSpace, self.dropped));
+    }
+
+    /// Writing made progress: end an announced stall with one line.
+    fn resumed(&mut self) {
+        if let Some((stall, at)) = self.stall.take() {
+            self.notices.push(Notice {
+                text: format!(
+                    "filespy: writing to {} again; {} events were dropped meanwhile",
+                    self.describe(),
+                    self.dropped - at
+                ),
+                error: stall == Stall::NoSpace,
+            });
+        }
+    }
+
+    /// Queues whole lines (one event each) for writing. What does not fit in `MAX_PENDING` is dropped
+    /// and counted, whole lines only.
+    pub fn offer(&mut self, lines: &[u8]) {
+        if self.head > 0 {
+            self.pending.drain(..self.head);
+            self.head = 0;
+        }
+        let room = MAX_PENDING.saturating_sub(self.pending.len());
+        let take = if lines.len() <= room {
+            lines.len()
+        } else {
+            lines[..room]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1)
+        };
+        self.pending.extend_from_slice(&lines[..take]);
+        let lost = newlines(&lines[take..]);
+        if lost > 0 {
+            self.dropped += lost;
+            if self.stall.is_none() {
+                self.announce(Stall::Slow);
+            }
+        }
+    }
+
+    /// `offer` for a buffer the caller reuses: when nothing waits, the buffers are swapped instead of
+    /// copied (the common case, once per drain). `lines` is left empty either way.
+    pub fn offer_vec(&mut self, lines: &mut Vec<u8>) {
+        if !self.has_pending() && lines.len() <= MAX_PENDING {
+            self.pending.clear();
+            self.head = 0;
+            std::mem::swap(&mut self.pending, lines);
+        } else {
+            self.offer(lines);
+            lines.clear();
+        }
+    }
+
+    /// Events dropped so far (never written).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Are lines waiting to be written?
+    pub fn has_pending(&self) -> bool {
+        self.head < self.pending.len()
+    }
+
+    /// Lines for stderr since the last call.
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
+    }
+
+    /// Writes as much of what waits as the output takes now, without blocking. A FIFO without a
+    /// reader is opened again (a reader may have come). `Err(Closed)` when the reader went away.
+    pub fn pump(&mut self) -> Result<(), SinkError> {
+        if matches!(&self.target, Target::File { file: None, .. }) {
+            if let Err(SinkError::Open(e)) = self.open_file() {
+                // The FIFO was replaced by something else meanwhile: refuse it as at start.
+                return Err(SinkError::Open(e));
+            }
+        }
+        let Some(fd) = self.raw_fd() else {
+            return Ok(());
+        };
+        while self.has_pending() {
+            let buf = &self.pending[self.head..];
+            // SAFETY: buf is a valid readable slice; fd is open (owned, or fd 1).
+            let n = unsafe {
+                if self.kind == Kind::Socket {
+                    libc::send(
+                        fd,
+                        buf.as_ptr().cast(),
+                        buf.len(),
+                        libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                    )
+                } else {
+                    libc::write(fd, buf.as_ptr().cast(), buf.len())
+                }
+            };
             if n > 0 {
-                buf = buf.get(n as usize..).unwrap_or(&[]);
+                let n = n as usize;
+                let kept = if self.kind == Kind::Regular && n < buf.len() {
+                    self.cut_to_line(fd, &buf[..n])?
+                } else {
+                    n
+                };
+                self.head += kept;
+                if kept == 0 {
+                    // Not even one whole line fitted (and was cut away): the disk is full.
+                    self.announce_no_space(&io::Error::from_raw_os_error(libc::ENOSPC));
+                    return Ok(());
+                }
+                self.resumed();
                 continue;
             }
-            if n == 0 {
-                return Err(self.write_error(io::Error::from(io::ErrorKind::WriteZero)));
-            }
-            let err = io::Error::last_os_error();
-            match err.raw_os_error() {
-                Some(libc::EINTR) => {}
-                Some(libc::EAGAIN) => self.wait_writable(fd)?,
-                Some(libc::EPIPE) => return Err(SinkError::Closed),
+            let err = if n == 0 {
+                io::Error::from(io::ErrorKind::WriteZero)
+            } else {
+                io::Error::last_os_error()
+            };
+            match errno_of(&err) {
+                libc::EINTR => continue,
+                libc::EAGAIN => return Ok(()),
+                libc::EPIPE | libc::ECONNRESET => return Err(SinkError::Closed),
+                libc::ENOSPC | libc::EDQUOT | libc::EFBIG => {
+                    self.announce_no_space(&err);
+                    return Ok(());
+                }
                 _ => return Err(self.write_error(err)),
             }
         }
+        self.pending.clear();
+        self.head = 0;
         Ok(())
     }
 
-    fn wait_writable(&self, fd: RawFd) -> Result<(), SinkError> {
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        // SAFETY: pfd is one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, -1) };
-        if r < 0 {
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::EINTR) {
-                return Err(self.write_error(err));
+    /// A regular file took only `written` of the lines offered (a full disk): removes the part after
+    /// its last newline, so the file ends in a whole line. Returns how many bytes stay written.
+    fn cut_to_line(&self, fd: RawFd, written: &[u8]) -> Result<usize, SinkError> {
+        let keep = written
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        if keep == written.len() {
+            return Ok(keep);
+        }
+        // After a write, the offset is the end of what it wrote (with O_APPEND too).
+        // SAFETY: lseek/ftruncate on an open descriptor have no memory-safety preconditions.
+        let end = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
+        let cut = end - (written.len() - keep) as libc::off_t;
+        // SAFETY: as above.
+        if end < 0 || unsafe { libc::ftruncate(fd, cut) } != 0 {
+            return Err(self.write_error(io::Error::last_os_error()));
+        }
+        // SAFETY: as above.
+        unsafe { libc::lseek(fd, cut, libc::SEEK_SET) };
+        Ok(keep)
+    }
+
+    /// At the end of the run: writes what waits, giving a slow reader at most `limit`, then counts what
+    /// is left as dropped. Regular files are fdatasync'ed.
+    pub fn finish(&mut self, limit: Duration) -> Result<(), SinkError> {
+        let deadline = Instant::now() + limit;
+        loop {
+            self.pump()?;
+            let now = Instant::now();
+            if !self.has_pending() || now >= deadline {
+                break;
+            }
+            match (self.raw_fd(), self.stall) {
+                (Some(fd), None | Some((Stall::Slow, _))) if self.kind != Kind::Regular => {
+                    let mut pfd = libc::pollfd {
+                        fd,
+                        events: libc::POLLOUT,
+                        revents: 0,
+                    };
+                    let ms = deadline.saturating_duration_since(now).as_millis().max(1) as i32;
+                    // SAFETY: pfd is one valid pollfd. EINTR or a timeout just loop.
+                    unsafe { libc::poll(&mut pfd, 1, ms.min(100)) };
+                }
+                // A full disk or a FIFO without a reader: waiting longer is unlikely to help.
+                _ => std::thread::sleep(Duration::from_millis(20).min(deadline - now)),
             }
         }
-        // POLLERR/POLLHUP: the next write reports the real error (EPIPE for a closed pipe).
-        Ok(())
+        let left = newlines(&self.pending[self.head..]);
+        self.dropped += left;
+        self.pending.clear();
+        self.head = 0;
+        self.flush()
     }
 
     /// Makes written data durable (fdatasync) where that means anything: regular files. Pipes,
-    /// terminals and /dev/null have nothing to sync. Nothing is buffered in user space.
+    /// terminals and /dev/null have nothing to sync.
     pub fn flush(&mut self) -> Result<(), SinkError> {
+        let Some(fd) = self.raw_fd() else {
+            return Ok(());
+        };
         // SAFETY: fdatasync on an open descriptor has no memory-safety preconditions.
-        if unsafe { libc::fdatasync(self.raw_fd()) } == 0 {
+        if unsafe { libc::fdatasync(fd) } == 0 {
             return Ok(());
         }
         let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EINVAL) | Some(libc::EROFS) | Some(libc::EINTR) => Ok(()),
+        match errno_of(&err) {
+            libc::EINVAL | libc::EROFS | libc::EINTR | libc::ENOSPC | libc::EDQUOT => Ok(()),
             _ => Err(self.write_error(err)),
         }
     }
 
     /// SIGHUP: opens the path again so a rotated (renamed) file stops receiving events and a new
-    /// file is created at the path. On failure the old file stays in use. No-op for stdout/fds.
+    /// file is created at the path, with the same checks as at start. On failure the old file stays
+    /// in use. No-op for stdout/fds.
     pub fn reopen(&mut self) -> Result<(), SinkError> {
-        if let Target::File { path, file } = &mut self.target {
-            *file = open_append(path)?;
-        }
-        Ok(())
+        self.open_file()
     }
 }
 
-fn open_append(path: &Path) -> Result<File, SinkError> {
-    // std opens with O_CLOEXEC; append(true) gives O_WRONLY|O_APPEND.
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(FILE_MODE)
-        .open(path)
-        .map_err(|source| SinkError::Open {
-            path: path.to_path_buf(),
-            source,
-        })
+impl Drop for Sink {
+    fn drop(&mut self) {
+        if let Some(flags) = self.restore_stdout_flags {
+            // SAFETY: F_SETFL only changes the descriptor's status flags back.
+            unsafe { libc::fcntl(libc::STDOUT_FILENO, libc::F_SETFL, flags) };
+        }
+    }
 }
 
 /// Opens /dev/null on any of fds 0, 1, 2 that is closed, so that descriptors we open later (BPF
@@ -219,7 +552,6 @@ pub fn reserve_std_fds() -> Result<(), String> {
 mod tests {
     use super::*;
     use std::io::Read;
-    use std::os::fd::FromRawFd;
     use std::os::unix::fs::PermissionsExt;
 
     struct TempDir(PathBuf);
@@ -255,17 +587,41 @@ mod tests {
         unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
     }
 
+    fn write(sink: &mut Sink, bytes: &[u8]) {
+        sink.offer(bytes);
+        sink.pump().expect("pump");
+        assert!(!sink.has_pending(), "a file takes everything at once");
+    }
+
+    fn chown(path: &Path, uid: u32) {
+        std::os::unix::fs::lchown(path, Some(uid), Some(uid)).expect("chown (tests run as root)");
+    }
+
+    fn refused(path: &Path) -> String {
+        match Sink::file(path) {
+            Err(SinkError::Open(e @ OpenError::Refused { .. })) => {
+                let msg = e.to_string();
+                assert!(!msg.contains('\n'), "{msg}");
+                assert!(msg.contains(&path.display().to_string()), "{msg}");
+                msg
+            }
+            Err(e) => panic!("{}: expected a refusal, got {e}", path.display()),
+            Ok(_) => panic!("{}: opened, must be refused", path.display()),
+        }
+    }
+
     #[test]
     fn new_file_is_private_and_gets_every_byte() {
         let dir = TempDir::new("new");
         let path = dir.0.join("events.jsonl");
         let mut sink = Sink::file(&path).expect("open");
-        sink.write_all(b"{\"a\":1}\n").expect("write");
-        sink.write_all(b"{\"a\":2}\n").expect("write");
-        sink.flush().expect("flush");
+        write(&mut sink, b"{\"a\":1}\n");
+        write(&mut sink, b"{\"a\":2}\n");
+        sink.finish(Duration::ZERO).expect("finish");
         assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\n{\"a\":2}\n");
         assert_eq!(mode(&path), 0o600);
         assert_eq!(sink.describe(), path.display().to_string());
+        assert_eq!(sink.dropped(), 0);
     }
 
     #[test]
@@ -275,9 +631,32 @@ mod tests {
         std::fs::write(&path, b"old line\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let mut sink = Sink::from_output(Some(&path)).expect("open");
-        sink.write_all(b"new line\n").expect("write");
+        write(&mut sink, b"new line\n");
         assert_eq!(std::fs::read(&path).unwrap(), b"old line\nnew line\n");
         assert_eq!(mode(&path), 0o644);
+        assert!(sink.take_notices().is_empty());
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut_back_at_open() {
+        let dir = TempDir::new("torn");
+        let path = dir.0.join("events.jsonl");
+        std::fs::write(&path, b"{\"id\":1}\n{\"id\":2,\"sys").unwrap();
+        let mut sink = Sink::file(&path).expect("open");
+        let notes = sink.take_notices();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].text.contains("cut back to the last whole line"),
+            "{notes:?}"
+        );
+        write(&mut sink, b"{\"id\":3}\n");
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"id\":1}\n{\"id\":3}\n");
+        // A file that never had a newline is not ours to cut: it gets one.
+        let other = dir.0.join("other.log");
+        std::fs::write(&other, b"no newline at all").unwrap();
+        let mut sink = Sink::file(&other).expect("open");
+        write(&mut sink, b"x\n");
+        assert_eq!(std::fs::read(&other).unwrap(), b"no newline at all\nx\n");
     }
 
     #[test]
@@ -286,12 +665,12 @@ mod tests {
         let path = dir.0.join("events.jsonl");
         let rotated = dir.0.join("events.jsonl.1");
         let mut sink = Sink::file(&path).expect("open");
-        sink.write_all(b"before\n").unwrap();
+        write(&mut sink, b"before\n");
         std::fs::rename(&path, &rotated).unwrap();
         // Until SIGHUP the renamed file keeps receiving, as logrotate expects.
-        sink.write_all(b"late\n").unwrap();
+        write(&mut sink, b"late\n");
         sink.reopen().expect("reopen");
-        sink.write_all(b"after\n").unwrap();
+        write(&mut sink, b"after\n");
         assert_eq!(std::fs::read(&rotated).unwrap(), b"before\nlate\n");
         assert_eq!(std::fs::read(&path).unwrap(), b"after\n");
         assert_eq!(mode(&path), 0o600);
@@ -307,10 +686,11 @@ mod tests {
         let moved = dir.0.join("moved");
         std::fs::rename(&sub, &moved).unwrap();
         match sink.reopen() {
-            Err(SinkError::Open { path: p, .. }) => assert_eq!(p, path),
-            other => panic!("reopen into a missing directory: {other:?}"),
+            Err(SinkError::Open(OpenError::Io { path: p, .. })) => assert_eq!(p, path),
+            Err(e) => panic!("reopen into a missing directory: {e}"),
+            Ok(()) => panic!("reopen into a missing directory succeeded"),
         }
-        sink.write_all(b"still here\n").unwrap();
+        write(&mut sink, b"still here\n");
         assert_eq!(
             std::fs::read(moved.join("events.jsonl")).unwrap(),
             b"still here\n"
@@ -324,7 +704,97 @@ mod tests {
             .expect("must fail");
         let msg = err.to_string();
         assert!(msg.contains("/nonexistent-dir/x/events.jsonl"), "{msg}");
-        assert!(matches!(err, SinkError::Open { .. }));
+        assert!(matches!(err, SinkError::Open(_)));
+    }
+
+    #[test]
+    fn planted_links_and_other_users_files_are_refused() {
+        let dir = TempDir::new("planted");
+        // A link to a file that exists, and a dangling one: neither is followed or created.
+        let victim = dir.0.join("victim.conf");
+        std::fs::write(&victim, b"precious\n").unwrap();
+        let link = dir.0.join("link.log");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        chown(&link, 65534);
+        assert!(refused(&link).contains("symbolic link"));
+        let dangling = dir.0.join("dangling.log");
+        let target = dir.0.join("created-through-link");
+        std::os::unix::fs::symlink(&target, &dangling).unwrap();
+        chown(&dangling, 65534);
+        assert!(refused(&dangling).contains("symbolic link"));
+        assert!(!target.exists(), "the dangling link's target was created");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious\n");
+        // Even root's own link is not followed in a directory others could write to.
+        let open_dir = dir.0.join("shared");
+        std::fs::create_dir(&open_dir).unwrap();
+        std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let roots = open_dir.join("root-link.log");
+        std::os::unix::fs::symlink(&victim, &roots).unwrap();
+        assert!(refused(&roots).contains("its directory is writable"));
+        // Another user's file, and our own file that others may write.
+        let theirs = dir.0.join("theirs.log");
+        std::fs::write(&theirs, b"").unwrap();
+        chown(&theirs, 65534);
+        assert!(refused(&theirs).contains("owned by uid 65534"));
+        let wide = dir.0.join("wide.log");
+        std::fs::write(&wide, b"").unwrap();
+        std::fs::set_permissions(&wide, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(refused(&wide).contains("writable by group or others (mode 0666)"));
+        let hard = dir.0.join("hard.log");
+        std::fs::hard_link(&victim, &hard).unwrap();
+        assert!(refused(&hard).contains("2 hard links"));
+        // Another user's FIFO (they would read the events).
+        let fifo = dir.0.join("their.fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: c is NUL-terminated.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o666) }, 0);
+        chown(&fifo, 65534);
+        assert!(refused(&fifo).contains("a FIFO owned by uid 65534"));
+        // Root's link in a directory only root can write is followed (as /dev/stdout is); /dev/null
+        // is root's character device.
+        let ours = dir.0.join("ours.log");
+        std::os::unix::fs::symlink("events.jsonl", &ours).unwrap();
+        let mut sink = Sink::file(&ours).expect("root's link in root's directory");
+        write(&mut sink, b"via link\n");
+        assert_eq!(
+            std::fs::read(dir.0.join("events.jsonl")).unwrap(),
+            b"via link\n"
+        );
+        let mut null = Sink::file(Path::new("/dev/null")).expect("/dev/null");
+        write(&mut null, b"x\n");
+    }
+
+    #[test]
+    fn a_fifo_without_reader_is_waited_for_in_the_loop_not_in_open() {
+        let dir = TempDir::new("fifo");
+        let fifo = dir.0.join("events.fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: c is NUL-terminated.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let t0 = Instant::now();
+        let mut sink = Sink::file(&fifo).expect("open a FIFO nobody reads");
+        assert!(t0.elapsed() < Duration::from_secs(1));
+        assert!(sink.take_notices()[0]
+            .text
+            .contains("FIFO without a reader"));
+        sink.offer(b"one\ntwo\n");
+        sink.pump().expect("pump without reader");
+        assert!(sink.has_pending());
+        // A reader comes (its blocking open returns once pump opens the write side).
+        let path = fifo.clone();
+        let got = std::thread::spawn(move || {
+            let mut s = String::new();
+            File::open(path).unwrap().read_to_string(&mut s).unwrap();
+            s
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sink.has_pending() && Instant::now() < deadline {
+            sink.pump().expect("pump");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        sink.finish(Duration::from_secs(1)).unwrap();
+        drop(sink);
+        assert_eq!(got.join().unwrap(), "one\ntwo\n");
     }
 
     #[test]
@@ -333,51 +803,119 @@ mod tests {
         drop(read);
         let mut sink = Sink::from_fd(write);
         // Rust programs start with SIGPIPE ignored, so the write returns EPIPE.
-        match sink.write_all(b"line\n") {
+        sink.offer(b"line\n");
+        match sink.pump() {
             Err(SinkError::Closed) => {}
             other => panic!("expected Closed, got {other:?}"),
         }
     }
 
     #[test]
-    fn full_disk_is_a_clear_error() {
+    fn a_full_device_stalls_counts_and_never_errors() {
         let mut sink = Sink::file(Path::new("/dev/full")).expect("open /dev/full");
-        match sink.write_all(b"line\n") {
-            Err(e @ SinkError::Write { .. }) => {
-                let msg = e.to_string();
-                assert!(msg.contains("/dev/full"), "{msg}");
-                assert!(msg.contains("No space left"), "{msg}");
-            }
-            other => panic!("expected a write error, got {other:?}"),
+        sink.offer(b"a\nb\n");
+        sink.pump().expect("ENOSPC is waited out, not fatal");
+        let notes = sink.take_notices();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].error && notes[0].text.contains("No space left"),
+            "{notes:?}"
+        );
+        sink.offer(b"c\n");
+        sink.pump().unwrap();
+        assert!(
+            sink.take_notices().is_empty(),
+            "one line when writes start failing"
+        );
+        sink.finish(Duration::ZERO).unwrap();
+        assert_eq!(sink.dropped(), 3);
+    }
+
+    /// A reader that stops reading: the sink never blocks and never holds more than MAX_PENDING; every
+    /// line is either in the pipe whole or counted as dropped.
+    #[test]
+    fn a_stalled_reader_costs_bounded_memory_and_counted_lines() {
+        let (read, write) = pipe(libc::O_CLOEXEC);
+        let mut sink = Sink::from_fd(write);
+        let line = [b'x'; 99].iter().chain(b"\n").copied().collect::<Vec<u8>>();
+        let batch: Vec<u8> = line.repeat(1000);
+        let t0 = Instant::now();
+        for _ in 0..200 {
+            sink.offer(&batch);
+            sink.pump().expect("pump");
+            assert!(sink.pending.len() <= MAX_PENDING);
         }
+        sink.finish(Duration::from_millis(50)).unwrap();
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+        let notes = sink.take_notices();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.text.contains("not read fast enough")),
+            "{notes:?}"
+        );
+        let dropped = sink.dropped();
+        drop(sink);
+        let mut got = Vec::new();
+        File::from(read).read_to_end(&mut got).unwrap();
+        let whole = got.iter().filter(|&&b| b == b'\n').count() as u64;
+        assert!(whole > 0 && dropped > 0);
+        assert_eq!(
+            whole + dropped,
+            200_000,
+            "every line written whole or counted"
+        );
     }
 
     #[test]
-    fn nonblocking_pipe_gets_everything_despite_short_writes() {
-        let (read, write) = pipe(libc::O_CLOEXEC | libc::O_NONBLOCK);
-        // 4 MiB through a 64 KiB pipe: many EAGAINs and partial writes.
-        let data: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 251) as u8).collect();
+    fn a_slow_reader_gets_everything_in_order() {
+        let (read, write) = pipe(libc::O_CLOEXEC);
+        let lines: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| format!("{i}\n").into_bytes())
+            .collect();
+        let want = lines.clone();
         let reader = std::thread::spawn(move || {
             let mut file = File::from(read);
             let mut got = Vec::new();
-            let mut chunk = [0u8; 8192];
+            let mut chunk = [0u8; 4096];
             loop {
                 match file.read(&mut chunk) {
                     Ok(0) => break,
                     Ok(n) => got.extend_from_slice(&chunk[..n]),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(std::time::Duration::from_micros(200))
-                    }
                     Err(e) => panic!("read: {e}"),
                 }
+                std::thread::sleep(Duration::from_micros(100));
             }
             got
         });
         let mut sink = Sink::from_fd(write);
-        sink.write_all(&data).expect("write");
-        sink.flush().expect("flush on a pipe is a no-op");
+        // Offer line-aligned batches.
+        let mut at = 0;
+        while at < lines.len() {
+            let mut end = (at + 50_000).min(lines.len());
+            end = at + lines[at..end].iter().rposition(|&b| b == b'\n').unwrap() + 1;
+            sink.offer(&lines[at..end]);
+            sink.pump().unwrap();
+            at = end;
+        }
+        sink.finish(Duration::from_secs(60)).unwrap();
+        assert_eq!(sink.dropped(), 0);
         drop(sink);
-        assert_eq!(reader.join().unwrap(), data);
+        assert_eq!(reader.join().unwrap(), want);
+    }
+
+    #[test]
+    fn offered_buffers_keep_line_order_whether_swapped_or_appended() {
+        let (read, write) = pipe(libc::O_CLOEXEC);
+        drop(read);
+        let mut sink = Sink::from_fd(write);
+        let mut buf = b"a\n".to_vec();
+        sink.offer_vec(&mut buf);
+        assert!(buf.is_empty());
+        buf.extend_from_slice(b"b\n");
+        sink.offer_vec(&mut buf);
+        assert!(buf.is_empty());
+        assert_eq!(&sink.pending[sink.head..], b"a\nb\n");
     }
 
     #[test]
@@ -385,7 +923,8 @@ mod tests {
         let mut sink = Sink::stdout();
         assert_eq!(sink.describe(), "stdout");
         sink.reopen().expect("reopen stdout");
-        sink.write_all(b"").expect("empty write");
+        sink.offer(b"");
+        sink.pump().expect("empty write");
     }
 
     #[test]

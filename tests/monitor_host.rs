@@ -678,10 +678,39 @@ fn setup_errors_exit_1_with_one_line() {
     // A real BTF header cut short.
     let real = std::fs::read("/sys/kernel/btf/vmlinux").expect("host BTF");
     std::fs::write(&truncated, &real[..40]).unwrap();
+    // Files that must not be read whole: a device that never ends, a FIFO nobody writes, a directory,
+    // and a (sparse) file past the size limit.
+    let fifo = dir.join("fifo.btf");
+    let c = std::ffi::CString::new(s(&fifo)).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let huge = dir.join("huge.btf");
+    std::fs::File::create(&huge)
+        .and_then(|f| f.set_len((256 << 20) + 1))
+        .expect("sparse file");
     let cases: Vec<(Vec<String>, String)> = vec![
         (
             vec!["--btf".into(), "/nonexistent".into()],
             "/nonexistent".into(),
+        ),
+        (
+            vec!["--btf".into(), "/dev/zero".into()],
+            "BTF file /dev/zero is a character device, not a regular file".into(),
+        ),
+        (
+            vec!["--btf".into(), s(&fifo)],
+            format!("{} is a FIFO, not a regular file", s(&fifo)),
+        ),
+        (
+            vec!["--btf".into(), dir.str().into()],
+            format!("{} is a directory", dir.str()),
+        ),
+        (
+            vec!["--btf".into(), s(&huge)],
+            format!("BTF file {} is larger than 256 MiB", s(&huge)),
+        ),
+        (
+            vec!["--dump-prog".into(), "--btf".into(), "/dev/zero".into()],
+            "/dev/zero is a character device".into(),
         ),
         (vec!["--btf".into(), s(&garbage)], s(&garbage)),
         (vec!["--btf".into(), s(&truncated)], s(&truncated)),
@@ -1024,7 +1053,11 @@ fn python_copies_are_writes_of_the_script() {
         .current_dir(dir.path())
         .output()
         .expect("python3");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let fin = mon.stop();
     let events = fin.events();
     for name in ["shutil.txt", "sendfile.txt", "splice.txt"] {
@@ -1048,4 +1081,57 @@ fn python_copies_are_writes_of_the_script() {
             }
         }
     }
+}
+
+/// argv[0] is what a process says about itself: `exec -a python3 EVIL job.py` must not be reported as
+/// python running job.py, while `exec -a worker python3 job.py` still is (the executable is python).
+#[test]
+fn script_comes_from_the_executable_not_argv0() {
+    let dir = TestDir::new("execa");
+    let d = dir.str();
+    // EVIL is a renamed shell: it runs "job.py" as shell code, which filespy cannot know.
+    let evil = dir.join("evil");
+    std::fs::copy(sh_exe(), &evil).expect("copy sh");
+    write_file(&dir.join("job.py"), "echo evil > \"$1\"\n");
+    write_file(
+        &dir.join("real.py"),
+        "import sys\nopen(sys.argv[1], 'w').write('real')\n",
+    );
+    // The interpreter itself, not a launcher (pyenv's shim would set argv[0] again).
+    let python = run_ok(Command::new("python3").args(["-c", "import sys; print(sys.executable)"]));
+    let mon = Filespy::start(&["--path", d], Out::Collect);
+    run_ok(Command::new("bash").args([
+        "-c",
+        "exec -a python3 \"$0/evil\" \"$0/job.py\" \"$0/evil.txt\"",
+        d,
+    ]));
+    run_ok(Command::new("bash").args([
+        "-c",
+        "exec -a worker \"$1\" \"$0/real.py\" \"$0/worker.txt\"",
+        d,
+        python.trim(),
+    ]));
+    mon.wait_events("2 events", |e| e.len() >= 2);
+    let fin = mon.stop();
+    let events = fin.events();
+    let one = |f: &str| {
+        let evs = events_for(&events, &dir.join(f));
+        assert_eq!(evs.len(), 1, "{f}: {events:?}");
+        evs[0]["process"].clone()
+    };
+    let bad = one("evil.txt");
+    assert_eq!(bad["cmdline"][0], "python3", "{bad}");
+    assert_eq!(bad["exe_path"], s(&evil).as_str(), "{bad}");
+    assert!(
+        bad["file_path"].is_null(),
+        "argv[0] named python3, the executable is not: {bad}"
+    );
+    let good = one("worker.txt");
+    assert_eq!(good["cmdline"][0], "worker", "{good}");
+    assert_eq!(
+        good["file_path"],
+        s(&dir.join("real.py")).as_str(),
+        "{good}"
+    );
+    assert_eq!(events.len(), 2, "{events:?}");
 }

@@ -240,7 +240,12 @@ fn tricky_event_round_trips_through_serde_and_python() {
         b"tab\there \"q\" \\".to_vec(),
     ];
     ev2.process.cwd = Some(b"/h\xc3".to_vec());
-    let script = script_of(&ev2.process.cmdline, None, ev2.process.cwd.as_deref()).unwrap();
+    let script = script_of(
+        &ev2.process.cmdline,
+        Some(b"/usr/bin/bash"),
+        ev2.process.cwd.as_deref(),
+    )
+    .unwrap();
     assert_eq!(script, b"/h\xc3/r\xffn.sh");
     lines.extend(render(&mut w, &ev2, Some(&script)));
     assert_eq!(lines.iter().filter(|&&c| c == b'\n').count(), 2);

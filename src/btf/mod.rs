@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 
 pub const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
+/// Largest BTF file read (a raw blob or an ELF holding `.BTF`): the kernel's own BTF is 5-10 MiB, so
+/// this only stops a wrong file (a device, a huge vmlinux with DWARF) from eating all memory.
+pub const MAX_BTF_FILE: u64 = 256 << 20;
+
 /// Bounds the walk through typedef/const chains and nested anonymous members, so that a cyclic
 /// (malicious or corrupt) blob ends in an error instead of a stack overflow.
 const MAX_DEPTH: u32 = 64;
@@ -21,8 +25,20 @@ const MAX_DEPTH: u32 = 64;
 pub enum BtfError {
     /// The running kernel exposes no BTF.
     KernelBtfMissing(PathBuf),
+    /// /sys is not sysfs (a chroot, a container without /sys): the kernel's BTF cannot be there.
+    SysfsNotMounted(PathBuf),
     /// A `--btf FILE` that does not exist.
     FileNotFound(PathBuf),
+    /// A device, FIFO, directory, ...: BTF comes from a regular file (reading /dev/zero never ends).
+    NotRegular {
+        path: PathBuf,
+        kind: &'static str,
+    },
+    /// Bigger than `MAX_BTF_FILE`.
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+    },
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -61,7 +77,23 @@ impl fmt::Display for BtfError {
                 "kernel BTF not found at {}: this kernel lacks CONFIG_DEBUG_INFO_BTF; pass --btf FILE (e.g. from BTFHub)",
                 p.display()
             ),
+            BtfError::SysfsNotMounted(p) => write!(
+                f,
+                "kernel BTF not found at {}: /sys is not mounted (no sysfs here, as in a chroot or a container without /sys); mount it (mount -t sysfs sysfs /sys) or pass --btf FILE",
+                p.display()
+            ),
             BtfError::FileNotFound(p) => write!(f, "BTF file not found: {}", p.display()),
+            BtfError::NotRegular { path, kind } => write!(
+                f,
+                "BTF file {} is {kind}, not a regular file",
+                path.display()
+            ),
+            BtfError::TooLarge { path, size } => write!(
+                f,
+                "BTF file {} is larger than {} MiB ({size} bytes); for a vmlinux with debug info, extract its BTF: objcopy --dump-section .BTF=vmlinux.btf vmlinux",
+                path.display(),
+                MAX_BTF_FILE >> 20
+            ),
             BtfError::Io { path, source } => {
                 write!(f, "cannot read BTF file {}: {source}", path.display())
             }
@@ -137,14 +169,9 @@ impl Btf {
         Ok(Btf { raw, composites })
     }
 
+    /// Reads at most `MAX_BTF_FILE` bytes of a regular file.
     pub fn from_file(path: &Path) -> Result<Btf, BtfError> {
-        let data = std::fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => BtfError::FileNotFound(path.to_path_buf()),
-            _ => BtfError::Io {
-                path: path.to_path_buf(),
-                source: e,
-            },
-        })?;
+        let data = read_bounded(path)?;
         Btf::from_bytes(data).map_err(|e| match e {
             BtfError::Malformed { path: None, reason } => BtfError::Malformed {
                 path: Some(path.to_path_buf()),
@@ -159,6 +186,10 @@ impl Btf {
         match external {
             Some(p) => Btf::from_file(p),
             None => Btf::from_file(Path::new(KERNEL_BTF)).map_err(|e| match e {
+                // Without sysfs /sys/kernel is absent too; with it, only the BTF file is missing.
+                BtfError::FileNotFound(p) if !Path::new("/sys/kernel").is_dir() => {
+                    BtfError::SysfsNotMounted(p)
+                }
                 BtfError::FileNotFound(p) => BtfError::KernelBtfMissing(p),
                 e => e,
             }),
@@ -372,6 +403,62 @@ fn too_deep(id: u32) -> BtfError {
     bad(format!(
         "type {id}: typedef or nesting chain deeper than {MAX_DEPTH} (cyclic?)"
     ))
+}
+
+/// The whole of a regular file, refusing anything else or anything bigger than `MAX_BTF_FILE`. The
+/// size is checked on the open descriptor and the read is bounded too, since a file can grow while
+/// read. O_NONBLOCK: opening a FIFO must not wait for a writer.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, BtfError> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let io = |source: std::io::Error| match source.kind() {
+        std::io::ErrorKind::NotFound => BtfError::FileNotFound(path.to_path_buf()),
+        _ => BtfError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    let t = meta.file_type();
+    if !t.is_file() {
+        let kind = if t.is_dir() {
+            "a directory"
+        } else if t.is_char_device() {
+            "a character device"
+        } else if t.is_block_device() {
+            "a block device"
+        } else if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_socket() {
+            "a socket"
+        } else {
+            "a special file"
+        };
+        return Err(BtfError::NotRegular {
+            path: path.to_path_buf(),
+            kind,
+        });
+    }
+    let too_large = |size| BtfError::TooLarge {
+        path: path.to_path_buf(),
+        size,
+    };
+    if meta.len() > MAX_BTF_FILE {
+        return Err(too_large(meta.len()));
+    }
+    let mut data = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_BTF_FILE + 1)
+        .read_to_end(&mut data)
+        .map_err(io)?;
+    if data.len() as u64 > MAX_BTF_FILE {
+        return Err(too_large(data.len() as u64));
+    }
+    Ok(data)
 }
 
 /// Name -> STRUCT/UNION id. Duplicated names keep the first complete (non-zero-size) STRUCT,

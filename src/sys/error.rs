@@ -16,6 +16,8 @@ pub enum SysError {
     },
     /// This kernel lacks something filespy needs (the message says what and what to do).
     Unsupported(String),
+    /// A kernel interface file or operation this user may not use (the message names what it needs).
+    Denied(String),
     /// The caller passed something unusable (a wrong buffer size, a bad name).
     Invalid(String),
 }
@@ -44,6 +46,7 @@ impl SysError {
     pub fn errno(&self) -> Option<i32> {
         match self {
             SysError::Os { errno, .. } | SysError::Verifier { errno, .. } => Some(*errno),
+            SysError::Denied(_) => Some(libc::EACCES),
             _ => None,
         }
     }
@@ -133,7 +136,9 @@ impl fmt::Display for SysError {
                 }
                 Ok(())
             }
-            SysError::Unsupported(msg) | SysError::Invalid(msg) => f.write_str(msg),
+            SysError::Unsupported(msg) | SysError::Invalid(msg) | SysError::Denied(msg) => {
+                f.write_str(msg)
+            }
         }
     }
 }

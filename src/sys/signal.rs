@@ -3,12 +3,21 @@
 use super::error::SysError;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-/// SIGINT, SIGTERM and SIGHUP blocked for normal delivery and readable from an fd.
+/// The watched signals, blocked for normal delivery and readable from an fd.
 pub struct SignalFd {
     fd: OwnedFd,
 }
 
-pub const WATCHED: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+/// Stop (INT, TERM), reopen (HUP), print the running stats (USR1, USR2), and ALRM, whose default
+/// action would kill the run without its stats.
+pub const WATCHED: [libc::c_int; 6] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+];
 
 impl SignalFd {
     /// Block the watched signals in this thread (call before spawning threads so they inherit the mask)
@@ -25,13 +34,13 @@ impl SignalFd {
             let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
             if rc != 0 {
                 return Err(SysError::Os {
-                    op: "pthread_sigmask(SIG_BLOCK SIGINT|SIGTERM|SIGHUP)".into(),
+                    op: "pthread_sigmask(SIG_BLOCK INT|TERM|HUP|USR1|USR2|ALRM)".into(),
                     errno: rc,
                 });
             }
             let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
             if fd < 0 {
-                return Err(SysError::last_os("signalfd(SIGINT|SIGTERM|SIGHUP)"));
+                return Err(SysError::last_os("signalfd(INT|TERM|HUP|USR1|USR2|ALRM)"));
             }
             Ok(SignalFd {
                 fd: OwnedFd::from_raw_fd(fd),

@@ -84,9 +84,37 @@ fn mount_tracefs() -> Result<(), SysError> {
         if err.errno() == Some(libc::EBUSY) && mounted_tracefs().is_some() {
             return Ok(());
         }
+        // Mounting is CAP_SYS_ADMIN's, which filespy otherwise never needs: say so, not "needs root".
+        if matches!(err.errno(), Some(libc::EPERM) | Some(libc::EACCES)) {
+            return Err(SysError::Denied(format!(
+                "tracefs is not mounted, and mounting it on {TRACEFS_MOUNT} needs CAP_SYS_ADMIN: mount it \
+                 beforehand (mount -t tracefs nodev {TRACEFS_MOUNT}; in a container, mount the host's)"
+            )));
+        }
         return Err(err);
     }
     Ok(())
+}
+
+/// The error for a tracefs file this process may not read: which uid, and what would let it.
+fn denied(path: &Path, what: &str) -> SysError {
+    let dir = mounted_tracefs().unwrap_or_else(|| PathBuf::from(TRACEFS_MOUNT));
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    SysError::Denied(format!(
+        "{what}: tracefs at {} is not readable by uid {uid} ({} denied): needs root, or \
+         CAP_DAC_READ_SEARCH besides CAP_BPF+CAP_PERFMON (tracefs is usually mode 0700, root's)",
+        dir.display(),
+        path.display()
+    ))
+}
+
+/// Reads a tracefs file; a permission error names what is missing.
+fn read_tracefs(path: &Path, what: &str) -> Result<String, SysError> {
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => denied(path, what),
+        _ => SysError::from_io(format!("{what}: read {}", path.display()), &e),
+    })
 }
 
 /// A tracefs path component from a caller: no separators, no `..`, nothing that could escape the dir.
@@ -112,7 +140,18 @@ pub fn tracepoint_id(category: &str, name: &str) -> Result<u64, SysError> {
 
 /// Does this kernel have tracepoint `category:name`?
 pub fn tracepoint_exists(category: &str, name: &str) -> bool {
-    tracepoint_file(category, name, "format").is_ok_and(|p| p.exists())
+    tracepoint_presence(category, name) == Some(true)
+}
+
+/// Whether tracepoint `category:name` exists, or None when tracefs cannot be looked into (not
+/// mounted and not mountable by us, or not readable by this user).
+pub fn tracepoint_presence(category: &str, name: &str) -> Option<bool> {
+    let path = tracepoint_file(category, name, "format").ok()?;
+    match std::fs::metadata(&path) {
+        Ok(_) => Some(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(false),
+        Err(_) => None,
+    }
 }
 
 /// `<tracefs>/events/<category>/<name>/<file>`, the names checked not to escape that directory.
@@ -131,8 +170,7 @@ fn tracepoint_file(category: &str, name: &str, file: &str) -> Result<PathBuf, Sy
 pub fn tracepoint_field_offset(category: &str, name: &str, field: &str) -> Result<u32, SysError> {
     let path = tracepoint_file(category, name, "format")?;
     let what = format!("tracepoint {category}:{name}");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| SysError::from_io(format!("{what}: read {}", path.display()), &e))?;
+    let text = read_tracefs(&path, &what)?;
     parse_field_offset(&text, field).ok_or_else(|| {
         SysError::Unsupported(format!(
             "{what} has no field '{field}' in {}",
@@ -161,8 +199,7 @@ pub fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
 }
 
 fn read_id(path: &Path, what: &str) -> Result<u64, SysError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| SysError::from_io(format!("{what}: read {}", path.display()), &e))?;
+    let text = read_tracefs(path, what)?;
     text.trim().parse().map_err(|_| {
         SysError::Invalid(format!(
             "{what}: {} holds '{}'",

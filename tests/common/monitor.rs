@@ -127,6 +127,8 @@ pub struct Stats {
     pub lost: u64,
     pub filtered: u64,
     pub failed_writes: u64,
+    /// Events never written because the output stalled or was full (0 when not printed).
+    pub lost_output: u64,
 }
 
 /// Parses `filespy: stats events=N lost=N filtered=N failed_writes=N lost_per_cpu=...` from stderr.
@@ -141,6 +143,10 @@ pub fn parse_stats(stderr: &str) -> Option<Stats> {
             "lost" => &mut s.lost,
             "filtered" => &mut s.filtered,
             "failed_writes" => &mut s.failed_writes,
+            "lost_output" => {
+                s.lost_output = v.parse().ok()?;
+                continue;
+            }
             _ => continue,
         };
         *slot = v.parse().ok()?;
@@ -460,11 +466,49 @@ impl Drop for Filespy {
 /// Runs filespy to completion (no `ready` expected: error exits, `--dump-prog`), stdin from /dev/null.
 pub fn run_filespy(args: &[&str]) -> Finished {
     require_root();
-    let out = Command::new(filespy_bin())
-        .args(args)
+    let mut cmd = Command::new(filespy_bin());
+    cmd.args(args);
+    run_bounded(cmd, READY_TIMEOUT)
+}
+
+/// Runs `cmd` (stdin /dev/null, stdout and stderr collected) to completion; a run that outlasts
+/// `limit` is killed and fails the test (a hang must never block the suite).
+pub fn run_bounded(mut cmd: Command, limit: Duration) -> Finished {
+    let mut child = cmd
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run filespy");
+    let collect = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out_reader = collect(Box::new(child.stdout.take().expect("stdout")));
+    let err_reader = collect(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for filespy") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} still running after {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&err_reader.join().unwrap_or_default())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let out = std::process::Output {
+        status,
+        stdout: out_reader.join().expect("stdout reader"),
+        stderr: err_reader.join().expect("stderr reader"),
+    };
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let now = Instant::now();
     let stderr_lines = stderr
@@ -856,7 +900,7 @@ mod harness_tests {
         assert!(!is_uuid_v4("0F8FAD5B-D9CB-469F-A165-70867728950E"));
         assert_eq!(
             parse_stats("x\nfilespy: stats events=3 lost=1 filtered=7 failed_writes=2 lost_per_cpu=cpu0:1\n"),
-            Some(Stats { events: 3, lost: 1, filtered: 7, failed_writes: 2 })
+            Some(Stats { events: 3, lost: 1, filtered: 7, failed_writes: 2, lost_output: 0 })
         );
     }
 }

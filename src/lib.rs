@@ -8,6 +8,7 @@ pub mod event;
 pub mod kinds;
 pub mod loss;
 pub mod monitor;
+pub mod monitors;
 pub mod offsets;
 pub mod output;
 pub mod perf_ring;

@@ -8,6 +8,7 @@ use crate::clock::Clock;
 use crate::event::Event;
 use crate::kinds::Op;
 use crate::loss::{LossReporter, Stats};
+use crate::monitors::Registry;
 use crate::offsets::KernelOffsets;
 use crate::output::{self, Formatter};
 use crate::perf_ring::Record;
@@ -99,8 +100,15 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
         let _ = crate::attach::remove_stale_kprobe_events();
     }
     let filters = filters_of(cfg);
-    let me = std::process::id();
-    let mut probes = Probes::load(&k, hook, &filters, me).map_err(|e| e.to_string())?;
+    // Who this process is, as the kernel knows it (the host tgid, also in a container's pid namespace),
+    // registered where every filespy's programs look, so none reports another's output.
+    let (mut registry, unshared) = Registry::open().map_err(|e| e.to_string())?;
+    let me = registry.register_self(&k).map_err(|e| e.to_string())?;
+    if let (Some(why), false) = (&unshared, cfg.quiet) {
+        eprintln!("filespy: other filespy instances' output is not excluded: {why}");
+    }
+    let mut probes = Probes::load_with(&k, hook, &filters, me, Some(&registry.map))
+        .map_err(|e| e.to_string())?;
     let page = crate::sys::mmap::page_size();
     // Wake the reader once a quarter of a ring is used, not per event.
     let wakeup = (cfg.buffer_pages as usize * page / 4).max(1) as u32;
@@ -112,8 +120,8 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
             drop(rings);
             drop(probes);
             eprintln!("filespy: kprobe attach failed ({e}); falling back to syscall tracepoints");
-            probes =
-                Probes::load(&k, HookKind::Tracepoint, &filters, me).map_err(|e| e.to_string())?;
+            probes = Probes::load_with(&k, HookKind::Tracepoint, &filters, me, Some(&registry.map))
+                .map_err(|e| e.to_string())?;
             rings = PerfBuffer::open(&probes.maps.events, cfg.buffer_pages as usize, wakeup)
                 .map_err(|e| e.to_string())?;
             probes.attach().map_err(|e| e.to_string())?;

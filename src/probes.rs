@@ -69,10 +69,12 @@ pub struct Maps {
     pub uids: Map,
     pub comms: Map,
     pub stats: Map,
+    /// The registry of running monitors (`crate::monitors`), shared or private.
+    pub monitors: Map,
 }
 
 impl Maps {
-    fn create(f: &Filters) -> Result<Maps, SysError> {
+    fn create(f: &Filters, monitors: Option<&Map>) -> Result<Maps, SysError> {
         let cpus = possible_cpus()?.into_iter().max().unwrap_or(0) + 1;
         let maps = Maps {
             events: Map::create(MapType::PerfEventArray, 4, 4, cpus, codegen::MAP_EVENTS)?,
@@ -92,6 +94,16 @@ impl Maps {
             uids: Map::create(MapType::Hash, 4, 1, 256, codegen::MAP_UIDS)?,
             comms: Map::create(MapType::Hash, 16, 1, 256, codegen::MAP_COMMS)?,
             stats: Map::create(MapType::PercpuArray, 4, 8, STAT_COUNT, codegen::MAP_STATS)?,
+            monitors: match monitors {
+                Some(m) => m.try_clone()?,
+                None => Map::create(
+                    MapType::LruHash,
+                    4,
+                    8,
+                    crate::monitors::MAX_MONITORS,
+                    codegen::MAP_MONITORS,
+                )?,
+            },
         };
         for ext in &f.exts {
             let key = ext_key(ext)
@@ -125,6 +137,7 @@ impl Maps {
             codegen::MAP_UIDS => &self.uids,
             codegen::MAP_COMMS => &self.comms,
             codegen::MAP_STATS => &self.stats,
+            codegen::MAP_MONITORS => &self.monitors,
             _ => return None,
         };
         Some(m.fd())
@@ -313,15 +326,27 @@ pub struct Probes {
 }
 
 impl Probes {
-    /// Create maps, generate and load the programs for `hook`. Nothing is attached yet.
+    /// Create maps, generate and load the programs for `hook`, with a registry of monitors of their
+    /// own. Nothing is attached yet.
     pub fn load(
         k: &KernelOffsets,
         hook: HookKind,
         f: &Filters,
         self_tgid: u32,
     ) -> Result<Probes, SysError> {
+        Probes::load_with(k, hook, f, self_tgid, None)
+    }
+
+    /// `load`, skipping the processes in `monitors` (`crate::monitors::Registry`).
+    pub fn load_with(
+        k: &KernelOffsets,
+        hook: HookKind,
+        f: &Filters,
+        self_tgid: u32,
+        monitors: Option<&Map>,
+    ) -> Result<Probes, SysError> {
         crate::sys::raise_memlock_rlimit();
-        let maps = Maps::create(f)?;
+        let maps = Maps::create(f, monitors)?;
         let mut progs = Vec::new();
         let mut loaded: Vec<(ProgType, Vec<u8>, Rc<Prog>)> = Vec::new();
         for g in generate(k, hook, f, self_tgid)? {

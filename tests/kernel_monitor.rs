@@ -317,6 +317,33 @@ fn output_file_is_not_reported_by_itself() {
     println!("self-exclusion: {} events, all for w.jsonl", paths.len());
 }
 
+/// Two monitors, each writing its events where the other watches: neither reports the other's output
+/// writes (they would feed each other forever), both report the one real write. The registry of
+/// monitors is shared through the BPF file system, and exclusion is by the kernel's identity of each.
+#[test]
+fn two_monitors_never_feed_each_other() {
+    let _unrooted = shared();
+    let dir = TestDir::new("pair");
+    let (a, b) = (dir.join("a.log"), dir.join("b.log"));
+    let fa = Filespy::start(&["--path", dir.str()], Out::File(a.clone()));
+    let fb = Filespy::start(&["--path", dir.str()], Out::File(b.clone()));
+    let trigger = dir.join("trigger.txt");
+    std::fs::write(&trigger, b"once\n").unwrap();
+    fa.wait_events("a's event", |e| !e.is_empty());
+    fb.wait_events("b's event", |e| !e.is_empty());
+    // Time for a loop to show if there were one.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (ra, rb) = (fa.stop(), fb.stop());
+    for (name, run) in [("a", &ra), ("b", &rb)] {
+        assert_eq!(
+            run.file_paths(),
+            vec![trigger.to_str().unwrap()],
+            "monitor {name}: {}",
+            run.lines.join("\n")
+        );
+    }
+}
+
 #[test]
 fn extension_filter_defaults_custom_lists_and_all_files() {
     let _unrooted = shared();

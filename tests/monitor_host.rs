@@ -1135,3 +1135,47 @@ fn script_comes_from_the_executable_not_argv0() {
     );
     assert_eq!(events.len(), 2, "{events:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Self-exclusion by host identity
+
+/// In a pid namespace of its own (a container without hostPID), filespy's pid there is not the one
+/// the kernel reports: its own output must still never be an event (which would feed itself forever).
+#[test]
+fn in_a_pid_namespace_its_own_output_is_not_reported() {
+    let dir = TestDir::new("pidns");
+    let out = dir.join("events.log");
+    let mut child = Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child"])
+        .arg(filespy_bin())
+        .args(["--path", dir.str(), "-o", &s(&out)])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("unshare (util-linux)");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let ready = lines.next().expect("a line").expect("stderr");
+    assert!(ready.starts_with("filespy: ready"), "{ready}");
+    let trigger = dir.join("trigger.txt");
+    write_file(&trigger, "once\n");
+    wait_until("the trigger's event", || {
+        std::fs::read_to_string(&out).is_ok_and(|t| !t.is_empty())
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // SIGTERM to filespy itself (unshare's child), so it ends as it does in a container.
+    let kids = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id())).unwrap();
+    let pid: i32 = kids
+        .split_whitespace()
+        .next()
+        .expect("filespy")
+        .parse()
+        .unwrap();
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    let text = std::fs::read_to_string(&out).unwrap();
+    let paths: Vec<String> = text
+        .lines()
+        .map(|l| file_path(&parse_event(l)).to_string())
+        .collect();
+    assert_eq!(paths, vec![s(&trigger)], "{text}");
+}

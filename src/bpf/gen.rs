@@ -21,6 +21,8 @@ pub const MAP_PIDS: &str = "pids";
 pub const MAP_UIDS: &str = "uids";
 pub const MAP_COMMS: &str = "comms";
 pub const MAP_STATS: &str = "stats";
+/// The registry of running monitors (`crate::monitors`): host tgid → start time.
+pub const MAP_MONITORS: &str = "monitors";
 
 /// What the kernel-side filters do, fixed when the programs are generated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -203,6 +205,27 @@ impl<'a> Gen<'a> {
             self.lookup(MAP_COMMS, S_COMM);
             self.a.jmp(Cond::Eq, R0, 0, filtered);
         }
+    }
+
+    /// Jumps to `out` when the current process is a registered filespy monitor (this one or another):
+    /// `monitors[tgid]` holds its start time, which a reused pid does not have. Needs pid_tgid at
+    /// `S_KEY`; clobbers r0-r5 and r9.
+    pub fn monitor_filter(&mut self, out: &str) {
+        let k = self.k;
+        let not = self.fresh("not_monitor");
+        self.a
+            .ldx(Size::DW, R1, R10, S_KEY)
+            .rsh64(R1, 32)
+            .stx(Size::W, R10, S_VAL, R1);
+        self.lookup(MAP_MONITORS, S_VAL);
+        self.a.jmp(Cond::Eq, R0, 0, &not).ldx(Size::DW, R9, R0, 0);
+        self.a.call(Helper::GET_CURRENT_TASK).mov64(R1, R0);
+        self.read_u64(R1, R1, k.task_group_leader);
+        self.read_to_stack(S_TMP, 8, R1, k.task_start_time);
+        self.a
+            .ldx(Size::DW, R1, R10, S_TMP)
+            .jmp(Cond::Eq, R1, R9, out);
+        self.a.label(&not);
     }
 
     /// r8 = the `struct file *` of the fd in r9 (u32) through `current->files->fdt->fd[fd]`; jumps to

@@ -5,3 +5,4 @@
 pub mod gen;
 pub mod kinds;
 pub mod layout;
+pub mod register;

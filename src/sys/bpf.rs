@@ -10,6 +10,8 @@ pub const BPF_MAP_LOOKUP_ELEM: u32 = 1;
 pub const BPF_MAP_UPDATE_ELEM: u32 = 2;
 pub const BPF_MAP_DELETE_ELEM: u32 = 3;
 pub const BPF_PROG_LOAD: u32 = 5;
+pub const BPF_OBJ_PIN: u32 = 6;
+pub const BPF_OBJ_GET: u32 = 7;
 pub const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
 pub const BPF_LINK_CREATE: u32 = 28;
 
@@ -98,6 +100,30 @@ pub struct LinkCreateAttr {
 }
 unsafe impl BpfAttr for LinkCreateAttr {
     const NAME: &'static str = "BPF_LINK_CREATE";
+}
+
+/// `BPF_OBJ_PIN` / `BPF_OBJ_GET`: a path in a BPF file system and the object's fd.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ObjPathAttr {
+    pub pathname: u64,
+    pub bpf_fd: u32,
+    pub file_flags: u32,
+}
+unsafe impl BpfAttr for ObjPathAttr {
+    const NAME: &'static str = "BPF_OBJ_PIN/GET";
+}
+
+/// The head of `struct bpf_map_info` (enough to check what a pinned map is).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MapInfoHead {
+    pub map_type: u32,
+    pub id: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub map_flags: u32,
 }
 
 /// `BPF_OBJ_GET_INFO_BY_FD`: the kernel fills `info_len` bytes at `info`.
@@ -201,6 +227,9 @@ mod tests {
         assert_eq!(offset_of!(LinkCreateAttr, bpf_cookie), 16);
         assert_eq!(size_of::<LinkCreateAttr>(), 24);
         assert_eq!(size_of::<ObjGetInfoAttr>(), 16);
+        assert_eq!(offset_of!(ObjPathAttr, bpf_fd), 8);
+        assert_eq!(size_of::<ObjPathAttr>(), 16);
+        assert_eq!(offset_of!(MapInfoHead, max_entries), 16);
     }
 
     #[test]

@@ -2,12 +2,16 @@
 //! buffer size before the kernel reads or writes through it.
 
 use super::bpf::{
-    bpf_call, obj_name, sys_bpf, sys_bpf_fd, MapCreateAttr, MapElemAttr, BPF_MAP_CREATE,
-    BPF_MAP_DELETE_ELEM, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM,
+    bpf_call, obj_name, sys_bpf, sys_bpf_fd, MapCreateAttr, MapElemAttr, MapInfoHead,
+    ObjGetInfoAttr, ObjPathAttr, BPF_MAP_CREATE, BPF_MAP_DELETE_ELEM, BPF_MAP_LOOKUP_ELEM,
+    BPF_MAP_UPDATE_ELEM, BPF_OBJ_GET, BPF_OBJ_GET_INFO_BY_FD, BPF_OBJ_PIN,
 };
 use super::cpus::nr_possible_cpus;
 use super::error::SysError;
+use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 /// The map types filespy uses (`enum bpf_map_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -200,6 +204,91 @@ impl Map {
             }),
         }
     }
+}
+
+impl Map {
+    /// Pin the map at `path` in a BPF file system, so other processes can open it by path.
+    pub fn pin(&self, path: &Path) -> Result<(), SysError> {
+        let c = c_path(path)?;
+        let mut attr = ObjPathAttr {
+            pathname: c.as_ptr() as u64,
+            bpf_fd: self.fd() as u32,
+            file_flags: 0,
+        };
+        bpf_call(BPF_OBJ_PIN, &mut attr, || {
+            format!("BPF_OBJ_PIN {}", path.display())
+        })?;
+        Ok(())
+    }
+
+    /// Open the map pinned at `path`, which must be of this type and these sizes (a pinned object is
+    /// only made by a process with CAP_BPF, but it may be another program's map of another shape).
+    pub fn open_pinned(
+        path: &Path,
+        ty: MapType,
+        key_size: u32,
+        value_size: u32,
+        name: &str,
+    ) -> Result<Map, SysError> {
+        let c = c_path(path)?;
+        let mut attr = ObjPathAttr {
+            pathname: c.as_ptr() as u64,
+            ..Default::default()
+        };
+        let fd = sys_bpf_fd(BPF_OBJ_GET, &mut attr).map_err(|errno| SysError::Os {
+            op: format!("BPF_OBJ_GET {}", path.display()),
+            errno,
+        })?;
+        let mut info = MapInfoHead::default();
+        let mut attr = ObjGetInfoAttr {
+            bpf_fd: fd.as_raw_fd() as u32,
+            info_len: std::mem::size_of::<MapInfoHead>() as u32,
+            info: &mut info as *mut MapInfoHead as u64,
+        };
+        bpf_call(BPF_OBJ_GET_INFO_BY_FD, &mut attr, || {
+            format!("BPF_OBJ_GET_INFO_BY_FD {}", path.display())
+        })?;
+        if (info.map_type, info.key_size, info.value_size) != (ty.raw(), key_size, value_size) {
+            return Err(SysError::Invalid(format!(
+                "{} is not a {} map with {key_size}-byte keys and {value_size}-byte values",
+                path.display(),
+                ty.label()
+            )));
+        }
+        Ok(Map {
+            fd,
+            ty,
+            key_size,
+            value_size,
+            max_entries: info.max_entries,
+            name: name.to_string(),
+            user_value_len: value_size as usize,
+        })
+    }
+}
+
+impl Map {
+    /// Another handle on the same map (the fd duplicated).
+    pub fn try_clone(&self) -> Result<Map, SysError> {
+        let fd = self
+            .fd
+            .try_clone()
+            .map_err(|e| SysError::from_io(format!("dup map '{}'", self.name), &e))?;
+        Ok(Map {
+            fd,
+            ty: self.ty,
+            key_size: self.key_size,
+            value_size: self.value_size,
+            max_entries: self.max_entries,
+            name: self.name.clone(),
+            user_value_len: self.user_value_len,
+        })
+    }
+}
+
+fn c_path(path: &Path) -> Result<CString, SysError> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| SysError::Invalid(format!("{} contains NUL", path.display())))
 }
 
 impl AsFd for Map {

@@ -100,9 +100,14 @@ pub fn enter(
             }
         }
     }
+    g.monitor_filter(out);
     for (i, (_, off)) in layout.args.iter().enumerate() {
         g.a.ldx(Size::DW, R1, R6, *off)
             .stx(Size::DW, R10, S_ARGS + 8 * i as i16, R1);
+    }
+    // The unused slots too: older verifiers (5.10) refuse a map update from uninitialised stack.
+    for i in layout.args.len()..6 {
+        g.a.st(Size::DW, R10, S_ARGS + 8 * i as i16, 0);
     }
     g.a.st(Size::W, R10, S_ARGS + ARGS_TAG, tag(op, via)).st(
         Size::W,

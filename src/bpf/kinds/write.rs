@@ -116,6 +116,8 @@ pub fn entry(mut g: Gen, hook: Hook, cfg: &FilterConfig) -> Result<Program, AsmE
     }
     g.a.jmp(Cond::Eq, R8, 0, out);
     g.file_filter(cfg, filtered);
+    // Only for writes that would be reported: a monitor's output passes the file filters.
+    g.monitor_filter(out);
     g.a.stx(Size::DW, R10, S_SEEN, R8)
         .st(Size::DW, R10, S_SEEN + 8, 0);
     if let Hook::Tracepoint {
@@ -211,8 +213,9 @@ pub fn uring(mut g: Gen, l: UringLayout, cfg: &FilterConfig) -> Result<Program, 
     g.process_filter(cfg, out, filtered);
     g.a.ldx(Size::DW, R9, R6, l.req_off)
         .jmp(Cond::Eq, R9, 0, out);
-    g.read_to_stack(S_VAL, 1, R9, l.kiocb_opcode);
-    g.a.ldx(Size::B, R1, R10, S_VAL);
+    g.a.st(Size::DW, R10, S_PTR2, 0);
+    g.read_to_stack(S_PTR2, 1, R9, l.kiocb_opcode);
+    g.a.ldx(Size::B, R1, R10, S_PTR2);
     let write_op = g.fresh("write_op");
     for (op, _) in URING_OPS {
         g.a.jmp(Cond::Eq, R1, op, &write_op);
@@ -229,12 +232,13 @@ pub fn uring(mut g: Gen, l: UringLayout, cfg: &FilterConfig) -> Result<Program, 
     g.read_u64(R8, R9, l.kiocb_file);
     g.a.jmp(Cond::Eq, R8, 0, out);
     g.file_filter(cfg, filtered);
+    g.monitor_filter(out);
     g.header(Op::Write as u16, 0, out);
     g.a.ldx(Size::W, R1, R6, l.res_off)
         .stx(Size::DW, R7, OFF_BYTES, R1);
     for (op, via) in URING_OPS {
         let next = g.fresh("via");
-        g.a.ldx(Size::B, R1, R10, S_VAL)
+        g.a.ldx(Size::B, R1, R10, S_PTR2)
             .jmp(Cond::Ne, R1, op, &next)
             .st(Size::H, R7, OFF_VIA, via as i32)
             .label(&next);

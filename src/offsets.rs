@@ -44,6 +44,9 @@ pub struct KernelOffsets {
     pub pt_regs_ax: i16,
     /// `struct io_kiocb` (io_uring's request): its opcode and file, where the kernel has io_uring.
     pub io_kiocb: Option<(i16, i16)>,
+    /// `io_uring:io_uring_complete` records (`struct trace_event_raw_io_uring_complete`): `req` and
+    /// `res`, for when tracefs' format file cannot be read. None before 5.18 (no `req`).
+    pub uring_complete: Option<(i16, i16)>,
     /// The syscall tracepoints' record layouts, `struct syscall_trace_enter.args` and
     /// `struct syscall_trace_exit.ret`: what tracefs' `format` files say, for when they cannot be read
     /// (see `syscall_layout`). None when the kernel has no syscall tracepoints.
@@ -98,6 +101,9 @@ impl KernelOffsets {
             pt_regs_ax: off("pt_regs", "ax")?,
             io_kiocb: off("io_kiocb", "opcode")
                 .and_then(|op| Ok((op, off("io_kiocb", "file")?)))
+                .ok(),
+            uring_complete: off("trace_event_raw_io_uring_complete", "req")
+                .and_then(|req| Ok((req, off("trace_event_raw_io_uring_complete", "res")?)))
                 .ok(),
             syscall_enter_args: off("syscall_trace_enter", "args").ok(),
             syscall_exit_ret: off("syscall_trace_exit", "ret").ok(),

@@ -285,28 +285,28 @@ fn write_programs(
 }
 
 /// Where `io_uring_complete` has the request (5.18 and later: older records carry only user_data)
-/// and BTF describes it; else io_uring writes cannot be seen.
+/// and BTF describes it; else io_uring writes cannot be seen. The record's layout comes from tracefs'
+/// format file, or from BTF where tracefs is closed (`--dump-prog` as a plain user).
 fn uring_layout(k: &KernelOffsets) -> Result<Option<write::UringLayout>, SysError> {
+    use crate::sys::tracefs;
     const TP: (&str, &str) = ("io_uring", "io_uring_complete");
     let Some((kiocb_opcode, kiocb_file)) = k.io_kiocb else {
         return Ok(None);
     };
-    if !crate::sys::tracefs::tracepoint_exists(TP.0, TP.1) {
-        return Ok(None);
-    }
-    let field = |f: &str| -> Result<Option<i16>, SysError> {
-        match crate::sys::tracefs::tracepoint_field_offset(TP.0, TP.1, f) {
-            Ok(off) => i16::try_from(off).map(Some).map_err(|_| {
-                SysError::Invalid(format!("tracepoint {} field {f} at offset {off}", TP.1))
-            }),
-            Err(SysError::Unsupported(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
+    let denied = |e: &SysError| matches!(e.errno(), Some(libc::EACCES) | Some(libc::EPERM));
+    let field = |f: &str| tracefs::tracepoint_field_offset(TP.0, TP.1, f);
+    let offsets = match tracefs::tracepoint_presence(TP.0, TP.1) {
+        Some(false) => None,
+        None => k.uring_complete,
+        Some(true) => match (field("req"), field("res")) {
+            (Ok(req), Ok(res)) => i16::try_from(req).ok().zip(i16::try_from(res).ok()),
+            (Err(e), _) | (_, Err(e)) if denied(&e) => k.uring_complete,
+            // A record without `req` (before 5.18).
+            (Err(SysError::Unsupported(_)), _) | (_, Err(SysError::Unsupported(_))) => None,
+            (Err(e), _) | (_, Err(e)) => return Err(e),
+        },
     };
-    let (Some(req_off), Some(res_off)) = (field("req")?, field("res")?) else {
-        return Ok(None);
-    };
-    Ok(Some(write::UringLayout {
+    Ok(offsets.map(|(req_off, res_off)| write::UringLayout {
         req_off,
         res_off,
         kiocb_opcode,

@@ -807,6 +807,13 @@ fn dump_prog_disassembly_elf_and_loaded_programs_agree() {
             "tracepoint/syscalls/sys_exit_pwritev",
             "tracepoint/syscalls/sys_enter_pwritev2",
             "tracepoint/syscalls/sys_exit_pwritev2",
+            "tracepoint/syscalls/sys_enter_copy_file_range",
+            "tracepoint/syscalls/sys_exit_copy_file_range",
+            "tracepoint/syscalls/sys_enter_sendfile64",
+            "tracepoint/syscalls/sys_exit_sendfile64",
+            "tracepoint/syscalls/sys_enter_splice",
+            "tracepoint/syscalls/sys_exit_splice",
+            "tracepoint/io_uring/io_uring_complete",
         ]
     );
     for (name, section, n) in &ours {

@@ -482,8 +482,9 @@ impl Sink {
                     // SAFETY: pfd is one valid pollfd. EINTR or a timeout just loop.
                     unsafe { libc::poll(&mut pfd, 1, ms.min(100)) };
                 }
-                // A full disk or a FIFO without a reader: waiting longer is unlikely to help.
-                _ => std::thread::sleep(Duration::from_millis(20).min(deadline - now)),
+                // A full disk or a FIFO without a reader: waiting is unlikely to help, and the
+                // stop must be prompt (the undelivered lines are counted).
+                _ => break,
             }
         }
         let left = newlines(&self.pending[self.head..]);

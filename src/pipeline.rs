@@ -2,35 +2,6 @@
 //! the probes, then each `poll` drains the perf rings and hands every event, in time order, decoded and
 //! enriched with its process's context, to a callback (or `Monitor::events`, an iterator). Formatting,
 //! output, signals and exit statuses are the CLI's (`crate::monitor`).
-//!
-//! ```no_run
-//! use filespy::kinds::{Op, OpSet};
-//! use filespy::pipeline::{Monitor, Options};
-//! use std::ops::ControlFlow;
-//!
-//! // Writes, deletes and renames of any file under /etc (needs root).
-//! let opts = Options {
-//!     kinds: OpSet::only(Op::Write).with(Op::Delete).with(Op::Rename),
-//!     all_files: true,
-//!     extensions: Vec::new(),
-//!     paths: vec!["/etc".into()],
-//!     ..Options::default()
-//! };
-//! let mut monitor = Monitor::open(&opts)?;
-//! let mut seen = 0;
-//! while seen < 10 {
-//!     monitor.poll(100, None, |event, script| {
-//!         let path = String::from_utf8_lossy(&event.file.path);
-//!         let comm = String::from_utf8_lossy(&event.process.comm);
-//!         println!("{} {path} by {comm} (pid {}), script {script:?}", event.op.name(), event.process.pid);
-//!         seen += 1;
-//!         ControlFlow::Continue(())
-//!     })?;
-//! }
-//! monitor.finish(|_, _| ControlFlow::Continue(()));
-//! println!("{} delivered, {} lost", monitor.counters().delivered, monitor.stats().lost);
-//! # Ok::<(), String>(())
-//! ```
 
 pub use crate::cli::AttachMode;
 pub use crate::perfbuf::Wake;
@@ -62,6 +33,16 @@ const PROC_CACHE_ENTRIES: usize = 8192;
 
 /// What to watch. `Default` is what `sudo filespy` watches: writes of `.txt`, `.log` and `.json`
 /// files by anyone, hooked as `--attach auto` chooses, 64 ring pages per CPU.
+///
+/// ```
+/// use filespy::kinds::Op;
+/// use filespy::pipeline::{AttachMode, Options};
+///
+/// let opts = Options::default();
+/// assert!(opts.kinds.contains(Op::Write) && !opts.kinds.contains(Op::Delete));
+/// assert_eq!(opts.extensions, ["txt", "log", "json"]);
+/// assert_eq!((opts.attach, opts.buffer_pages), (AttachMode::Auto, 64));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// The kinds of event to report (`--events`).
@@ -179,6 +160,43 @@ pub struct Delivered {
 
 /// A running monitor: probes attached, rings open, registered in the registry of monitors so no other
 /// filespy reports its activity (nor it theirs). Dropping it detaches everything.
+///
+/// Watching writes, deletes and renames under /etc (needs root):
+///
+/// ```no_run
+/// use filespy::kinds::{Op, OpSet};
+/// use filespy::pipeline::{Monitor, Options};
+/// use std::ops::ControlFlow;
+///
+/// let opts = Options {
+///     kinds: OpSet::only(Op::Write).with(Op::Delete).with(Op::Rename),
+///     all_files: true,
+///     extensions: Vec::new(),
+///     paths: vec!["/etc".into()],
+///     ..Options::default()
+/// };
+/// let mut monitor = Monitor::open(&opts)?;
+/// let mut seen = 0;
+/// while seen < 10 {
+///     monitor.poll(100, None, |event, script| {
+///         let path = String::from_utf8_lossy(&event.file.path);
+///         let comm = String::from_utf8_lossy(&event.process.comm);
+///         println!("{} {path} by {comm} (pid {}), script {script:?}", event.op.name(), event.process.pid);
+///         seen += 1;
+///         ControlFlow::Continue(())
+///     })?;
+/// }
+/// monitor.finish(|_, _| ControlFlow::Continue(()));
+/// println!("{} delivered, {} lost", monitor.counters().delivered, monitor.stats().lost);
+///
+/// // Or as an iterator of owned events (it polls every 100 ms):
+/// let mut monitor = Monitor::open(&opts)?;
+/// for delivered in monitor.events().take(10) {
+///     let delivered = delivered?;
+///     println!("{}", String::from_utf8_lossy(&delivered.event.file.path));
+/// }
+/// # Ok::<(), String>(())
+/// ```
 pub struct Monitor {
     // Field order is drop order: the rings go before the probes, the registry entry last.
     rings: PerfBuffer,

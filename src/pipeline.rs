@@ -230,8 +230,8 @@ impl Monitor {
         let load = |hook| -> Result<(Probes, PerfBuffer), String> {
             let probes = Probes::load_with(&k, hook, &filters, me, Some(&registry.map))
                 .map_err(|e| e.to_string())?;
-            let rings = PerfBuffer::open(&probes.maps.events, pages, wakeup)
-                .map_err(|e| e.to_string())?;
+            let rings =
+                PerfBuffer::open(&probes.maps.events, pages, wakeup).map_err(|e| e.to_string())?;
             Ok((probes, rings))
         };
         let (mut probes, mut rings) = load(hook)?;
@@ -663,7 +663,15 @@ mod tests {
         for good in ["/", "/etc", "/var/log"] {
             assert_eq!(with(good).check_paths(), Ok(()), "{good}");
         }
-        for bad in ["", "etc", "/etc/", "//etc", "/var//log", "/var/./log", "/var/.."] {
+        for bad in [
+            "",
+            "etc",
+            "/etc/",
+            "//etc",
+            "/var//log",
+            "/var/./log",
+            "/var/..",
+        ] {
             let err = with(bad).check_paths().expect_err(bad);
             assert!(err.contains("normal form"), "{bad}: {err}");
         }

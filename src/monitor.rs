@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::event::Event;
 use crate::loss::Stats;
 use crate::output::{self, Formatter};
-use crate::pipeline::{self, Monitor, Options};
+use crate::pipeline::{self, Monitor};
 use crate::sink::{Sink, SinkError};
 use crate::sys::signal::SignalFd;
 use std::io::{IsTerminal, Write};
@@ -26,25 +26,9 @@ const PENDING_POLL_MS: i32 = 10;
 /// At the end of a run, how long a slow reader is given for what still waits (then it is counted lost).
 const EXIT_WRITE_LIMIT: Duration = Duration::from_millis(500);
 
-/// What the command line asks the pipeline to watch.
-pub fn options_of(cfg: &Config) -> Options {
-    Options {
-        kinds: cfg.events,
-        extensions: cfg.extensions.clone(),
-        all_files: cfg.all_files,
-        pids: cfg.pids.clone(),
-        uids: cfg.uids.clone(),
-        comms: cfg.comms.clone(),
-        paths: cfg.paths.clone(),
-        attach: cfg.attach,
-        buffer_pages: cfg.buffer_pages,
-        btf: cfg.btf.clone(),
-    }
-}
-
 /// `--dump-prog`: the programs generated for this kernel, as disassembly or an ELF object.
 pub fn dump_programs(cfg: &Config, how: &DumpProg) -> Result<ExitStatus, String> {
-    let progs = pipeline::programs(&options_of(cfg))?;
+    let progs = pipeline::programs(&cfg.watch)?;
     match how {
         DumpProg::Disassembly => {
             let mut text = String::new();
@@ -81,7 +65,7 @@ pub fn dump_programs(cfg: &Config, how: &DumpProg) -> Result<ExitStatus, String>
 pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
     // Block the signals before anything else so none is delivered the default way mid-setup.
     let signals = SignalFd::new().map_err(|e| format!("signalfd: {e}"))?;
-    let mut monitor = Monitor::open(&options_of(cfg))?;
+    let mut monitor = Monitor::open(&cfg.watch)?;
     if let (Some(why), false) = (monitor.unshared_reason(), cfg.quiet) {
         eprintln!("filespy: other filespy instances' output is not excluded: {why}");
     }
@@ -95,7 +79,7 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
             "filespy: ready (hook={}, cpus={}, buffer-pages={}, output={})",
             monitor.hook().name(),
             monitor.cpus(),
-            cfg.buffer_pages,
+            cfg.watch.buffer_pages,
             sink.describe()
         );
     }
@@ -289,16 +273,4 @@ fn stats(monitor: &Monitor, sink: &Sink) -> Stats {
     stats.events = stats.events.saturating_sub(sink.dropped());
     stats.add_output_losses(sink.dropped());
     stats
-}
-
-#[cfg(test)]
-mod tests {
-    use super::options_of;
-    use crate::cli::Config;
-    use crate::pipeline::Options;
-
-    #[test]
-    fn the_default_command_line_is_the_default_monitor() {
-        assert_eq!(options_of(&Config::default()), Options::default());
-    }
 }

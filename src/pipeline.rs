@@ -3,12 +3,10 @@
 //! enriched with its process's context, to a callback (or `Monitor::events`, an iterator). Formatting,
 //! output, signals and exit statuses are the CLI's (`crate::monitor`).
 
-pub use crate::cli::AttachMode;
 pub use crate::perfbuf::Wake;
 
 use crate::bpf::layout::{STAT_COUNT, STAT_FAILED, STAT_FILTERED, STAT_OUTPUT_ERR};
 use crate::btf::Btf;
-use crate::cli::{DEFAULT_BUFFER_PAGES, DEFAULT_EXTENSIONS};
 use crate::event::Event;
 use crate::kinds::{Op, OpSet};
 use crate::loss::{LossReporter, LossTotals, Stats};
@@ -24,6 +22,20 @@ use std::ops::ControlFlow;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// Extensions watched when none are given.
+pub const DEFAULT_EXTENSIONS: [&str; 3] = ["txt", "log", "json"];
+/// Ring size per CPU, in pages.
+pub const DEFAULT_BUFFER_PAGES: u32 = 64;
+
+/// Which kernel hook feeds events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachMode {
+    /// Kprobes on the VFS functions when the kernel has kprobes, else the syscall tracepoints.
+    Auto,
+    Kprobe,
+    Tracepoint,
+}
 
 /// How long one poll of `Monitor::events` sleeps: bounds the latency of events below the wakeup
 /// watermark.
@@ -47,7 +59,8 @@ const PROC_CACHE_ENTRIES: usize = 8192;
 pub struct Options {
     /// The kinds of event to report (`--events`).
     pub kinds: OpSet,
-    /// File extensions without the dot (`--ext`); ignored when `all_files`.
+    /// File extensions without the dot (`--ext`, at most 256 of at most 16 bytes); ignored when
+    /// `all_files`.
     pub extensions: Vec<String>,
     /// No extension filter (`--all-files`).
     pub all_files: bool,

@@ -8,10 +8,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::kinds::{parse_events, Op, OpSet};
+use crate::kinds::parse_events;
+pub use crate::pipeline::{AttachMode, Options, DEFAULT_BUFFER_PAGES, DEFAULT_EXTENSIONS};
 
-/// Extensions watched when no `--ext` is given.
-pub const DEFAULT_EXTENSIONS: [&str; 3] = ["txt", "log", "json"];
 /// Most extensions accepted (the kernel-side set is sized for this).
 pub const MAX_EXTENSIONS: usize = 256;
 /// Longest extension, in bytes, without the dot.
@@ -22,8 +21,6 @@ pub const MAX_FILTER_VALUES: usize = 256;
 pub const MAX_COMM_LEN: usize = 15;
 /// Longest `--path` prefix (PATH_MAX without the NUL).
 pub const MAX_PATH_PREFIX_LEN: usize = 4095;
-/// Ring size per CPU, in pages.
-pub const DEFAULT_BUFFER_PAGES: u32 = 64;
 pub const MAX_BUFFER_PAGES: u32 = 4096;
 
 /// "0.1.0 (0123456789ab)": the crate version and the commit it was built from (see build.rs).
@@ -33,15 +30,6 @@ pub const VERSION: &str = concat!(
     env!("FILESPY_GIT_COMMIT"),
     ")"
 );
-
-/// Which kernel hook feeds events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttachMode {
-    /// kprobe on vfs_write when available, else syscall tracepoints.
-    Auto,
-    Kprobe,
-    Tracepoint,
-}
 
 /// How events are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,35 +50,19 @@ pub enum DumpProg {
 /// Everything a run needs, as parsed from the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// Extensions without the dot, in order, deduplicated; empty when `all_files`.
-    pub extensions: Vec<String>,
-    /// `--all-files`: no extension filter.
-    pub all_files: bool,
-    /// Process ids (tgids) to watch; empty = all.
-    pub pids: Vec<u32>,
-    /// Real uids to watch; empty = all.
-    pub uids: Vec<u32>,
-    /// Command names (≤ 15 bytes) to watch; empty = all.
-    pub comms: Vec<String>,
-    /// Absolute path prefixes without trailing `/` (except "/" itself); empty = all.
-    pub paths: Vec<PathBuf>,
-    /// `--events`: the kinds to report (default: write).
-    pub events: OpSet,
-    pub attach: AttachMode,
+    /// What to watch: `--events`, the filters, `--attach`, `--buffer-pages`, `--btf`. Extensions are
+    /// in order and deduplicated (empty with `--all-files`); paths are normalised.
+    pub watch: Options,
     pub format: Format,
     /// `-o FILE`; None = stdout.
     pub output: Option<PathBuf>,
     /// `--stats`: print a summary line at exit.
     pub stats: bool,
-    /// Per-CPU ring size in pages: a power of two in 1..=4096.
-    pub buffer_pages: u32,
     /// Stop after this many events.
     pub count: Option<u64>,
     /// Stop after this long.
     pub duration: Option<Duration>,
     pub dump_prog: Option<DumpProg>,
-    /// BTF file to use instead of /sys/kernel/btf/vmlinux.
-    pub btf: Option<PathBuf>,
     /// No `ready` or loss lines on stderr; errors are still printed.
     pub quiet: bool,
 }
@@ -98,22 +70,13 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            extensions: DEFAULT_EXTENSIONS.iter().map(|e| e.to_string()).collect(),
-            all_files: false,
-            pids: Vec::new(),
-            uids: Vec::new(),
-            comms: Vec::new(),
-            paths: Vec::new(),
-            events: OpSet::only(Op::Write),
-            attach: AttachMode::Auto,
+            watch: Options::default(),
             format: Format::Json,
             output: None,
             stats: false,
-            buffer_pages: DEFAULT_BUFFER_PAGES,
             count: None,
             duration: None,
             dump_prog: None,
-            btf: None,
             quiet: false,
         }
     }
@@ -255,13 +218,13 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Action, Us
                     )));
                 }
             }
-            Long("all-files") => config.all_files = true,
+            Long("all-files") => config.watch.all_files = true,
             Long("events") => {
                 let value = parser.value()?;
                 let set = parse_events(utf8("--events", &value)?)
                     .map_err(|e| usage(format!("--events: {e}")))?;
-                config.events = match events_seen {
-                    true => config.events.union(set),
+                config.watch.kinds = match events_seen {
+                    true => config.watch.kinds.union(set),
                     false => set,
                 };
                 events_seen = true;
@@ -271,22 +234,22 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Action, Us
                 if pid == 0 {
                     return Err(usage("--pid: 0 is not a process id".into()));
                 }
-                push_limited(&mut config.pids, pid, "--pid")?;
+                push_limited(&mut config.watch.pids, pid, "--pid")?;
             }
             Long("uid") => {
                 let uid = parse_number::<u32>("--uid", &parser.value()?, "a user id")?;
-                push_limited(&mut config.uids, uid, "--uid")?;
+                push_limited(&mut config.watch.uids, uid, "--uid")?;
             }
             Long("comm") => {
                 let comm = parse_comm(&parser.value()?)?;
-                push_limited(&mut config.comms, comm, "--comm")?;
+                push_limited(&mut config.watch.comms, comm, "--comm")?;
             }
             Long("path") => {
                 let path = parse_path_prefix(&parser.value()?)?;
-                push_limited(&mut config.paths, path, "--path")?;
+                push_limited(&mut config.watch.paths, path, "--path")?;
             }
             Long("attach") => {
-                config.attach = match utf8("--attach", &parser.value()?)? {
+                config.watch.attach = match utf8("--attach", &parser.value()?)? {
                     "auto" => AttachMode::Auto,
                     "kprobe" => AttachMode::Kprobe,
                     "tracepoint" => AttachMode::Tracepoint,
@@ -324,7 +287,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Action, Us
                         "--buffer-pages: {n} is not a power of two in 1..={MAX_BUFFER_PAGES}"
                     )));
                 }
-                config.buffer_pages = n;
+                config.watch.buffer_pages = n;
             }
             Long("count") => {
                 let n = parse_number::<u64>("--count", &parser.value()?, "an event count")?;
@@ -358,7 +321,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Action, Us
                 if value.is_empty() {
                     return Err(usage("--btf: empty file name".into()));
                 }
-                config.btf = Some(PathBuf::from(value));
+                config.watch.btf = Some(PathBuf::from(value));
             }
             Short('q') | Long("quiet") => config.quiet = true,
             Short('h') | Long("help") => return Ok(Action::Help),
@@ -374,14 +337,14 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Action, Us
     }
 
     match extensions {
-        Some(_) if config.all_files => {
+        Some(_) if config.watch.all_files => {
             return Err(usage(
                 "--all-files: cannot be combined with --ext (it turns the extension filter off)"
                     .into(),
             ))
         }
-        Some(list) => config.extensions = list,
-        None if config.all_files => config.extensions.clear(),
+        Some(list) => config.watch.extensions = list,
+        None if config.watch.all_files => config.watch.extensions.clear(),
         None => {}
     }
     Ok(Action::Run(config))
@@ -524,6 +487,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, UsageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::{Op, OpSet};
 
     fn parse(args: &[&str]) -> Result<Action, UsageError> {
         parse_args(
@@ -551,11 +515,11 @@ mod tests {
     fn defaults() {
         let c = config(&[]);
         assert_eq!(c, Config::default());
-        assert_eq!(c.extensions, ["txt", "log", "json"]);
-        assert!(!c.all_files);
-        assert_eq!(c.attach, AttachMode::Auto);
+        assert_eq!(c.watch.extensions, ["txt", "log", "json"]);
+        assert!(!c.watch.all_files);
+        assert_eq!(c.watch.attach, AttachMode::Auto);
         assert_eq!(c.format, Format::Json);
-        assert_eq!(c.buffer_pages, 64);
+        assert_eq!(c.watch.buffer_pages, 64);
         assert_eq!(c.output, None);
         assert_eq!(c.count, None);
         assert_eq!(c.duration, None);
@@ -576,12 +540,12 @@ mod tests {
     #[test]
     fn extensions_comma_lists_dots_and_repeats() {
         let c = config(&["--ext", "txt,log", "--ext", ".json", "--ext=.tar.gz"]);
-        assert_eq!(c.extensions, ["txt", "log", "json", "tar.gz"]);
+        assert_eq!(c.watch.extensions, ["txt", "log", "json", "tar.gz"]);
         // Only one dot is stripped; duplicates are dropped.
         let c = config(&["--ext", "..x", "--ext", "md,md,.md"]);
-        assert_eq!(c.extensions, [".x", "md"]);
+        assert_eq!(c.watch.extensions, [".x", "md"]);
         assert_eq!(
-            config(&["--ext", "abcdefghijklmnop"]).extensions,
+            config(&["--ext", "abcdefghijklmnop"]).watch.extensions,
             ["abcdefghijklmnop"]
         );
     }
@@ -590,14 +554,14 @@ mod tests {
     fn many_extensions_up_to_the_cap() {
         let list: Vec<String> = (0..MAX_EXTENSIONS).map(|i| format!("e{i}")).collect();
         let joined = list.join(",");
-        assert_eq!(config(&["--ext", &joined]).extensions, list);
+        assert_eq!(config(&["--ext", &joined]).watch.extensions, list);
 
         let mut args = Vec::new();
         for ext in &list[..64] {
             args.push("--ext");
             args.push(ext);
         }
-        assert_eq!(config(&args).extensions, list[..64]);
+        assert_eq!(config(&args).watch.extensions, list[..64]);
 
         let over = format!("{joined},one-more");
         assert!(error(&["--ext", &over]).contains("--ext"));
@@ -624,14 +588,14 @@ mod tests {
 
     #[test]
     fn events_lists_groups_and_repeats() {
-        assert_eq!(config(&[]).events, OpSet::only(Op::Write));
+        assert_eq!(config(&[]).watch.kinds, OpSet::only(Op::Write));
         let c = config(&["--events", "delete,rename", "--events", "chmod"]);
-        assert!(c.events.contains(Op::Delete) && c.events.contains(Op::Chmod));
+        assert!(c.watch.kinds.contains(Op::Delete) && c.watch.kinds.contains(Op::Chmod));
         assert!(
-            !c.events.contains(Op::Write),
+            !c.watch.kinds.contains(Op::Write),
             "an explicit list replaces the default"
         );
-        assert_eq!(config(&["--events", "fim"]).events, OpSet::all());
+        assert_eq!(config(&["--events", "fim"]).watch.kinds, OpSet::all());
         assert!(error(&["--events", "unlink"]).contains("--events: unknown event \"unlink\""));
         assert!(error(&["--events", ""]).contains("--events"));
         assert!(error(&["--events"]).contains("--events"));
@@ -640,17 +604,17 @@ mod tests {
     #[test]
     fn all_files() {
         let c = config(&["--all-files"]);
-        assert!(c.all_files);
-        assert!(c.extensions.is_empty());
+        assert!(c.watch.all_files);
+        assert!(c.watch.extensions.is_empty());
     }
 
     #[test]
     fn pid_uid_comm() {
         let c = config(&["--pid", "1", "--pid=4194304", "--uid", "0", "--uid", "1000"]);
-        assert_eq!(c.pids, [1, 4194304]);
-        assert_eq!(c.uids, [0, 1000]);
+        assert_eq!(c.watch.pids, [1, 4194304]);
+        assert_eq!(c.watch.uids, [0, 1000]);
         let c = config(&["--comm", "python3", "--comm", "123456789012345"]);
-        assert_eq!(c.comms, ["python3", "123456789012345"]);
+        assert_eq!(c.watch.comms, ["python3", "123456789012345"]);
 
         for (flag, bad) in [
             ("--pid", "abc"),
@@ -685,8 +649,8 @@ mod tests {
             .iter()
             .map(PathBuf::from)
             .collect();
-        assert_eq!(c.paths, want);
-        assert_eq!(config(&["--path", "///"]).paths, [PathBuf::from("/")]);
+        assert_eq!(c.watch.paths, want);
+        assert_eq!(config(&["--path", "///"]).watch.paths, [PathBuf::from("/")]);
         for bad in ["var/log", "", "./x", "/a/../b", "/a/./b"] {
             assert!(error(&["--path", bad]).starts_with("--path"), "{bad:?}");
         }
@@ -694,12 +658,15 @@ mod tests {
 
     #[test]
     fn attach_and_format() {
-        assert_eq!(config(&["--attach", "kprobe"]).attach, AttachMode::Kprobe);
         assert_eq!(
-            config(&["--attach=tracepoint"]).attach,
+            config(&["--attach", "kprobe"]).watch.attach,
+            AttachMode::Kprobe
+        );
+        assert_eq!(
+            config(&["--attach=tracepoint"]).watch.attach,
             AttachMode::Tracepoint
         );
-        assert_eq!(config(&["--attach", "auto"]).attach, AttachMode::Auto);
+        assert_eq!(config(&["--attach", "auto"]).watch.attach, AttachMode::Auto);
         assert_eq!(config(&["--format", "text"]).format, Format::Text);
         assert_eq!(config(&["--format", "json"]).format, Format::Json);
         assert!(error(&["--attach", "fentry"]).starts_with("--attach"));
@@ -718,7 +685,7 @@ mod tests {
             "/tmp/vmlinux",
         ]);
         assert_eq!(c.output, Some(PathBuf::from("/tmp/e.jsonl")));
-        assert_eq!(c.btf, Some(PathBuf::from("/tmp/vmlinux")));
+        assert_eq!(c.watch.btf, Some(PathBuf::from("/tmp/vmlinux")));
         assert!(c.stats && c.quiet);
         assert_eq!(config(&["--output=x"]).output, Some(PathBuf::from("x")));
         assert_eq!(config(&["-ox"]).output, Some(PathBuf::from("x")));
@@ -731,7 +698,12 @@ mod tests {
     #[test]
     fn buffer_pages() {
         for n in [1u32, 2, 64, 1024, 4096] {
-            assert_eq!(config(&["--buffer-pages", &n.to_string()]).buffer_pages, n);
+            assert_eq!(
+                config(&["--buffer-pages", &n.to_string()])
+                    .watch
+                    .buffer_pages,
+                n
+            );
         }
         for bad in ["0", "3", "100", "8192", "-1", "x", ""] {
             assert!(
@@ -803,7 +775,7 @@ mod tests {
         );
         let c = config(&["--dump-prog", "--btf", "/b"]);
         assert_eq!(c.dump_prog, Some(DumpProg::Disassembly));
-        assert_eq!(c.btf, Some(PathBuf::from("/b")));
+        assert_eq!(c.watch.btf, Some(PathBuf::from("/b")));
         assert_eq!(
             config(&["--dump-prog=progs.o"]).dump_prog,
             Some(DumpProg::Elf(PathBuf::from("progs.o")))

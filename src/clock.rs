@@ -43,10 +43,6 @@ impl Clock {
         }
     }
 
-    pub fn timezone(&self) -> &TimeZone {
-        &self.tz
-    }
-
     /// Unix time in ns of an event stamped `mono_ns`.
     pub fn unix_ns(&self, mono_ns: u64) -> i64 {
         i64::try_from(mono_ns)

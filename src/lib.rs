@@ -13,6 +13,7 @@ pub mod offsets;
 pub mod output;
 pub mod perf_ring;
 pub mod perfbuf;
+pub mod pipeline;
 pub mod privileges;
 pub mod probes;
 pub mod proc_cache;

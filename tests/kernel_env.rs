@@ -136,9 +136,18 @@ fn filespy_binary_runs() {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+    // Exactly one line naming this crate's version and the commit this test was built from: the
+    // binary under test (in the VMs, /bin/filespy) is the one built from this tree, not a stale one.
+    let want = format!(
+        "filespy {} ({})\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("FILESPY_GIT_COMMIT")
+    );
+    assert_eq!(stdout, want, "{bin} --version");
     assert!(
-        stdout.contains("filespy"),
-        "{bin} printed {stdout:?}, which lacks \"filespy\""
+        out.stderr.is_empty(),
+        "{bin} --version wrote to stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
     println!("{bin}: {}", stdout.trim());
 }

@@ -15,7 +15,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 fn write_file(path: &Path, text: &str) {
     if let Some(parent) = path.parent() {
@@ -320,11 +320,28 @@ fn count_exits_by_itself_after_exactly_n_events() {
 #[test]
 fn duration_exits_by_itself() {
     let dir = TestDir::new("duration");
+    let duration = Duration::from_secs(1);
     let mon = Filespy::start(&["--path", dir.str(), "--duration", "1"], Out::Collect);
     let ready = Instant::now();
+    // When the harness spawned it (`startup` runs from just before the spawn to the ready line, read
+    // microseconds before `ready`). The run's clock starts only after its programs are loaded, well
+    // after this, so its exit comes at least `duration` after it.
+    let spawned = ready - mon.startup;
     write_file(&dir.join("a.txt"), "x");
     let fin = mon.wait();
-    println!("--duration 1: exited {:?} after ready", ready.elapsed());
+    let (since_spawn, since_ready) = (spawned.elapsed(), ready.elapsed());
+    println!("--duration 1: exited {since_spawn:?} after spawn, {since_ready:?} after ready");
+    assert!(
+        since_spawn >= duration,
+        "exited {since_spawn:?} after it was started, before its --duration 1"
+    );
+    // Generous: a correctness bound (it does end by itself, soon), not a speed goal.
+    let bound = duration + Duration::from_secs(5);
+    assert!(
+        since_ready < bound,
+        "exited {since_ready:?} after ready, not within {bound:?} of --duration 1"
+    );
+    assert!(fin.status.success(), "exit status {:?}", fin.status);
     assert_eq!(events_for(&fin.events(), &dir.join("a.txt")).len(), 1);
 }
 

@@ -5,7 +5,6 @@ use super::error::{last_errno, SysError};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 // `enum perf_type_id`.
-pub const PERF_TYPE_HARDWARE: u32 = 0;
 pub const PERF_TYPE_SOFTWARE: u32 = 1;
 pub const PERF_TYPE_TRACEPOINT: u32 = 2;
 
@@ -16,42 +15,17 @@ pub const PERF_COUNT_SW_BPF_OUTPUT: u64 = 10;
 pub const PERF_SAMPLE_RAW: u64 = 1 << 10;
 
 // perf_event_open flags.
-pub const PERF_FLAG_FD_NO_GROUP: u64 = 1 << 0;
-pub const PERF_FLAG_FD_OUTPUT: u64 = 1 << 1;
-pub const PERF_FLAG_PID_CGROUP: u64 = 1 << 2;
 pub const PERF_FLAG_FD_CLOEXEC: u64 = 1 << 3;
 
 // Bits of `PerfEventAttr::flags` (the C bitfield after `read_format`, LSB first).
 pub const PERF_ATTR_FLAG_DISABLED: u64 = 1 << 0;
-pub const PERF_ATTR_FLAG_INHERIT: u64 = 1 << 1;
-pub const PERF_ATTR_FLAG_PINNED: u64 = 1 << 2;
-pub const PERF_ATTR_FLAG_EXCLUSIVE: u64 = 1 << 3;
-pub const PERF_ATTR_FLAG_EXCLUDE_USER: u64 = 1 << 4;
-pub const PERF_ATTR_FLAG_EXCLUDE_KERNEL: u64 = 1 << 5;
-pub const PERF_ATTR_FLAG_EXCLUDE_HV: u64 = 1 << 6;
-pub const PERF_ATTR_FLAG_EXCLUDE_IDLE: u64 = 1 << 7;
-pub const PERF_ATTR_FLAG_MMAP: u64 = 1 << 8;
-pub const PERF_ATTR_FLAG_COMM: u64 = 1 << 9;
-pub const PERF_ATTR_FLAG_FREQ: u64 = 1 << 10;
-pub const PERF_ATTR_FLAG_INHERIT_STAT: u64 = 1 << 11;
-pub const PERF_ATTR_FLAG_ENABLE_ON_EXEC: u64 = 1 << 12;
-pub const PERF_ATTR_FLAG_TASK: u64 = 1 << 13;
 /// `wakeup_watermark` (bytes) instead of `wakeup_events` decides when poll() wakes.
 pub const PERF_ATTR_FLAG_WATERMARK: u64 = 1 << 14;
-pub const PERF_ATTR_FLAG_SAMPLE_ID_ALL: u64 = 1 << 18;
-pub const PERF_ATTR_FLAG_WRITE_BACKWARD: u64 = 1 << 27;
 
 // ioctls (`_IO('$', n)`, `_IOW('$', n, T)`, `_IOR('$', n, T)` on x86_64/aarch64 encodings).
 pub const PERF_EVENT_IOC_ENABLE: u64 = 0x2400;
 pub const PERF_EVENT_IOC_DISABLE: u64 = 0x2401;
-pub const PERF_EVENT_IOC_REFRESH: u64 = 0x2402;
-pub const PERF_EVENT_IOC_RESET: u64 = 0x2403;
-pub const PERF_EVENT_IOC_PERIOD: u64 = 0x4008_2404;
-pub const PERF_EVENT_IOC_SET_OUTPUT: u64 = 0x2405;
-pub const PERF_EVENT_IOC_SET_FILTER: u64 = 0x4008_2406;
-pub const PERF_EVENT_IOC_ID: u64 = 0x8008_2407;
 pub const PERF_EVENT_IOC_SET_BPF: u64 = 0x4004_2408;
-pub const PERF_EVENT_IOC_PAUSE_OUTPUT: u64 = 0x4004_2409;
 
 /// PERF_ATTR_SIZE_VER8: the layout below, through `config3`.
 pub const PERF_ATTR_SIZE_VER8: u32 = 136;
@@ -64,7 +38,7 @@ pub struct PerfEventAttr {
     pub type_: u32,
     pub size: u32,
     pub config: u64,
-    /// Union with `sample_freq` (when PERF_ATTR_FLAG_FREQ is set).
+    /// Union with `sample_freq` (when the `freq` bit of `flags` is set).
     pub sample_period: u64,
     pub sample_type: u64,
     pub read_format: u64,
@@ -171,27 +145,12 @@ impl PerfEvent {
             .map(drop)
     }
 
-    pub fn reset(&self) -> Result<(), SysError> {
-        self.ioctl(PERF_EVENT_IOC_RESET, 0, "PERF_EVENT_IOC_RESET")
-            .map(drop)
-    }
-
     /// Attach a BPF program to this (kprobe/tracepoint) event, the pre-link way.
     pub fn set_bpf(&self, prog_fd: RawFd) -> Result<(), SysError> {
         self.ioctl(
             PERF_EVENT_IOC_SET_BPF,
             prog_fd as libc::c_ulong,
             "PERF_EVENT_IOC_SET_BPF",
-        )
-        .map(drop)
-    }
-
-    /// Send this event's records to `other`'s ring buffer.
-    pub fn set_output(&self, other: RawFd) -> Result<(), SysError> {
-        self.ioctl(
-            PERF_EVENT_IOC_SET_OUTPUT,
-            other as libc::c_ulong,
-            "PERF_EVENT_IOC_SET_OUTPUT",
         )
         .map(drop)
     }

@@ -1,0 +1,692 @@
+//! The pipeline as a library: a `Monitor` configured with kinds, filters and paths loads and attaches
+//! the probes, then each `poll` drains the perf rings and hands every event, in time order, decoded and
+//! enriched with its process's context, to a callback (or `Monitor::events`, an iterator). Formatting,
+//! output, signals and exit statuses are the CLI's (`crate::monitor`).
+
+pub use crate::perfbuf::Wake;
+
+use crate::bpf::layout::{STAT_COUNT, STAT_FAILED, STAT_FILTERED, STAT_OUTPUT_ERR};
+use crate::btf::Btf;
+use crate::event::Event;
+use crate::kinds::{Op, OpSet};
+use crate::loss::{LossReporter, LossTotals, Stats};
+use crate::monitors::Registry;
+use crate::offsets::KernelOffsets;
+use crate::perf_ring::Record;
+use crate::perfbuf::PerfBuffer;
+use crate::probes::{choose_hook, generate, Filters, Generated, HookKind, Probes};
+use crate::proc_cache::{ProcCache, ProcContext};
+use crate::record::{carries_context, decode_context, decode_into, fill_context, mono_ns_of};
+use std::collections::VecDeque;
+use std::ops::ControlFlow;
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Extensions watched when none are given.
+pub const DEFAULT_EXTENSIONS: [&str; 3] = ["txt", "log", "json"];
+/// Ring size per CPU, in pages.
+pub const DEFAULT_BUFFER_PAGES: u32 = 64;
+
+/// Which kernel hook feeds events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachMode {
+    /// Kprobes on the VFS functions when the kernel has kprobes, else the syscall tracepoints.
+    Auto,
+    Kprobe,
+    Tracepoint,
+}
+
+/// How long one poll of `Monitor::events` sleeps: bounds the latency of events below the wakeup
+/// watermark.
+const EVENTS_POLL_MS: i32 = 100;
+/// Process contexts kept; the cache is cleared when full (the kernel then sends them again).
+const PROC_CACHE_ENTRIES: usize = 8192;
+
+/// What to watch. `Default` is what `sudo filespy` watches: writes of `.txt`, `.log` and `.json`
+/// files by anyone, hooked as `--attach auto` chooses, 64 ring pages per CPU.
+///
+/// ```
+/// use filespy::kinds::Op;
+/// use filespy::pipeline::{AttachMode, Options};
+///
+/// let opts = Options::default();
+/// assert!(opts.kinds.contains(Op::Write) && !opts.kinds.contains(Op::Delete));
+/// assert_eq!(opts.extensions, ["txt", "log", "json"]);
+/// assert_eq!((opts.attach, opts.buffer_pages), (AttachMode::Auto, 64));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The kinds of event to report (`--events`).
+    pub kinds: OpSet,
+    /// File extensions without the dot (`--ext`, at most 256 of at most 16 bytes); ignored when
+    /// `all_files`.
+    pub extensions: Vec<String>,
+    /// No extension filter (`--all-files`).
+    pub all_files: bool,
+    /// Process ids (tgids) to watch; empty = all.
+    pub pids: Vec<u32>,
+    /// Real uids to watch; empty = all.
+    pub uids: Vec<u32>,
+    /// Command names (at most 15 bytes) to watch; empty = all.
+    pub comms: Vec<String>,
+    /// Absolute directory prefixes in normal form (no `//`, `.`, `..` or trailing `/`); empty = all.
+    pub paths: Vec<PathBuf>,
+    pub attach: AttachMode,
+    /// Per-CPU ring size in pages: a power of two.
+    pub buffer_pages: u32,
+    /// BTF file to use instead of /sys/kernel/btf/vmlinux.
+    pub btf: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            kinds: OpSet::only(Op::Write),
+            extensions: DEFAULT_EXTENSIONS.iter().map(|e| e.to_string()).collect(),
+            all_files: false,
+            pids: Vec::new(),
+            uids: Vec::new(),
+            comms: Vec::new(),
+            paths: Vec::new(),
+            attach: AttachMode::Auto,
+            buffer_pages: DEFAULT_BUFFER_PAGES,
+            btf: None,
+        }
+    }
+}
+
+impl Options {
+    /// The part of the options the kernel applies.
+    fn filters(&self) -> Filters {
+        Filters {
+            exts: self.ext_bytes(),
+            all_files: self.all_files,
+            pids: self.pids.clone(),
+            uids: self.uids.clone(),
+            comms: self.comms.iter().map(|c| c.as_bytes().to_vec()).collect(),
+            events: self.kinds,
+        }
+    }
+
+    fn ext_bytes(&self) -> Vec<Vec<u8>> {
+        self.extensions
+            .iter()
+            .map(|e| e.as_bytes().to_vec())
+            .collect()
+    }
+
+    /// A prefix not in normal form would silently match nothing (`--path` normalises for the CLI).
+    fn check_paths(&self) -> Result<(), String> {
+        use std::os::unix::ffi::OsStrExt;
+        for p in &self.paths {
+            let b = p.as_os_str().as_bytes();
+            let normal = b == b"/"
+                || (b.starts_with(b"/")
+                    && b[1..]
+                        .split(|&c| c == b'/')
+                        .all(|c| !c.is_empty() && c != b"." && c != b".."));
+            if !normal {
+                return Err(format!(
+                    "path {:?} is not an absolute prefix in normal form (no '//', '.', '..' or trailing '/')",
+                    p.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The kernel's struct layouts, from `btf` or the running kernel's BTF.
+pub fn kernel_offsets(btf: Option<&Path>) -> Result<KernelOffsets, String> {
+    let btf = Btf::load(btf).map_err(|e| e.to_string())?;
+    KernelOffsets::from_btf(&btf).map_err(|e| e.to_string())
+}
+
+/// The programs a `Monitor` with `opts` would load on this kernel, for `--dump-prog` (needs BTF, not
+/// privileges; nothing is loaded).
+pub fn programs(opts: &Options) -> Result<Vec<Generated>, String> {
+    let k = kernel_offsets(opts.btf.as_deref())?;
+    let hook = choose_hook(opts.attach).map_err(|e| e.to_string())?;
+    generate(&k, hook, &opts.filters(), std::process::id()).map_err(|e| e.to_string())
+}
+
+/// What user space did with the records it read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Events handed to the callback.
+    pub delivered: u64,
+    /// Events dropped by the filters the kernel does not apply (`paths`, and `extensions` for the
+    /// kinds other than write).
+    pub user_filtered: u64,
+    /// Records that did not decode.
+    pub malformed: u64,
+}
+
+/// An event with its script, owned: what `Monitor::events` yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub event: Event,
+    /// The script an interpreter ran, when the process is one (`python3 /x/y.py` → `/x/y.py`).
+    pub script: Option<Vec<u8>>,
+}
+
+/// A running monitor: probes attached, rings open, registered in the registry of monitors so no other
+/// filespy reports its activity (nor it theirs). Dropping it detaches everything.
+///
+/// Watching writes, deletes and renames under /etc (needs root):
+///
+/// ```no_run
+/// use filespy::kinds::{Op, OpSet};
+/// use filespy::pipeline::{Monitor, Options};
+/// use std::ops::ControlFlow;
+///
+/// let opts = Options {
+///     kinds: OpSet::only(Op::Write).with(Op::Delete).with(Op::Rename),
+///     all_files: true,
+///     extensions: Vec::new(),
+///     paths: vec!["/etc".into()],
+///     ..Options::default()
+/// };
+/// let mut monitor = Monitor::open(&opts)?;
+/// let mut seen = 0;
+/// while seen < 10 {
+///     monitor.poll(100, None, |event, script| {
+///         let path = String::from_utf8_lossy(&event.file.path);
+///         let comm = String::from_utf8_lossy(&event.process.comm);
+///         println!("{} {path} by {comm} (pid {}), script {script:?}", event.op.name(), event.process.pid);
+///         seen += 1;
+///         ControlFlow::Continue(())
+///     })?;
+/// }
+/// monitor.finish(|_, _| ControlFlow::Continue(()));
+/// println!("{} delivered, {} lost", monitor.counters().delivered, monitor.stats().lost);
+///
+/// // Or as an iterator of owned events (it polls every 100 ms):
+/// let mut monitor = Monitor::open(&opts)?;
+/// for delivered in monitor.events().take(10) {
+///     let delivered = delivered?;
+///     println!("{}", String::from_utf8_lossy(&delivered.event.file.path));
+/// }
+/// # Ok::<(), String>(())
+/// ```
+pub struct Monitor {
+    // Field order is drop order: the rings go before the probes, the registry entry last.
+    rings: PerfBuffer,
+    probes: Probes,
+    _registry: Registry,
+    stream: Stream,
+    unshared: Option<String>,
+    kprobe_fallback: Option<String>,
+    finished: bool,
+}
+
+impl Monitor {
+    /// Loads the programs for this kernel, opens the rings, then attaches (so nothing is lost at
+    /// start). Under `AttachMode::Auto` a kprobe that cannot be placed falls back to the syscall
+    /// tracepoints (`kprobe_fallback` says why).
+    pub fn open(opts: &Options) -> Result<Monitor, String> {
+        opts.check_paths()?;
+        let k = kernel_offsets(opts.btf.as_deref())?;
+        let hook = choose_hook(opts.attach).map_err(|e| e.to_string())?;
+        if hook == HookKind::Kprobe {
+            let _ = crate::attach::remove_stale_kprobe_events();
+        }
+        let filters = opts.filters();
+        // Who this process is, as the kernel knows it (the host tgid, also in a container's pid
+        // namespace), registered where every filespy's programs look, so none reports another's output.
+        let (mut registry, unshared) = Registry::open().map_err(|e| e.to_string())?;
+        let me = registry.register_self(&k).map_err(|e| e.to_string())?;
+        // Wake the reader once a quarter of a ring is used, not per event.
+        let pages = opts.buffer_pages as usize;
+        let wakeup = (pages * crate::sys::mmap::page_size() / 4).max(1) as u32;
+        let load = |hook| -> Result<(Probes, PerfBuffer), String> {
+            let probes = Probes::load_with(&k, hook, &filters, me, Some(&registry.map))
+                .map_err(|e| e.to_string())?;
+            let rings =
+                PerfBuffer::open(&probes.maps.events, pages, wakeup).map_err(|e| e.to_string())?;
+            Ok((probes, rings))
+        };
+        let (mut probes, mut rings) = load(hook)?;
+        let mut kprobe_fallback = None;
+        if let Err(e) = probes.attach() {
+            if hook != HookKind::Kprobe || opts.attach != AttachMode::Auto {
+                return Err(e.to_string());
+            }
+            drop(rings);
+            drop(probes);
+            let fell_back = |why: String| {
+                format!("kprobe attach failed ({e}); falling back to syscall tracepoints: {why}")
+            };
+            (probes, rings) = load(HookKind::Tracepoint).map_err(fell_back)?;
+            probes.attach().map_err(|why| fell_back(why.to_string()))?;
+            kprobe_fallback = Some(e.to_string());
+        }
+        Ok(Monitor {
+            rings,
+            probes,
+            _registry: registry,
+            stream: Stream::new(opts),
+            unshared,
+            kprobe_fallback,
+            finished: false,
+        })
+    }
+
+    /// How the programs are hooked in.
+    pub fn hook(&self) -> HookKind {
+        self.probes.hook
+    }
+
+    /// How many CPUs have a ring.
+    pub fn cpus(&self) -> usize {
+        self.rings.cpus().len()
+    }
+
+    /// Why the registry of monitors is private to this one, if it is (other filespy instances'
+    /// activity is then not excluded).
+    pub fn unshared_reason(&self) -> Option<&str> {
+        self.unshared.as_deref()
+    }
+
+    /// Why the kprobes could not be attached, when `Auto` fell back to the syscall tracepoints.
+    pub fn kprobe_fallback(&self) -> Option<&str> {
+        self.kprobe_fallback.as_deref()
+    }
+
+    /// Waits up to `timeout_ms` for a ring to fill to its watermark or `extra_fd` (e.g. a signalfd) to
+    /// become readable, then drains every ring and calls `on_event` for each event, in time order
+    /// within the drain. An event whose process context was sent on a ring drained later waits for
+    /// the next poll. `ControlFlow::Break` stops the monitor: nothing more is delivered, by this poll
+    /// or later ones, and `finish` does not drain.
+    pub fn poll<F>(
+        &mut self,
+        timeout_ms: i32,
+        extra_fd: Option<RawFd>,
+        mut on_event: F,
+    ) -> Result<Wake, String>
+    where
+        F: FnMut(&Event, Option<&[u8]>) -> ControlFlow<()>,
+    {
+        let wake = self
+            .rings
+            .poll(extra_fd, timeout_ms)
+            .map_err(|e| e.to_string())?;
+        self.drain(&mut on_event, false);
+        Ok(wake)
+    }
+
+    /// Deliver nothing more: later polls and `finish` leave what the rings hold unread.
+    pub fn stop(&mut self) {
+        self.stream.stopped = true;
+    }
+
+    /// Detaches the probes, delivers what they sent before (unless stopped), then counts as lost what
+    /// the kernel failed to output but never reported. Later polls deliver nothing.
+    pub fn finish<F>(&mut self, mut on_event: F)
+    where
+        F: FnMut(&Event, Option<&[u8]>) -> ControlFlow<()>,
+    {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.probes.detach();
+        self.drain(&mut on_event, true);
+        self.stream.stopped = true;
+        // The kernel sends a LOST record only ahead of the next sample that fits, so losses at the end
+        // of a burst never arrive as records; the programs' per-CPU count of failed outputs is exact.
+        if let Ok(failed) = self.probes.stat_per_cpu(STAT_OUTPUT_ERR) {
+            let seen = self.stream.loss.totals().per_cpu;
+            for (cpu, &n) in (0u32..).zip(failed.iter()) {
+                let reported = seen.iter().find(|(c, _)| *c == cpu).map_or(0, |&(_, r)| r);
+                if n > reported {
+                    self.stream.loss.record(cpu, n - reported, Instant::now());
+                }
+            }
+        }
+    }
+
+    /// An endless iterator of owned events (`poll` with a 100 ms timeout, repeated); it ends after
+    /// yielding an error.
+    pub fn events(&mut self) -> Events<'_> {
+        Events {
+            monitor: self,
+            queue: VecDeque::new(),
+            failed: false,
+        }
+    }
+
+    /// What user space did with the records so far.
+    pub fn counters(&self) -> Counters {
+        self.stream.counters
+    }
+
+    /// Events lost so far, per CPU (ring full, and after `finish` the kernel's failed outputs).
+    pub fn losses(&self) -> LossTotals {
+        self.stream.loss.totals()
+    }
+
+    /// Writes one line about losses not reported yet, at most one a second (see `LossReporter`).
+    pub fn report_losses(
+        &mut self,
+        now: Instant,
+        out: &mut impl std::io::Write,
+    ) -> std::io::Result<bool> {
+        self.stream.loss.maybe_report(now, out)
+    }
+
+    /// The kernel's counters, summed over CPUs, indexed by `bpf::layout::STAT_*` (zeros if the map
+    /// cannot be read).
+    pub fn kernel_stats(&self) -> [u64; STAT_COUNT as usize] {
+        self.probes.stats().unwrap_or_default()
+    }
+
+    /// The totals so far, as `--stats` prints them (`events` counts what was delivered).
+    pub fn stats(&self) -> Stats {
+        let k = self.kernel_stats();
+        let mut stats = Stats {
+            events: self.stream.counters.delivered,
+            filtered: k[STAT_FILTERED as usize] + self.stream.counters.user_filtered,
+            failed_writes: k[STAT_FAILED as usize],
+            ..Stats::default()
+        };
+        stats.set_losses(&self.stream.loss.totals());
+        stats
+    }
+
+    /// One round: read every ring, deliver in time order what can be, and on the `last` round also the
+    /// records still waiting for their context.
+    fn drain<F>(&mut self, on_event: &mut F, last: bool)
+    where
+        F: FnMut(&Event, Option<&[u8]>) -> ControlFlow<()>,
+    {
+        let stream = &mut self.stream;
+        let older = std::mem::take(&mut stream.orphans);
+        self.rings.drain(|cpu, rec| stream.record(cpu, rec));
+        // Every ring has now been drained once since these were read: their context, if sent, is in.
+        stream.settle(older, on_event);
+        stream.process_batch(on_event);
+        if last {
+            let rest = std::mem::take(&mut stream.orphans);
+            stream.settle(rest, on_event);
+        }
+        for tgid in stream.forget.drain(..) {
+            self.probes.forget_process(tgid);
+        }
+    }
+}
+
+/// `Monitor::events`.
+pub struct Events<'a> {
+    monitor: &'a mut Monitor,
+    queue: VecDeque<Delivered>,
+    failed: bool,
+}
+
+impl Iterator for Events<'_> {
+    type Item = Result<Delivered, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(d) = self.queue.pop_front() {
+                return Some(Ok(d));
+            }
+            if self.failed || self.monitor.finished {
+                return None;
+            }
+            let queue = &mut self.queue;
+            let polled = self.monitor.poll(EVENTS_POLL_MS, None, |event, script| {
+                queue.push_back(Delivered {
+                    event: event.clone(),
+                    script: script.map(<[u8]>::to_vec),
+                });
+                ControlFlow::Continue(())
+            });
+            if let Err(e) = polled {
+                self.failed = true;
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
+/// The user-space state of the pipeline: records between the rings and the callback.
+struct Stream {
+    /// Processes whose context the kernel must send again (applied after each drain).
+    forget: Vec<u32>,
+    /// Records (cpu, bytes) whose process context was not cached when read. Rings are drained one CPU
+    /// after another, so the context-carrying first event of a process may sit in a ring drained later
+    /// (another thread, or the process moved CPUs); these wait for one more drain before falling back.
+    orphans: Vec<(u32, Vec<u8>)>,
+    /// The records of one drain, copied out of the rings so they can be delivered in time order: each
+    /// ring is in order, but one after another they are not.
+    batch: Vec<Pending>,
+    arena: Vec<u8>,
+    cache: ProcCache,
+    event: Event,
+    /// `extensions` for the kinds the kernel does not filter by extension (all but `write`).
+    exts: Vec<Vec<u8>>,
+    all_files: bool,
+    paths: Vec<PathBuf>,
+    loss: LossReporter,
+    counters: Counters,
+    stopped: bool,
+}
+
+/// A record of the current batch: its monotonic time, CPU and place in the arena.
+struct Pending {
+    mono_ns: u64,
+    cpu: u32,
+    start: usize,
+    len: usize,
+}
+
+impl Stream {
+    fn new(opts: &Options) -> Stream {
+        Stream {
+            forget: Vec::new(),
+            orphans: Vec::new(),
+            batch: Vec::new(),
+            arena: Vec::new(),
+            cache: ProcCache::new(PROC_CACHE_ENTRIES),
+            event: Event::default(),
+            exts: opts.ext_bytes(),
+            all_files: opts.all_files,
+            paths: opts.paths.clone(),
+            loss: LossReporter::new(),
+            counters: Counters::default(),
+            stopped: false,
+        }
+    }
+
+    fn record(&mut self, cpu: u32, rec: Record<'_>) {
+        match rec {
+            Record::Sample(data) => {
+                // A process's context is cached as soon as its record is read, so events of the same
+                // batch sorted before it (or read from other rings) find it.
+                if carries_context(data) {
+                    if let Some((key, mut ctx, argv_fault)) = decode_context(data) {
+                        if argv_fault && ctx.cmdline.is_empty() {
+                            // The kernel could not read argv (paged out): /proc still has it while
+                            // the process lives.
+                            if let Some(live) = ProcContext::from_proc(key.tgid) {
+                                ctx = ProcContext::new(
+                                    ctx.exe_path,
+                                    ctx.cwd,
+                                    live.cmdline,
+                                    ctx.cmdline_truncated,
+                                );
+                            }
+                        }
+                        self.cache.insert(key, ctx);
+                    }
+                }
+                self.batch.push(Pending {
+                    mono_ns: mono_ns_of(data),
+                    cpu,
+                    start: self.arena.len(),
+                    len: data.len(),
+                });
+                self.arena.extend_from_slice(data);
+            }
+            Record::Lost(n) => self.loss.record(cpu, n, Instant::now()),
+            Record::Other(_) => {}
+        }
+    }
+
+    /// Delivers the records of this drain in time order.
+    fn process_batch<F>(&mut self, on_event: &mut F)
+    where
+        F: FnMut(&Event, Option<&[u8]>) -> ControlFlow<()>,
+    {
+        let mut batch = std::mem::take(&mut self.batch);
+        let arena = std::mem::take(&mut self.arena);
+        batch.sort_by_key(|p| p.mono_ns);
+        for p in &batch {
+            self.sample(p.cpu, &arena[p.start..p.start + p.len], true, on_event);
+        }
+        batch.clear();
+        self.batch = batch;
+        self.arena = arena;
+        self.arena.clear();
+    }
+
+    /// Decodes again, without further waiting, the records set aside in the previous round.
+    fn settle<F>(&mut self, orphans: Vec<(u32, Vec<u8>)>, on_event: &mut F)
+    where
+        F: FnMut(&Event, Option<&[u8]>) -> ControlFlow<()>,
+    {
+        for (cpu, data) in orphans {
+            self.sample(cpu, &data, false, on_event);
+        }
+    }
+
+    fn sample<F>(&mut self, cpu: u32, data: &[u8], may_wait: bool, on_event: &mut F)
+    where
+        F: FnMut(&Event, Option<&[u8]>) -> ControlFlow<()>,
+    {
+        if self.stopped {
+            return;
+        }
+        let key = match decode_into(data, &mut self.event) {
+            Ok(k) => k,
+            Err(_) => {
+                self.counters.malformed += 1;
+                return;
+            }
+        };
+        if !self.wanted() {
+            self.counters.user_filtered += 1;
+            return;
+        }
+        if self.cache.get(&key).is_none() && may_wait {
+            self.orphans.push((cpu, data.to_vec()));
+            return;
+        }
+        if self.cache.get(&key).is_none() {
+            // The event that carried this process's context was lost (or evicted): take it from /proc
+            // while the process lives, and have the kernel send it again with the next event.
+            self.forget.push(key.tgid);
+            if let Some(ctx) = ProcContext::from_proc(key.tgid) {
+                self.cache.insert(key, ctx);
+            }
+        }
+        let ctx = self.cache.get(&key);
+        fill_context(&mut self.event, ctx);
+        let script = ctx.and_then(|c| c.script.as_deref());
+        self.counters.delivered += 1;
+        if on_event(&self.event, script).is_break() {
+            self.stopped = true;
+        }
+    }
+
+    /// The filters applied in user space: `paths`, and `extensions` for the kinds the kernel does not
+    /// filter by name.
+    fn wanted(&self) -> bool {
+        let file = &self.event.file;
+        // A truncated path lacks its top, so it cannot be placed outside the subtree: it is kept (a
+        // possible extra event beats a silently missing one).
+        let paths = &self.paths;
+        if !paths.is_empty() && !file.truncated && !paths.iter().any(|p| under(&file.path, p)) {
+            return false;
+        }
+        let op = self.event.op;
+        if op == Op::Write || self.all_files || !op.kind().ext_filtered {
+            return true;
+        }
+        let old_name = file
+            .old_path
+            .as_deref()
+            .map(|p| p.rsplit(|&b| b == b'/').next().unwrap_or(p));
+        [Some(&file.name[..]), old_name]
+            .into_iter()
+            .flatten()
+            .any(|name| has_extension(name, &self.exts))
+    }
+}
+
+/// Does `name` end in `.EXT` for one of `exts` (the kernel's rule: the text after the last dot)?
+fn has_extension(name: &[u8], exts: &[Vec<u8>]) -> bool {
+    match name.iter().rposition(|&b| b == b'.') {
+        Some(dot) => exts.iter().any(|e| &name[dot + 1..] == e.as_slice()),
+        None => false,
+    }
+}
+
+/// Is `path` the directory `prefix` or inside it?
+fn under(path: &[u8], prefix: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let p = prefix.as_os_str().as_bytes();
+    if p == b"/" {
+        return path.starts_with(b"/");
+    }
+    path.starts_with(p) && (path.len() == p.len() || path[p.len()] == b'/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{has_extension, under, Options};
+    use std::path::Path;
+
+    #[test]
+    fn extension_is_the_text_after_the_last_dot() {
+        let exts = [b"txt".to_vec(), b"log".to_vec()];
+        assert!(has_extension(b"a.txt", &exts));
+        assert!(has_extension(b"a.tar.log", &exts));
+        assert!(!has_extension(b"a.txt.gz", &exts));
+        assert!(!has_extension(b"txt", &exts));
+        assert!(!has_extension(b"a.", &exts));
+    }
+
+    #[test]
+    fn path_prefix_matches_whole_components() {
+        assert!(under(b"/var/log/a.log", Path::new("/var/log")));
+        assert!(under(b"/var/log", Path::new("/var/log")));
+        assert!(!under(b"/var/logs/a.log", Path::new("/var/log")));
+        assert!(under(b"/x", Path::new("/")));
+    }
+
+    #[test]
+    fn paths_must_be_in_the_form_they_are_matched_in() {
+        let with = |p: &str| Options {
+            paths: vec![p.into()],
+            ..Options::default()
+        };
+        for good in ["/", "/etc", "/var/log"] {
+            assert_eq!(with(good).check_paths(), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "etc",
+            "/etc/",
+            "//etc",
+            "/var//log",
+            "/var/./log",
+            "/var/..",
+        ] {
+            let err = with(bad).check_paths().expect_err(bad);
+            assert!(err.contains("normal form"), "{bad}: {err}");
+        }
+    }
+}

@@ -314,6 +314,9 @@ fn uring_layout(k: &KernelOffsets) -> Result<Option<write::UringLayout>, SysErro
     }))
 }
 
+/// Threads that release links at once (see `Probes::detach`).
+const DETACH_THREADS: usize = 16;
+
 /// The loaded kernel side.
 pub struct Probes {
     // Field order is drop order: links detach before programs and maps close.
@@ -391,9 +394,20 @@ impl Probes {
         Ok(())
     }
 
-    /// Detach everything now (programs stay loaded until drop).
+    /// Detach everything now (programs stay loaded until drop). Each detach waits in the kernel for
+    /// an RCU grace period (20-40 ms); one after another that is seconds with many hooks, so the links
+    /// are released from parallel threads, where the waits overlap, and a stop stays prompt.
     pub fn detach(&mut self) {
-        self.links.clear();
+        let links = std::mem::take(&mut self.links);
+        let per_thread = links.len().div_ceil(DETACH_THREADS).max(1);
+        let mut links = links.into_iter();
+        std::thread::scope(|s| loop {
+            let chunk: Vec<Link> = links.by_ref().take(per_thread).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            s.spawn(move || drop(chunk));
+        });
     }
 
     /// Counters summed over CPUs, indexed by `layout::STAT_*`.
@@ -430,5 +444,12 @@ impl Probes {
     /// Make the next event of `tgid` carry its process context again (user space missed it).
     pub fn forget_process(&self, tgid: u32) {
         let _ = self.maps.seen.delete(&tgid.to_ne_bytes());
+    }
+}
+
+impl Drop for Probes {
+    /// Links first (in parallel), before the programs and maps they hold close.
+    fn drop(&mut self) {
+        self.detach();
     }
 }

@@ -131,7 +131,10 @@ pub enum Shape {
     Void,
     Pointer,
     /// An integer (or enum) of `size` bytes; `signed` values are sign-extended from that width.
-    Int { size: u32, signed: bool },
+    Int {
+        size: u32,
+        signed: bool,
+    },
     /// A struct passed by value, a float, ...
     Other,
 }

@@ -192,11 +192,21 @@ pub fn generate(
                     section: format!("kprobe/{}", h.check),
                     program: vfs::check(Gen::new(k), h, l, &cfg).map_err(asm_err)?,
                 });
+                let via = kinds::vfs_via(op);
                 out.push(Generated {
                     name: format!("{name}_vfs"),
                     section: format!("kretprobe/{}", h.does),
-                    program: vfs::done(Gen::new(k), h, l, kinds::vfs_via(op)).map_err(asm_err)?,
+                    program: vfs::done(Gen::new(k), h, l, via, vfs::Seen::Return)
+                        .map_err(asm_err)?,
                 });
+                if l.d_delete.is_some() {
+                    out.push(Generated {
+                        name: format!("{name}_dcache"),
+                        section: format!("kprobe/{}", vfs::D_DELETE),
+                        program: vfs::done(Gen::new(k), h, l, via, vfs::Seen::Deleted)
+                            .map_err(asm_err)?,
+                    });
+                }
                 continue;
             }
         }

@@ -182,15 +182,16 @@ fn failed_calls_make_no_event_and_are_counted() {
         "events of failed calls:\n{}",
         run.lines.join("\n")
     );
-    // The syscall tracepoints count every failed call; the kprobe path the calls its VFS functions
-    // refused (the two above) and chmod, still at its syscall.
-    let want = if kprobe_kernel() { 3 } else { 7 };
-    assert_eq!(
-        run.stats().failed_writes,
-        want,
-        "failed calls are counted: {:?}",
-        run.stats()
-    );
+    // The syscall tracepoints count every failed call. The kprobe path counts chmod (still at its
+    // syscall) and what the VFS functions refused where their return is seen: the unlink always, the
+    // rmdir unless the kernel inlined vfs_rmdir into the syscall (5.10), where only its successes
+    // are caught (at d_delete).
+    let failed = run.stats().failed_writes;
+    if kprobe_kernel() {
+        assert!((2..=3).contains(&failed), "{:?}", run.stats());
+    } else {
+        assert_eq!(failed, 7, "failed calls are counted: {:?}", run.stats());
+    }
 }
 
 #[test]
@@ -479,7 +480,10 @@ fn io_uring_path_operations_are_the_submitters_on_kprobe_kernels() {
     );
     unsafe { libc::close(dfd) };
     let run = fs.stop();
-    assert!(!d.join("gone.txt").exists() && d.join("soft.txt").exists());
+    assert!(
+        !d.join("gone.txt").exists() && d.join("b.txt").exists(),
+        "UNLINKAT and RENAMEAT (5.11) ran"
+    );
     let mut want = if kprobe_kernel() {
         done.clone()
     } else {

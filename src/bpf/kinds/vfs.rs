@@ -5,6 +5,11 @@
 //! of the operation passes there: each syscall variant and io_uring's `*AT` opcodes (run by the
 //! submitter or one of its io-wq threads). Paths are walked from (dentry, mount), so they are absolute
 //! and carry the inode. Kernels without the functions keep the syscall tracepoints (`syscall.rs`).
+//!
+//! A compiler may inline a VFS function into its syscall's code (5.10's `do_rmdir` holds its own copy
+//! of `vfs_rmdir`), and a kretprobe on the out-of-line copy then never fires. A removed name is
+//! therefore also caught where the VFS drops it on success, at `d_delete(dentry)` (in dcache.c, never
+//! inlined into namei.c): the first of the two to see the saved dentry sends the event.
 
 use crate::bpf::gen::*;
 use crate::bpf::layout::*;
@@ -140,6 +145,9 @@ pub enum Ret {
     Dentry,
 }
 
+/// The dcache function a successful removal calls with the removed dentry.
+pub const D_DELETE: &str = "d_delete";
+
 /// Where a hook's pieces are on this kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
@@ -147,6 +155,8 @@ pub struct Layout {
     /// `pt_regs` offset of each of the hook's `params`, in order.
     pub regs: Vec<i16>,
     pub ret: Ret,
+    /// Removals: the `pt_regs` offset of `d_delete`'s dentry, where the kernel has it.
+    pub d_delete: Option<i16>,
 }
 
 /// The layout of `h` from BTF: `None` when the kernel lacks either function (no
@@ -172,10 +182,18 @@ pub fn layout(btf: &Btf, arg_regs: &[i16; 6], h: &VfsHook) -> Result<Option<Layo
         Shape::Pointer => Ret::Dentry,
         _ => return Ok(None),
     };
+    let d_delete = match (h.inode_at_check, btf.function_signature(D_DELETE)?) {
+        (true, Some(sig)) => sig
+            .position("dentry")
+            .filter(|&i| i < arg_regs.len())
+            .map(|i| arg_regs[i]),
+        _ => None,
+    };
     Ok(Some(Layout {
         op: h.op,
         regs,
         ret,
+        d_delete,
     }))
 }
 
@@ -258,9 +276,24 @@ pub fn check(mut g: Gen, h: &VfsHook, l: &Layout, cfg: &FilterConfig) -> Result<
     g.finish()
 }
 
-/// The kretprobe on the VFS function: this thread's saved state back; a failure counted; on success
-/// the event built from the state and sent.
-pub fn done(mut g: Gen, h: &VfsHook, l: &Layout, via: u16) -> Result<Program, AsmError> {
+/// Where `done` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// The kretprobe on the VFS function: its result says whether it succeeded.
+    Return,
+    /// The kprobe on `d_delete` (removals): success, when its dentry is the saved one.
+    Deleted,
+}
+
+/// The kretprobe on the VFS function (or the `d_delete` kprobe): this thread's saved state back; a
+/// failure counted; on success the event built from the state and sent.
+pub fn done(
+    mut g: Gen,
+    h: &VfsHook,
+    l: &Layout,
+    via: u16,
+    seen: Seen,
+) -> Result<Program, AsmError> {
     let k = g.k;
     let (out, done) = ("out", "done");
     g.a.mov64(R6, R1);
@@ -273,21 +306,34 @@ pub fn done(mut g: Gen, h: &VfsHook, l: &Layout, via: u16) -> Result<Program, As
     // The entry is deleted only at the end: until then nothing else can take its memory.
     g.a.stx(Size::DW, R10, S_STATE, R0);
     let ok = g.fresh("succeeded");
-    g.a.ldx(Size::DW, R9, R6, k.pt_regs_ax);
-    match l.ret {
-        Ret::Int32 => {
-            g.a.lsh64(R9, 32).arsh64(R9, 32).jmp(Cond::Sge, R9, 0, &ok);
+    match seen {
+        Seen::Deleted => {
+            let reg = l
+                .d_delete
+                .expect("d_delete programs only where it has a layout");
+            g.a.ldx(Size::DW, R1, R0, V_DENTRY)
+                .ldx(Size::DW, R2, R6, reg)
+                .jmp(Cond::Ne, R1, R2, out)
+                .mov64(R9, 0);
         }
-        Ret::Int64 => {
-            g.a.jmp(Cond::Sge, R9, 0, &ok);
-        }
-        Ret::Dentry => {
-            // Errors are the last 4095 addresses (IS_ERR); the immediate is sign-extended.
-            g.a.jmp(Cond::Le, R9, -4096, &ok);
+        Seen::Return => {
+            g.a.ldx(Size::DW, R9, R6, k.pt_regs_ax);
+            match l.ret {
+                Ret::Int32 => {
+                    g.a.lsh64(R9, 32).arsh64(R9, 32).jmp(Cond::Sge, R9, 0, &ok);
+                }
+                Ret::Int64 => {
+                    g.a.jmp(Cond::Sge, R9, 0, &ok);
+                }
+                Ret::Dentry => {
+                    // Errors are the last 4095 addresses (IS_ERR); the immediate is sign-extended.
+                    g.a.jmp(Cond::Le, R9, -4096, &ok);
+                }
+            }
+            g.count(STAT_FAILED);
+            g.a.ja(done);
         }
     }
-    g.count(STAT_FAILED);
-    g.a.ja(done);
     g.a.label(&ok);
     g.a.stx(Size::DW, R10, S_VAL, R9);
     g.header(h.op as u16, via, done);

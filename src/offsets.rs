@@ -1,5 +1,6 @@
 //! Every kernel struct offset the BPF programs use, read from BTF at start-up: no hard-coded layouts.
 
+use crate::bpf::kinds::vfs;
 use crate::btf::{Btf, BtfError};
 
 /// Byte offsets of the members filespy's programs dereference, for the running kernel.
@@ -12,6 +13,7 @@ pub struct KernelOffsets {
     pub dentry_d_parent: i16,
     pub dentry_d_name_name: i16,
     pub dentry_d_name_len: i16,
+    pub dentry_d_inode: i16,
     pub inode_i_mode: i16,
     pub inode_i_ino: i16,
     pub inode_i_sb: i16,
@@ -31,6 +33,7 @@ pub struct KernelOffsets {
     pub task_start_time: i16,
     pub task_fs: i16,
     pub task_comm: i16,
+    pub task_flags: i16,
     pub files_fdt: i16,
     pub fdtable_fd: i16,
     pub fdtable_max_fds: i16,
@@ -39,9 +42,15 @@ pub struct KernelOffsets {
     pub mm_exe_file: i16,
     pub fs_pwd_dentry: i16,
     pub fs_pwd_mnt: i16,
+    pub path_dentry: i16,
+    pub path_mnt: i16,
     /// x86_64 `struct pt_regs`: first argument and return value registers (kprobe context).
     pub pt_regs_di: i16,
     pub pt_regs_ax: i16,
+    /// The six argument registers in calling-convention order (di, si, dx, cx, r8, r9).
+    pub pt_regs_args: [i16; 6],
+    /// The kinds whose LSM and VFS functions this kernel has, with where their arguments are.
+    pub vfs: Vec<vfs::Layout>,
     /// `struct io_kiocb` (io_uring's request): its opcode and file, where the kernel has io_uring.
     pub io_kiocb: Option<(i16, i16)>,
     /// `io_uring:io_uring_complete` records (`struct trace_event_raw_io_uring_complete`): `req` and
@@ -63,6 +72,17 @@ impl KernelOffsets {
                 .map_err(|_| BtfError::BadPath(format!("{ty}.{path} at offset {o} beyond 32767")))
         };
         let pwd = off("fs_struct", "pwd")?;
+        let mut pt_regs_args = [0; 6];
+        for (slot, reg) in pt_regs_args
+            .iter_mut()
+            .zip(["di", "si", "dx", "cx", "r8", "r9"])
+        {
+            *slot = off("pt_regs", reg)?;
+        }
+        let mut vfs_layouts = Vec::new();
+        for h in &vfs::HOOKS {
+            vfs_layouts.extend(vfs::layout(btf, &pt_regs_args, h)?);
+        }
         Ok(KernelOffsets {
             file_f_path_dentry: off("file", "f_path.dentry")?,
             file_f_path_mnt: off("file", "f_path.mnt")?,
@@ -71,6 +91,7 @@ impl KernelOffsets {
             dentry_d_parent: off("dentry", "d_parent")?,
             dentry_d_name_name: off("dentry", "d_name.name")?,
             dentry_d_name_len: off("dentry", "d_name.len")?,
+            dentry_d_inode: off("dentry", "d_inode")?,
             inode_i_mode: off("inode", "i_mode")?,
             inode_i_ino: off("inode", "i_ino")?,
             inode_i_sb: off("inode", "i_sb")?,
@@ -89,6 +110,7 @@ impl KernelOffsets {
             task_start_time: off("task_struct", "start_time")?,
             task_fs: off("task_struct", "fs")?,
             task_comm: off("task_struct", "comm")?,
+            task_flags: off("task_struct", "flags")?,
             files_fdt: off("files_struct", "fdt")?,
             fdtable_fd: off("fdtable", "fd")?,
             fdtable_max_fds: off("fdtable", "max_fds")?,
@@ -97,8 +119,12 @@ impl KernelOffsets {
             mm_exe_file: off("mm_struct", "exe_file")?,
             fs_pwd_dentry: pwd + off("path", "dentry")?,
             fs_pwd_mnt: pwd + off("path", "mnt")?,
+            path_dentry: off("path", "dentry")?,
+            path_mnt: off("path", "mnt")?,
             pt_regs_di: off("pt_regs", "di")?,
             pt_regs_ax: off("pt_regs", "ax")?,
+            pt_regs_args,
+            vfs: vfs_layouts,
             io_kiocb: off("io_kiocb", "opcode")
                 .and_then(|op| Ok((op, off("io_kiocb", "file")?)))
                 .ok(),

@@ -4,7 +4,7 @@
 
 use crate::attach::{self, KprobeMethod, Link};
 use crate::bpf::gen::{self as codegen, FilterConfig, Gen, ARGS_VALUE};
-use crate::bpf::kinds::{self, syscall, write};
+use crate::bpf::kinds::{self, syscall, vfs, write};
 use crate::bpf::layout::{ext_key, SCRATCH_SIZE, STAT_COUNT};
 use crate::cli::AttachMode;
 use crate::kinds::{Op, OpSet};
@@ -63,6 +63,7 @@ pub struct Maps {
     pub scratch: Map,
     pub inflight: Map,
     pub args: Map,
+    pub vfs_args: Map,
     pub seen: Map,
     pub exts: Map,
     pub pids: Map,
@@ -88,6 +89,14 @@ impl Maps {
             )?,
             // LRU: a thread that dies inside a hooked syscall never takes its entry back.
             args: Map::create(MapType::LruHash, 8, ARGS_VALUE, 16384, codegen::MAP_ARGS)?,
+            // Likewise, and an LSM hook whose VFS call never comes (a denial) leaves one.
+            vfs_args: Map::create(
+                MapType::LruHash,
+                8,
+                vfs::STATE_VALUE,
+                4096,
+                codegen::MAP_VFS,
+            )?,
             seen: Map::create(MapType::LruHash, 4, 16, 16384, codegen::MAP_SEEN)?,
             exts: Map::create(MapType::Hash, 16, 1, 256, codegen::MAP_EXTS)?,
             pids: Map::create(MapType::Hash, 4, 1, 256, codegen::MAP_PIDS)?,
@@ -131,6 +140,7 @@ impl Maps {
             codegen::MAP_SCRATCH => &self.scratch,
             codegen::MAP_INFLIGHT => &self.inflight,
             codegen::MAP_ARGS => &self.args,
+            codegen::MAP_VFS => &self.vfs_args,
             codegen::MAP_SEEN => &self.seen,
             codegen::MAP_EXTS => &self.exts,
             codegen::MAP_PIDS => &self.pids,
@@ -188,6 +198,32 @@ pub fn generate(
         write_programs(k, hook, &cfg, &mut out)?;
     }
     for op in f.events.iter().filter(|&op| op != Op::Write) {
+        if hook == HookKind::Kprobe {
+            if let Some((h, l)) = vfs::hook_of(op).zip(k.vfs.iter().find(|l| l.op == op)) {
+                let name = format!("fs_{}", op.name());
+                out.push(Generated {
+                    name: format!("{name}_lsm"),
+                    section: format!("kprobe/{}", h.check),
+                    program: vfs::check(Gen::new(k), h, l, &cfg).map_err(asm_err)?,
+                });
+                let via = kinds::vfs_via(op);
+                out.push(Generated {
+                    name: format!("{name}_vfs"),
+                    section: format!("kretprobe/{}", h.does),
+                    program: vfs::done(Gen::new(k), h, l, via, vfs::Seen::Return)
+                        .map_err(asm_err)?,
+                });
+                if l.d_delete.is_some() {
+                    out.push(Generated {
+                        name: format!("{name}_dcache"),
+                        section: format!("kprobe/{}", vfs::D_DELETE),
+                        program: vfs::done(Gen::new(k), h, l, via, vfs::Seen::Deleted)
+                            .map_err(asm_err)?,
+                    });
+                }
+                continue;
+            }
+        }
         for (via, sc) in (0u16..).zip(kinds::syscalls(op)) {
             let (enter, exit) = (
                 format!("sys_enter_{}", sc.name),

@@ -1,11 +1,14 @@
 //! End-to-end tests of the file-integrity kinds (`--events`): each operation done by the real tools
-//! (`touch`, `mv`, `ln`, `chmod`, `chown`, `truncate`, `rm`, `mkdir`, `rmdir`) or by the raw calls with a
-//! directory fd, is exactly one event with its fields; failed calls are none; the default reports writes
-//! only. On the host (syscall tracepoints) and in the Debian VMs (kprobe kernels: the same syscall
-//! tracepoints serve these kinds there).
+//! (`touch`, `mv`, `ln`, `chmod`, `chown`, `truncate`, `rm`, `mkdir`, `rmdir`), by the raw calls with a
+//! directory fd, or by io_uring, is exactly one event with its fields; failed calls are none; the
+//! default reports writes only. On the host (syscall tracepoints) and in the Debian VMs (kprobe
+//! kernels: delete, rmdir, mkdir, rename, link and symlink are seen at their LSM hook and VFS
+//! function, with the inode and io_uring's requests; the other kinds at the syscall tracepoints).
 
 #[path = "common/monitor.rs"]
 mod monitor;
+#[path = "common/uring.rs"]
+mod uring;
 
 use monitor::*;
 use serde_json::Value;
@@ -13,6 +16,24 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+
+/// The kinds seen at the VFS on kprobe kernels (`vfs_*` via, inode known).
+const VFS_KINDS: [&str; 6] = ["delete", "rmdir", "mkdir", "rename", "link", "symlink"];
+
+fn kprobe_kernel() -> bool {
+    expected_hook() == "kprobe"
+}
+
+/// On kprobe kernels an event of a VFS kind was seen at its VFS function and carries the inode and
+/// device of its file.
+fn assert_seen_at_the_vfs(e: &Value) {
+    if !kprobe_kernel() || !VFS_KINDS.contains(&e["op"].as_str().unwrap()) {
+        return;
+    }
+    assert!(e["via"].as_str().unwrap().starts_with("vfs_"), "{e}");
+    assert!(e["file"]["inode"].as_u64().is_some_and(|i| i > 0), "{e}");
+    assert!(e["file"]["dev"].is_string(), "{e}");
+}
 
 /// (op, file_path) of every event, in time order. Truncated paths are left out: `--path` keeps them (they
 /// cannot be placed outside the subtree), and other tests on the machine make them; ours are short.
@@ -107,6 +128,20 @@ fn each_operation_is_one_event_with_its_fields() {
             "{e}"
         );
         assert!(e["via"].as_str().is_some_and(|v| !v.is_empty()), "{e}");
+        assert_seen_at_the_vfs(e);
+    }
+    if kprobe_kernel() {
+        // One file under three names: its inode is the same in each event that names it.
+        let ino = &create["file"]["inode"];
+        for (op, name) in [
+            ("rename", "b.txt"),
+            ("link", "sub/hard.txt"),
+            ("delete", "sub/hard.txt"),
+            ("delete", "b.txt"),
+        ] {
+            assert_eq!(&f(op, name)["inode"], ino, "{op} {name}");
+        }
+        assert_ne!(&f("symlink", "sub/soft.txt")["inode"], ino);
     }
 }
 
@@ -114,6 +149,7 @@ fn each_operation_is_one_event_with_its_fields() {
 fn failed_calls_make_no_event_and_are_counted() {
     let dir = TestDir::new("fim-fail");
     std::fs::create_dir(dir.join("exists")).unwrap();
+    std::fs::write(dir.join("exists/inside.txt"), b"x").unwrap();
     // Only this process: the count of failures is then exact.
     let me = std::process::id().to_string();
     let fs = Filespy::start(
@@ -130,6 +166,10 @@ fn failed_calls_make_no_event_and_are_counted() {
     );
     let p = |n: &str| cstr(&dir.join(n));
     unsafe {
+        // Fail at the VFS on both paths: a directory is not unlinked, a full one not removed.
+        assert_eq!(libc::unlink(p("exists").as_ptr()), -1);
+        assert_eq!(libc::rmdir(p("exists").as_ptr()), -1);
+        // Fail at the name lookup: the kprobe path's hooks are never reached.
         assert_eq!(libc::unlink(p("missing.txt").as_ptr()), -1);
         assert_eq!(libc::mkdir(p("exists").as_ptr(), 0o755), -1);
         assert_eq!(
@@ -145,12 +185,16 @@ fn failed_calls_make_no_event_and_are_counted() {
         "events of failed calls:\n{}",
         run.lines.join("\n")
     );
-    assert_eq!(
-        run.stats().failed_writes,
-        5,
-        "failed calls are counted: {:?}",
-        run.stats()
-    );
+    // The syscall tracepoints count every failed call. The kprobe path counts chmod (still at its
+    // syscall) and what the VFS functions refused where their return is seen: the unlink always, the
+    // rmdir unless the kernel inlined vfs_rmdir into the syscall (5.10), where only its successes
+    // are caught (at d_delete).
+    let failed = run.stats().failed_writes;
+    if kprobe_kernel() {
+        assert!((2..=3).contains(&failed), "{:?}", run.stats());
+    } else {
+        assert_eq!(failed, 7, "failed calls are counted: {:?}", run.stats());
+    }
 }
 
 #[test]
@@ -233,6 +277,7 @@ fn names_relative_to_a_directory_fd_are_absolute() {
     let me = std::process::id();
     for e in &evs {
         assert_eq!(e["process"]["pid"], me, "{e}");
+        assert_seen_at_the_vfs(e);
     }
     assert_eq!(
         one(&evs, "rename", &dir.join("d/sub/b.txt"))["file"]["old_path"],
@@ -374,4 +419,118 @@ fn a_move_across_mounts_is_a_copy_and_a_delete() {
         )),
         "{got:?}"
     );
+}
+
+#[test]
+fn io_uring_path_operations_are_the_submitters_on_kprobe_kernels() {
+    let dir = TestDir::new("fim-uring");
+    let d = dir.join("d");
+    std::fs::create_dir_all(d.join("old.d")).unwrap();
+    for f in ["a.txt", "keep.txt", "gone.txt", "control.txt"] {
+        std::fs::write(d.join(f), b"x").unwrap();
+    }
+    let ring = uring::Ring::new().expect("io_uring_setup");
+    let dfd = unsafe { libc::open(cstr(&d).as_ptr(), libc::O_DIRECTORY | libc::O_RDONLY) };
+    assert!(dfd >= 0, "open the directory");
+    let fs = Filespy::start(&["--events", "fim", "--path", dir.str()], Out::Collect);
+    let p = |n: &str| d.join(n).to_str().unwrap().to_string();
+    let requests: [(&str, String, uring::Sqe); 6] = [
+        (
+            "mkdir",
+            p("new.d"),
+            uring::Sqe::mkdirat(dfd, c"new.d", 0o700),
+        ),
+        (
+            "rename",
+            p("b.txt"),
+            uring::Sqe::renameat(dfd, c"a.txt", dfd, c"b.txt", 0),
+        ),
+        (
+            "link",
+            p("hard.txt"),
+            uring::Sqe::linkat(dfd, c"keep.txt", dfd, c"hard.txt", 0),
+        ),
+        (
+            "symlink",
+            p("soft.txt"),
+            uring::Sqe::symlinkat(c"keep.txt", dfd, c"soft.txt"),
+        ),
+        (
+            "delete",
+            p("gone.txt"),
+            uring::Sqe::unlinkat(dfd, c"gone.txt", 0),
+        ),
+        (
+            "rmdir",
+            p("old.d"),
+            uring::Sqe::unlinkat(dfd, c"old.d", libc::AT_REMOVEDIR),
+        ),
+    ];
+    let mut done = Vec::new();
+    for (op, path, sqe) in requests {
+        let res = ring.run(sqe).expect("io_uring_enter");
+        if res == -libc::EINVAL {
+            println!("this kernel's io_uring has no {op} request");
+            continue;
+        }
+        assert_eq!(res, 0, "io_uring {op} of {path}");
+        done.push((op.to_string(), path));
+    }
+    // A syscall beside them: seen on both paths, so the monitor was watching.
+    assert_eq!(
+        unsafe { libc::unlinkat(dfd, c"control.txt".as_ptr(), 0) },
+        0
+    );
+    unsafe { libc::close(dfd) };
+    let run = fs.stop();
+    assert!(
+        !d.join("gone.txt").exists() && d.join("b.txt").exists(),
+        "UNLINKAT and RENAMEAT (5.11) ran"
+    );
+    let mut want = if kprobe_kernel() {
+        done.clone()
+    } else {
+        Vec::new()
+    };
+    want.push(("delete".into(), p("control.txt")));
+    println!("kernel {}: io_uring did {done:?}", expected_hook());
+    assert_eq!(ops(&run), want, "output:\n{}", run.lines.join("\n"));
+    let evs = run.events();
+    let me = std::process::id();
+    for e in &evs {
+        // io-wq threads are the submitter's: its process, and its command rather than iou-wrk-<pid>.
+        assert_eq!(e["process"]["pid"], me, "{e}");
+        assert!(
+            !e["process"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("iou-wrk"),
+            "{e}"
+        );
+        assert_seen_at_the_vfs(e);
+    }
+    if kprobe_kernel() {
+        let has = |op: &str| done.iter().any(|(o, _)| o == op);
+        if has("rename") {
+            assert_eq!(
+                one(&evs, "rename", &d.join("b.txt"))["file"]["old_path"],
+                p("a.txt")
+            );
+        }
+        if has("link") {
+            assert_eq!(
+                one(&evs, "link", &d.join("hard.txt"))["file"]["target"],
+                p("keep.txt")
+            );
+        }
+        if has("symlink") {
+            assert_eq!(
+                one(&evs, "symlink", &d.join("soft.txt"))["file"]["target"],
+                "keep.txt"
+            );
+        }
+        if has("mkdir") {
+            assert_eq!(one(&evs, "mkdir", &d.join("new.d"))["file"]["mode"], "0700");
+        }
+    }
 }

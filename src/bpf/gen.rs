@@ -15,6 +15,7 @@ pub const MAP_EVENTS: &str = "events";
 pub const MAP_SCRATCH: &str = "scratch";
 pub const MAP_INFLIGHT: &str = "inflight";
 pub const MAP_ARGS: &str = "args";
+pub const MAP_VFS: &str = "vfs_args";
 pub const MAP_SEEN: &str = "seen";
 pub const MAP_EXTS: &str = "exts";
 pub const MAP_PIDS: &str = "pids";
@@ -414,17 +415,23 @@ impl<'a> Gen<'a> {
     /// The NUL-terminated user string at r9 (at most `PATH_MAX` bytes with its NUL) into `section`;
     /// sets `F_USER_FAULT` when it cannot be read.
     pub fn user_string(&mut self, section: Section) {
-        let fault = self.fresh("ustr_fault");
-        let done = self.fresh("ustr_done");
+        self.string_into(section, Helper::PROBE_READ_USER_STR);
+    }
+
+    /// `user_string` for a string in kernel memory at r9 (a name the kernel copied in).
+    pub fn kernel_string(&mut self, section: Section) {
+        self.string_into(section, Helper::PROBE_READ_KERNEL_STR);
+    }
+
+    fn string_into(&mut self, section: Section, read_str: Helper) {
+        let fault = self.fresh("str_fault");
+        let done = self.fresh("str_done");
         self.a
             .ldx(Size::W, R1, R7, OFF_CURSOR)
             .and64(R1, DATA_MASK)
             .add64(R1, HEADER_LEN as i32)
             .add64(R1, R7);
-        self.a
-            .mov64(R2, PATH_MAX)
-            .mov64(R3, R9)
-            .call(Helper::PROBE_READ_USER_STR);
+        self.a.mov64(R2, PATH_MAX).mov64(R3, R9).call(read_str);
         self.a.jmp(Cond::Sle, R0, 0, &fault);
         self.a.jmp(Cond::Ge, R0, PATH_MAX, &fault);
         self.a

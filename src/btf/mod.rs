@@ -144,6 +144,40 @@ pub struct MemberInfo {
     pub type_id: u32,
 }
 
+/// A function's parameters and return, as `function_signature` reads them from BTF.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    pub params: Vec<Param>,
+    pub ret: Shape,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    pub name: String,
+    pub shape: Shape,
+}
+
+/// A value's type, as far as a register holding it is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Void,
+    Pointer,
+    /// An integer (or enum) of `size` bytes; `signed` values are sign-extended from that width.
+    Int {
+        size: u32,
+        signed: bool,
+    },
+    /// A struct passed by value, a float, ...
+    Other,
+}
+
+impl Signature {
+    /// The position (0-based) of the parameter called `name`.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.params.iter().position(|p| p.name == name)
+    }
+}
+
 pub struct Btf {
     raw: Raw,
     /// STRUCT/UNION name -> type id; built at load since every start-up needs it.
@@ -270,6 +304,64 @@ impl Btf {
             self.raw
                 .ty(id)
                 .is_ok_and(|t| t.kind == KIND_FUNC && self.raw.name_is(t.name_off, name))
+        })
+    }
+
+    /// The signature of BTF FUNC `name` (its FUNC_PROTO): each parameter's name and shape, and the
+    /// return's; `None` when there is no such function. Kprobe programs find their arguments by
+    /// parameter name, since positions moved between kernels (`vfs_*` gained a first argument twice).
+    pub fn function_signature(&self, name: &str) -> Result<Option<Signature>, BtfError> {
+        let want = name.as_bytes();
+        let Some(func) = (1..self.raw.type_count() as u32).find(|&id| {
+            self.raw
+                .ty(id)
+                .is_ok_and(|t| t.kind == KIND_FUNC && self.raw.name_is(t.name_off, want))
+        }) else {
+            return Ok(None);
+        };
+        let proto_id = self.raw.ty(func)?.size_or_type;
+        let proto = self.raw.ty(proto_id)?;
+        if proto.kind != KIND_FUNC_PROTO {
+            return Err(bad(format!(
+                "function {name} refers to type {proto_id}, not a FUNC_PROTO"
+            )));
+        }
+        let mut params = Vec::with_capacity(proto.vlen as usize);
+        for i in 0..proto.vlen as usize {
+            let pname = self.raw.extra_u32(&proto, 2 * i)?;
+            let ty = self.raw.extra_u32(&proto, 2 * i + 1)?;
+            params.push(Param {
+                name: String::from_utf8_lossy(self.raw.name(pname)?).into_owned(),
+                shape: self.shape(ty)?,
+            });
+        }
+        Ok(Some(Signature {
+            params,
+            ret: self.shape(proto.size_or_type)?,
+        }))
+    }
+
+    /// What a value of type `id` looks like in a register.
+    fn shape(&self, id: u32) -> Result<Shape, BtfError> {
+        let id = self.strip(id)?;
+        if id == 0 {
+            return Ok(Shape::Void);
+        }
+        let t = self.raw.ty(id)?;
+        Ok(match t.kind {
+            KIND_PTR => Shape::Pointer,
+            KIND_INT => {
+                let enc = self.raw.extra_u32(&t, 0)?;
+                Shape::Int {
+                    size: t.size_or_type,
+                    signed: enc >> 24 & 1 != 0,
+                }
+            }
+            KIND_ENUM | KIND_ENUM64 => Shape::Int {
+                size: t.size_or_type,
+                signed: t.kind_flag,
+            },
+            _ => Shape::Other,
         })
     }
 

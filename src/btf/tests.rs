@@ -269,6 +269,59 @@ fn functions() {
 }
 
 #[test]
+fn function_signatures_name_their_parameters() {
+    let mut b = Builder::new();
+    let int = b.ty("int", KIND_INT, false, 0, 4, &[1 << 24 | 32]);
+    let uint = b.int("unsigned int", 4);
+    let dentry = b.composite(KIND_STRUCT, "dentry", 8, &[("d_flags", uint, 0, 0)]);
+    let pdentry = b.wrap(KIND_PTR, "", dentry);
+    let umode = b.wrap(KIND_TYPEDEF, "umode_t", uint);
+    let cpd = b.wrap(KIND_CONST, "", pdentry);
+    let (d, m) = (b.s("dentry"), b.s("mode"));
+    let proto = b.ty("", KIND_FUNC_PROTO, false, 2, int, &[d, cpd, m, umode]);
+    b.wrap(KIND_FUNC, "vfs_mkdir", proto);
+    let rproto = b.ty("", KIND_FUNC_PROTO, false, 1, pdentry, &[d, pdentry]);
+    b.wrap(KIND_FUNC, "vfs_mkdir2", rproto);
+    let vproto = b.ty("", KIND_FUNC_PROTO, false, 0, 0, &[]);
+    b.wrap(KIND_FUNC, "nothing", vproto);
+    b.wrap(KIND_FUNC, "broken", int);
+    let btf = Btf::from_bytes(b.build()).unwrap();
+
+    let sig = btf.function_signature("vfs_mkdir").unwrap().unwrap();
+    assert_eq!(
+        sig.ret,
+        Shape::Int {
+            size: 4,
+            signed: true
+        }
+    );
+    assert_eq!(sig.params.len(), 2);
+    assert_eq!(sig.params[0].name, "dentry");
+    assert_eq!(sig.params[0].shape, Shape::Pointer, "const is stripped");
+    assert_eq!(
+        sig.params[1].shape,
+        Shape::Int {
+            size: 4,
+            signed: false
+        },
+        "typedefs are stripped"
+    );
+    assert_eq!(sig.position("mode"), Some(1));
+    assert_eq!(sig.position("dir"), None);
+    let sig = btf.function_signature("vfs_mkdir2").unwrap().unwrap();
+    assert_eq!(sig.ret, Shape::Pointer);
+    let sig = btf.function_signature("nothing").unwrap().unwrap();
+    assert_eq!((sig.ret, sig.params.len()), (Shape::Void, 0));
+    assert!(btf.function_signature("vfs_mkdi").unwrap().is_none());
+    assert!(btf.function_signature("dentry").unwrap().is_none());
+    assert!(btf
+        .function_signature("broken")
+        .unwrap_err()
+        .to_string()
+        .contains("not a FUNC_PROTO"));
+}
+
+#[test]
 fn every_kind_has_the_right_record_size() {
     let mut b = Builder::new();
     let int = b.int("int", 4);
@@ -411,6 +464,7 @@ fn exercise(btf: &Btf) -> usize {
         let _ = btf.struct_size(t);
     }
     let _ = btf.has_function("vfs_write");
+    let _ = btf.function_signature("vfs_write");
     ok
 }
 

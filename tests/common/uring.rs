@@ -8,6 +8,13 @@ pub const IORING_OP_WRITEV: u8 = 2;
 pub const IORING_OP_WRITE_FIXED: u8 = 5;
 pub const IORING_OP_WRITE: u8 = 23;
 pub const IORING_OP_SPLICE: u8 = 30;
+// The path operations (5.11: RENAMEAT, UNLINKAT; 5.15: MKDIRAT, SYMLINKAT, LINKAT); a kernel without
+// one completes it with -EINVAL. Fields as io_uring/fs.c's prep functions read them.
+pub const IORING_OP_RENAMEAT: u8 = 35;
+pub const IORING_OP_UNLINKAT: u8 = 36;
+pub const IORING_OP_MKDIRAT: u8 = 37;
+pub const IORING_OP_SYMLINKAT: u8 = 38;
+pub const IORING_OP_LINKAT: u8 = 39;
 
 const SYS_IO_URING_SETUP: libc::c_long = 425;
 const SYS_IO_URING_ENTER: libc::c_long = 426;
@@ -79,6 +86,79 @@ pub struct Sqe {
     pub splice_fd_in: i32,
     pub addr3: u64,
     pub pad: u64,
+}
+
+impl Sqe {
+    /// `unlinkat(dirfd, path, flags)`.
+    pub fn unlinkat(dirfd: i32, path: &std::ffi::CStr, flags: i32) -> Sqe {
+        Sqe {
+            opcode: IORING_OP_UNLINKAT,
+            fd: dirfd,
+            addr: path.as_ptr() as u64,
+            rw_flags: flags as u32,
+            ..Sqe::default()
+        }
+    }
+
+    /// `renameat2(olddirfd, old, newdirfd, new, flags)`.
+    pub fn renameat(
+        olddirfd: i32,
+        old: &std::ffi::CStr,
+        newdirfd: i32,
+        new: &std::ffi::CStr,
+        flags: u32,
+    ) -> Sqe {
+        Sqe {
+            opcode: IORING_OP_RENAMEAT,
+            fd: olddirfd,
+            addr: old.as_ptr() as u64,
+            len: newdirfd as u32,
+            off: new.as_ptr() as u64, // addr2
+            rw_flags: flags,
+            ..Sqe::default()
+        }
+    }
+
+    /// `mkdirat(dirfd, path, mode)`.
+    pub fn mkdirat(dirfd: i32, path: &std::ffi::CStr, mode: u32) -> Sqe {
+        Sqe {
+            opcode: IORING_OP_MKDIRAT,
+            fd: dirfd,
+            addr: path.as_ptr() as u64,
+            len: mode,
+            ..Sqe::default()
+        }
+    }
+
+    /// `symlinkat(target, newdirfd, linkpath)`.
+    pub fn symlinkat(target: &std::ffi::CStr, newdirfd: i32, linkpath: &std::ffi::CStr) -> Sqe {
+        Sqe {
+            opcode: IORING_OP_SYMLINKAT,
+            fd: newdirfd,
+            addr: target.as_ptr() as u64,
+            off: linkpath.as_ptr() as u64, // addr2
+            ..Sqe::default()
+        }
+    }
+
+    /// `linkat(olddirfd, old, newdirfd, new, flags)`.
+    pub fn linkat(
+        olddirfd: i32,
+        old: &std::ffi::CStr,
+        newdirfd: i32,
+        new: &std::ffi::CStr,
+        flags: u32,
+    ) -> Sqe {
+        Sqe {
+            opcode: IORING_OP_LINKAT,
+            fd: olddirfd,
+            addr: old.as_ptr() as u64,
+            len: newdirfd as u32,
+            off: new.as_ptr() as u64, // addr2
+            rw_flags: flags,
+            ..Sqe::default()
+        }
+    }
 }
 
 struct Mapping(*mut libc::c_void, usize);

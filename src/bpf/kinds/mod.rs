@@ -1,7 +1,8 @@
 //! The kernel side of each event kind: `write` has programs of its own; every other kind is a table of
 //! the syscalls that perform it, each described by where its arguments are (`Syscall`), and one
-//! generic pair of programs (`syscall.rs`) serves them all. A new kind is one file here plus its row
-//! in `crate::kinds::KINDS`.
+//! generic pair of programs (`syscall.rs`) serves them all. On kprobe kernels the kinds that name a
+//! file by path are hooked at the LSM and VFS instead (`vfs.rs`, one table row each). A new kind is
+//! one file here plus its row in `crate::kinds::KINDS`.
 
 pub mod chmod;
 pub mod chown;
@@ -15,6 +16,7 @@ pub mod rmdir;
 pub mod symlink;
 pub mod syscall;
 pub mod truncate;
+pub mod vfs;
 pub mod write;
 
 use crate::kinds::Op;
@@ -106,7 +108,8 @@ pub const fn at(dirfd: &'static str, path: &'static str) -> Target {
     }
 }
 
-/// The syscalls of each kind but `write`, whose `via` is the index in its list.
+/// The syscalls of each kind but `write`, whose `via` is the index in its list; the kind's VFS
+/// function (kprobe path) follows them (`vfs_via`).
 pub fn syscalls(op: Op) -> &'static [Syscall] {
     match op {
         Op::Write => &[],
@@ -124,10 +127,45 @@ pub fn syscalls(op: Op) -> &'static [Syscall] {
     }
 }
 
+/// The `via` of `op`'s events seen at its VFS function: the index after its syscalls.
+pub fn vfs_via(op: Op) -> u16 {
+    syscalls(op).len() as u16
+}
+
 /// The name of how an event of `op` happened, from its record's `via`.
 pub fn via_name(op: Op, via: u16) -> Option<&'static str> {
     match op {
         Op::Write => write::VIA.get(via as usize).copied(),
-        _ => syscalls(op).get(via as usize).map(|s| s.name),
+        _ => syscalls(op).get(via as usize).map(|s| s.name).or_else(|| {
+            vfs::hook_of(op)
+                .filter(|_| via == vfs_via(op))
+                .map(|h| h.does)
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::KINDS;
+
+    #[test]
+    fn vfs_functions_are_named_after_the_syscalls() {
+        assert_eq!(via_name(Op::Delete, 0), Some("unlinkat"));
+        assert_eq!(
+            via_name(Op::Delete, vfs_via(Op::Delete)),
+            Some("vfs_unlink")
+        );
+        assert_eq!(
+            via_name(Op::Rename, vfs_via(Op::Rename)),
+            Some("vfs_rename")
+        );
+        assert_eq!(via_name(Op::Delete, vfs_via(Op::Delete) + 1), None);
+        assert_eq!(via_name(Op::Chmod, vfs_via(Op::Chmod)), None, "no VFS hook");
+        for h in &vfs::HOOKS {
+            assert!(KINDS.iter().any(|k| k.op == h.op));
+            assert!(h.check.starts_with("security_path_") && h.does.starts_with("vfs_"));
+            assert_eq!(vfs::hook_of(h.op).map(|x| x.does), Some(h.does));
+        }
     }
 }

@@ -105,8 +105,9 @@ pub fn enter(
         g.a.ldx(Size::DW, R1, R6, *off)
             .stx(Size::DW, R10, S_ARGS + 8 * i as i16, R1);
     }
-    // The unused slots too: older verifiers (5.10) refuse a map update from uninitialised stack.
-    for i in layout.args.len()..6 {
+    // Unused slots too: verifiers before 6.2 refuse a helper reading uninitialized stack (openat2
+    // saves no argument, and was refused on 5.10).
+    for i in layout.args.len()..ARGS_TAG as usize / 8 {
         g.a.st(Size::DW, R10, S_ARGS + 8 * i as i16, 0);
     }
     g.a.st(Size::W, R10, S_ARGS + ARGS_TAG, tag(op, via)).st(

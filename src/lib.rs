@@ -6,6 +6,7 @@ pub mod cli;
 pub mod clock;
 pub mod event;
 pub mod kinds;
+pub mod lineage;
 pub mod loss;
 pub mod monitor;
 pub mod monitors;

@@ -7,6 +7,7 @@ use crate::cli::{AttachMode, Config, DumpProg, ExitStatus, Format};
 use crate::clock::Clock;
 use crate::event::Event;
 use crate::kinds::Op;
+use crate::lineage::Lineage;
 use crate::loss::{LossReporter, Stats};
 use crate::monitors::Registry;
 use crate::offsets::KernelOffsets;
@@ -158,6 +159,7 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
         batch: Vec::new(),
         arena: Vec::new(),
         cache: ProcCache::new(8192),
+        lineage: Lineage::new(),
         event: Event::default(),
         exts: cfg
             .extensions
@@ -305,6 +307,7 @@ struct Session<'a> {
     batch: Vec<Pending>,
     arena: Vec<u8>,
     cache: ProcCache,
+    lineage: Lineage,
     event: Event,
     /// `--ext` for the kinds the kernel does not filter by extension (all but `write`).
     exts: Vec<Vec<u8>>,
@@ -386,7 +389,7 @@ impl Session<'_> {
         if self.done {
             return;
         }
-        let key = match decode_into(data, &mut self.event) {
+        let mut key = match decode_into(data, &mut self.event) {
             Ok(k) => k,
             Err(_) => {
                 self.malformed += 1;
@@ -397,6 +400,7 @@ impl Session<'_> {
             self.user_filtered += 1;
             return;
         }
+        self.lineage.resolve(&self.event, &mut key, &self.cache);
         if self.cache.get(&key).is_none() && may_wait {
             self.orphans.push((cpu, data.to_vec()));
             return;
@@ -409,8 +413,10 @@ impl Session<'_> {
                 self.cache.insert(key, ctx);
             }
         }
+        self.lineage.account(&self.event, &key, &mut self.cache);
         let ctx = self.cache.get(&key);
         fill_context(&mut self.event, ctx);
+        self.lineage.after(&mut self.event);
         let script = ctx.and_then(|c| c.script.as_deref());
         self.formatter.write_event(&self.event, script, self.out);
         self.delivered += 1;
@@ -425,11 +431,15 @@ impl Session<'_> {
         let file = &self.event.file;
         // A truncated path lacks its top, so it cannot be placed outside the subtree: it is kept (a
         // possible extra event beats a silently missing one).
+        let op = self.event.op;
+        if op.kind().groups.contains(&crate::kinds::Group::Process) {
+            // --path and --ext select files; the process kinds are selected by the process filters.
+            return true;
+        }
         let paths = &self.cfg.paths;
         if !paths.is_empty() && !file.truncated && !paths.iter().any(|p| under(&file.path, p)) {
             return false;
         }
-        let op = self.event.op;
         if op == Op::Write || self.cfg.all_files || !op.kind().ext_filtered {
             return true;
         }

@@ -4,6 +4,7 @@ pub mod bpf;
 pub mod btf;
 pub mod cli;
 pub mod clock;
+pub mod enrich;
 pub mod event;
 pub mod kinds;
 pub mod lineage;

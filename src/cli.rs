@@ -631,7 +631,11 @@ mod tests {
             !c.events.contains(Op::Write),
             "an explicit list replaces the default"
         );
-        assert_eq!(config(&["--events", "fim"]).events, OpSet::all());
+        assert_eq!(
+            config(&["--events", "fim"]).events,
+            OpSet::group(crate::kinds::Group::Fim)
+        );
+        assert_eq!(config(&["--events", "all"]).events, OpSet::all());
         assert!(error(&["--events", "unlink"]).contains("--events: unknown event \"unlink\""));
         assert!(error(&["--events", ""]).contains("--events"));
         assert!(error(&["--events"]).contains("--events"));

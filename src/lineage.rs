@@ -44,7 +44,10 @@ impl Lineage {
     pub fn account(&mut self, ev: &Event, key: &ProcKey, cache: &mut ProcCache) {
         match ev.op {
             Op::Fork => {
-                if let Some(child) = ev.child.filter(|c| !c.thread) {
+                // Not over the child's own context, which may already be in (its exec's context is
+                // cached as soon as its record is read, before this fork is delivered).
+                let child = ev.child.filter(|c| !c.thread);
+                if let Some(child) = child.filter(|c| cache.latest(c.pid, c.start_time).is_none()) {
                     if let Some(ctx) = cache.get(key).cloned() {
                         let child_key = ProcKey {
                             tgid: child.pid,
@@ -86,4 +89,3 @@ impl Lineage {
         };
     }
 }
-

@@ -5,6 +5,7 @@ use crate::bpf::layout::{STAT_EVENTS, STAT_FAILED, STAT_FILTERED, STAT_OUTPUT_ER
 use crate::btf::Btf;
 use crate::cli::{AttachMode, Config, DumpProg, ExitStatus, Format};
 use crate::clock::Clock;
+use crate::enrich::process::Enricher;
 use crate::event::Event;
 use crate::kinds::Op;
 use crate::lineage::Lineage;
@@ -138,6 +139,10 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
     };
     let mut formatter =
         Formatter::new(format, Clock::new(), color).map_err(|e| format!("output: {e}"))?;
+    let enricher = Enricher::system();
+    if let Formatter::Json(j) = &mut formatter {
+        j.set_host_name(&enricher.host.name);
+    }
     let mut out = Vec::with_capacity(FLUSH_BYTES * 2);
     if let Formatter::Text(t) = &formatter {
         t.write_header(&mut out);
@@ -160,6 +165,7 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
         arena: Vec::new(),
         cache: ProcCache::new(8192),
         lineage: Lineage::new(),
+        enricher,
         event: Event::default(),
         exts: cfg
             .extensions
@@ -308,6 +314,7 @@ struct Session<'a> {
     arena: Vec<u8>,
     cache: ProcCache,
     lineage: Lineage,
+    enricher: Enricher,
     event: Event,
     /// `--ext` for the kinds the kernel does not filter by extension (all but `write`).
     exts: Vec<Vec<u8>>,
@@ -417,6 +424,7 @@ impl Session<'_> {
         let ctx = self.cache.get(&key);
         fill_context(&mut self.event, ctx);
         self.lineage.after(&mut self.event);
+        self.enricher.enrich(&mut self.event, &self.cache);
         let script = ctx.and_then(|c| c.script.as_deref());
         self.formatter.write_event(&self.event, script, self.out);
         self.delivered += 1;

@@ -495,7 +495,7 @@ pub(crate) mod tests {
         argv: &[u8],
     ) -> Vec<u8> {
         let (p, e, c) = (comps(path), comps(exe), comps(cwd));
-        record_of(Op::Write, 1, flags, [&p, b"", b"", b"", &e, &c, argv])
+        record_of(Op::Write, 1, flags, [&p, b"", b"", b"", &e, &c, argv, b""])
     }
 
     /// Decode the way the monitor does: context first (cached), then the event.
@@ -641,7 +641,12 @@ pub(crate) mod tests {
         let base = comps(&["d", "tmp"]);
         let mut ev = Event::default();
         let (new, old) = (user("new.txt"), user("/tmp/old.txt"));
-        let r = record_of(Op::Rename, 0, 0, [&base, &new, b"", &old, b"", b"", b""]);
+        let r = record_of(
+            Op::Rename,
+            0,
+            0,
+            [&base, &new, b"", &old, b"", b"", b"", b""],
+        );
         let mut r = r;
         r[OFF_ARG1 as usize] = 1;
         decode_into(&r, &mut ev).unwrap();
@@ -656,7 +661,7 @@ pub(crate) mod tests {
             Op::Symlink,
             1,
             0,
-            [&base, &user("l.txt"), b"", &text, b"", b"", b""],
+            [&base, &user("l.txt"), b"", &text, b"", b"", b"", b""],
         );
         decode_into(&r, &mut ev).unwrap();
         assert_eq!((ev.op, ev.via), (Op::Symlink, "symlink"));
@@ -670,7 +675,7 @@ pub(crate) mod tests {
             Op::Chown,
             1,
             0,
-            [&comps(&["f.txt", "tmp"]), b"", b"", b"", b"", b"", b""],
+            [&comps(&["f.txt", "tmp"]), b"", b"", b"", b"", b"", b"", b""],
         );
         r[OFF_ARG0 as usize..OFF_ARG0 as usize + 4].copy_from_slice(&7u32.to_ne_bytes());
         r[OFF_ARG1 as usize..OFF_ARG1 as usize + 4].copy_from_slice(&u32::MAX.to_ne_bytes());
@@ -686,7 +691,7 @@ pub(crate) mod tests {
             Op::Chmod,
             3,
             0,
-            [&base, &user("m.txt"), b"", b"", b"", b"", b""],
+            [&base, &user("m.txt"), b"", b"", b"", b"", b"", b""],
         );
         r[OFF_ARG0 as usize..OFF_ARG0 as usize + 4].copy_from_slice(&0o100640u32.to_ne_bytes());
         decode_into(&r, &mut ev).unwrap();
@@ -697,7 +702,7 @@ pub(crate) mod tests {
             Op::Truncate,
             0,
             0,
-            [&comps(&["t.log"]), b"", b"", b"", b"", b"", b""],
+            [&comps(&["t.log"]), b"", b"", b"", b"", b"", b"", b""],
         );
         decode_into(&r, &mut ev).unwrap();
         assert_eq!((ev.via, ev.file.size), ("ftruncate", Some(64)));

@@ -2,4 +2,5 @@
 //! into what an investigator reads (container ids, user and group names, host and process identity).
 pub mod container;
 pub mod identity;
+pub mod process;
 pub mod users;

@@ -87,6 +87,19 @@ pub fn kprobes_available() -> bool {
     Path::new(KPROBE_PMU).join("type").exists() || tracefs::kprobe_events_path().is_some()
 }
 
+/// Attach `prog` (a RawTracepoint program) to raw tracepoint `name` (e.g. `sched_process_fork`).
+pub fn attach_raw_tracepoint(prog: &Prog, name: &str) -> Result<Link, SysError> {
+    check_prog_type(prog, ProgType::RawTracepoint, "a raw tracepoint")?;
+    Ok(Link {
+        bpf_link: Some(BpfLink::raw_tracepoint(prog, name)?),
+        perf: None,
+        kprobe_event: None,
+        attach: BpfAttach::Link,
+        kprobe_method: None,
+        target: format!("raw_tracepoint:{name}"),
+    })
+}
+
 /// Attach `prog` (a Tracepoint program) to tracepoint `category:name`.
 pub fn attach_tracepoint(prog: &Prog, category: &str, name: &str) -> Result<Link, SysError> {
     attach_tracepoint_with(prog, category, name, BpfAttach::Auto)

@@ -149,8 +149,9 @@ usage: filespy [OPTIONS]            e.g.  sudo filespy > events.jsonl
 
 Events:
       --events LIST         what to report, comma-separated (default: write): write, create, delete,
-                            rename, mkdir, rmdir, link, symlink, chmod, chown, truncate, mmap; or the
-                            groups fim (all of these) and all
+                            rename, mkdir, rmdir, link, symlink, chmod, chown, truncate, mmap, exec,
+                            fork, exit; or the groups fim (write and the file operations), process
+                            (exec, fork, exit) and all
 
 Filters (repeat a filter to allow several values; different filters must all match):
       --ext EXT[,EXT..]     watch files ending in .EXT (repeatable; default: txt,log,json; max 256);
@@ -595,7 +596,11 @@ mod tests {
             !c.watch.kinds.contains(Op::Write),
             "an explicit list replaces the default"
         );
-        assert_eq!(config(&["--events", "fim"]).watch.kinds, OpSet::all());
+        assert_eq!(
+            config(&["--events", "fim"]).watch.kinds,
+            OpSet::group(crate::kinds::Group::Fim)
+        );
+        assert_eq!(config(&["--events", "all"]).watch.kinds, OpSet::all());
         assert!(error(&["--events", "unlink"]).contains("--events: unknown event \"unlink\""));
         assert!(error(&["--events", ""]).contains("--events"));
         assert!(error(&["--events"]).contains("--events"));

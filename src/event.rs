@@ -22,6 +22,62 @@ pub struct ProcessInfo {
     pub cmdline_truncated: bool,
     /// Absolute working directory.
     pub cwd: Option<Vec<u8>>,
+    /// Who the process is beyond its pid, captured with its context (None until known).
+    pub ids: Option<ProcessIds>,
+    /// Enrichment: names of uid and gid, the stable id of this process, its parent.
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub entity_id: Option<String>,
+    pub parent: Option<ParentInfo>,
+}
+
+/// The parent process, as far as it is known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParentInfo {
+    pub pid: u32,
+    pub name: Option<Vec<u8>>,
+    pub exe_path: Option<Vec<u8>>,
+    pub script: Option<Vec<u8>>,
+    pub entity_id: Option<String>,
+}
+
+/// The identity of a process image, from the kernel (the `Ids` section) and enrichment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessIds {
+    pub euid: u32,
+    pub egid: u32,
+    /// Audit login uid and session id; None when unset or not in this kernel.
+    pub auid: Option<u32>,
+    pub session_id: Option<u32>,
+    pub cgroup_id: u64,
+    /// The process's start time (CLOCK_MONOTONIC ns), for its entity id.
+    pub start_time: u64,
+    pub parent_start: u64,
+    /// Parent first, up to pid 1 (bounded).
+    pub ancestors: Vec<(u32, Vec<u8>)>,
+    /// The default-hierarchy cgroup directory's name and its parent's.
+    pub cgroup_leaf: Vec<u8>,
+    pub cgroup_parent: Vec<u8>,
+}
+
+/// `fork`: the new task.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChildInfo {
+    pub pid: u32,
+    pub tid: u32,
+    /// A thread of the parent's process, not a new process.
+    pub thread: bool,
+    pub start_time: u64,
+}
+
+/// `exit`: how the process ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExitInfo {
+    /// The exit status (`exit(N)`), or None when a signal ended it.
+    pub code: Option<u8>,
+    pub signal: Option<u8>,
+    pub core_dumped: bool,
+    pub run_time_ns: u64,
 }
 
 /// The file operated on.
@@ -70,8 +126,25 @@ pub struct Event {
     pub via: &'static str,
     /// CLOCK_MONOTONIC ns at the operation (bpf_ktime_get_ns).
     pub mono_ns: u64,
+    /// The process's start time (CLOCK_MONOTONIC ns), part of its identity.
+    pub start_time: u64,
     pub process: ProcessInfo,
     pub file: FileInfo,
+    pub child: Option<ChildInfo>,
+    pub exit: Option<ExitInfo>,
+    /// `exit`: what the process did that filespy saw.
+    pub io: Option<IoSummary>,
+    /// The container the process runs in, from its cgroup; None on the host.
+    pub container_id: Option<String>,
+}
+
+/// `exit`: the operations of the process that filespy reported, by kind of I/O.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IoSummary {
+    pub writes: u64,
+    pub bytes_written: u64,
+    /// Distinct files written (counted up to a bound, see `io_summary`).
+    pub files_written: u64,
 }
 
 impl Default for Event {
@@ -80,8 +153,13 @@ impl Default for Event {
             op: Op::Write,
             via: "write",
             mono_ns: 0,
+            start_time: 0,
             process: ProcessInfo::default(),
             file: FileInfo::default(),
+            child: None,
+            exit: None,
+            io: None,
+            container_id: None,
         }
     }
 }

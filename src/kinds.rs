@@ -21,6 +21,9 @@ pub enum Op {
     Chown = 10,
     Truncate = 11,
     Mmap = 12,
+    Exec = 13,
+    Fork = 14,
+    Exit = 15,
 }
 
 /// Named sets of kinds for `--events`.
@@ -28,6 +31,8 @@ pub enum Op {
 pub enum Group {
     /// File-integrity monitoring: data and metadata changes.
     Fim,
+    /// Process lifecycle: exec, fork, exit.
+    Process,
 }
 
 /// One row of the table.
@@ -39,23 +44,29 @@ pub struct Kind {
     pub groups: &'static [Group],
     /// Whether `--ext` applies to the file name (directories are matched by `--path` only).
     pub ext_filtered: bool,
+    /// Whether the event names a file (its `file` object; exec: the executable). `--path` applies
+    /// to the file kinds only, not to the process group.
+    pub has_file: bool,
     /// ECS `event.type` and `event.action`.
     pub ecs_type: &'static str,
     pub ecs_action: &'static str,
-    /// OCSF File System Activity (class 1001) `activity_id`.
+    /// OCSF class: File System Activity (1001) or Process Activity (1007), and its `activity_id`.
+    pub ocsf_class: u16,
     pub ocsf_activity: u8,
     pub summary: &'static str,
 }
 
 /// Every kind, in `Op` order.
-pub static KINDS: [Kind; 12] = [
+pub static KINDS: [Kind; 15] = [
     Kind {
         op: Op::Write,
         name: "write",
         groups: &[Group::Fim],
         ext_filtered: true,
+        has_file: true,
         ecs_type: "change",
         ecs_action: "write",
+        ocsf_class: 1001,
         ocsf_activity: 3,
         summary: "bytes written to a file",
     },
@@ -64,8 +75,10 @@ pub static KINDS: [Kind; 12] = [
         name: "create",
         groups: &[Group::Fim],
         ext_filtered: true,
+        has_file: true,
         ecs_type: "creation",
         ecs_action: "creation",
+        ocsf_class: 1001,
         ocsf_activity: 1,
         summary: "a new regular file (O_CREAT open that created it, creat, mknod)",
     },
@@ -74,8 +87,10 @@ pub static KINDS: [Kind; 12] = [
         name: "delete",
         groups: &[Group::Fim],
         ext_filtered: true,
+        has_file: true,
         ecs_type: "deletion",
         ecs_action: "deletion",
+        ocsf_class: 1001,
         ocsf_activity: 4,
         summary: "a name removed (unlink)",
     },
@@ -84,8 +99,10 @@ pub static KINDS: [Kind; 12] = [
         name: "rename",
         groups: &[Group::Fim],
         ext_filtered: true,
+        has_file: true,
         ecs_type: "change",
         ecs_action: "rename",
+        ocsf_class: 1001,
         ocsf_activity: 5,
         summary: "a file moved to a new name (file_path) from old_path",
     },
@@ -94,8 +111,10 @@ pub static KINDS: [Kind; 12] = [
         name: "mkdir",
         groups: &[Group::Fim],
         ext_filtered: false,
+        has_file: true,
         ecs_type: "creation",
         ecs_action: "directory-creation",
+        ocsf_class: 1001,
         ocsf_activity: 1,
         summary: "a directory created",
     },
@@ -104,8 +123,10 @@ pub static KINDS: [Kind; 12] = [
         name: "rmdir",
         groups: &[Group::Fim],
         ext_filtered: false,
+        has_file: true,
         ecs_type: "deletion",
         ecs_action: "directory-deletion",
+        ocsf_class: 1001,
         ocsf_activity: 4,
         summary: "a directory removed",
     },
@@ -114,8 +135,10 @@ pub static KINDS: [Kind; 12] = [
         name: "link",
         groups: &[Group::Fim],
         ext_filtered: true,
+        has_file: true,
         ecs_type: "creation",
         ecs_action: "hard-link-creation",
+        ocsf_class: 1001,
         ocsf_activity: 1,
         summary: "a hard link (file_path) to an existing file (target)",
     },
@@ -124,8 +147,10 @@ pub static KINDS: [Kind; 12] = [
         name: "symlink",
         groups: &[Group::Fim],
         ext_filtered: true,
+        has_file: true,
         ecs_type: "creation",
         ecs_action: "symbolic-link-creation",
+        ocsf_class: 1001,
         ocsf_activity: 1,
         summary: "a symbolic link (file_path) holding the text target",
     },
@@ -134,8 +159,10 @@ pub static KINDS: [Kind; 12] = [
         name: "chmod",
         groups: &[Group::Fim],
         ext_filtered: true,
+        has_file: true,
         ecs_type: "change",
         ecs_action: "permissions-change",
+        ocsf_class: 1001,
         ocsf_activity: 6,
         summary: "permission bits set to mode",
     },
@@ -144,8 +171,10 @@ pub static KINDS: [Kind; 12] = [
         name: "chown",
         groups: &[Group::Fim],
         ext_filtered: true,
+        has_file: true,
         ecs_type: "change",
         ecs_action: "owner-change",
+        ocsf_class: 1001,
         ocsf_activity: 6,
         summary: "owner set to uid/gid (-1: unchanged)",
     },
@@ -154,8 +183,10 @@ pub static KINDS: [Kind; 12] = [
         name: "truncate",
         groups: &[Group::Fim],
         ext_filtered: true,
+        has_file: true,
         ecs_type: "change",
         ecs_action: "truncation",
+        ocsf_class: 1001,
         ocsf_activity: 3,
         summary: "size set (truncate, ftruncate) or space changed (fallocate)",
     },
@@ -164,11 +195,49 @@ pub static KINDS: [Kind; 12] = [
         name: "mmap",
         groups: &[Group::Fim],
         ext_filtered: true,
+        has_file: true,
         ecs_type: "change",
         ecs_action: "shared-writable-mapping",
+        ocsf_class: 1001,
         ocsf_activity: 3,
         summary:
             "a shared writable mapping of the file (stores through it are not seen one by one)",
+    },
+    Kind {
+        op: Op::Exec,
+        name: "exec",
+        groups: &[Group::Process],
+        ext_filtered: false,
+        has_file: true,
+        ecs_type: "start",
+        ecs_action: "exec",
+        ocsf_class: 1007,
+        ocsf_activity: 1,
+        summary: "a process image started (execve): file is its executable",
+    },
+    Kind {
+        op: Op::Fork,
+        name: "fork",
+        groups: &[Group::Process],
+        ext_filtered: false,
+        has_file: false,
+        ecs_type: "start",
+        ecs_action: "fork",
+        ocsf_class: 1007,
+        ocsf_activity: 1,
+        summary: "a process or thread created: child names it",
+    },
+    Kind {
+        op: Op::Exit,
+        name: "exit",
+        groups: &[Group::Process],
+        ext_filtered: false,
+        has_file: false,
+        ecs_type: "end",
+        ecs_action: "exit",
+        ocsf_class: 1007,
+        ocsf_activity: 2,
+        summary: "the last thread of a process ended: exit names the code or signal, run time, I/O",
     },
 ];
 
@@ -245,7 +314,7 @@ impl OpSet {
     }
 }
 
-/// Parses `--events`: op names and the groups `fim` and `all`, comma-separated.
+/// Parses `--events`: op names and the groups `fim`, `process` and `all`, comma-separated.
 pub fn parse_events(list: &str) -> Result<OpSet, String> {
     let mut set = OpSet::empty();
     for word in list.split(',').map(str::trim) {
@@ -253,11 +322,12 @@ pub fn parse_events(list: &str) -> Result<OpSet, String> {
             "" => return Err("empty event name".into()),
             "all" => OpSet::all(),
             "fim" => OpSet::group(Group::Fim),
+            "process" => OpSet::group(Group::Process),
             name => match Op::from_name(name) {
                 Some(op) => OpSet::only(op),
                 None => {
                     return Err(format!(
-                        "unknown event {name:?} (expected {}, or the groups fim and all)",
+                        "unknown event {name:?} (expected {}, or the groups fim, process and all)",
                         KINDS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
                     ))
                 }
@@ -277,7 +347,12 @@ mod tests {
             assert_eq!(k.op as usize, i + 1, "{}", k.name);
             assert_eq!(Op::from_u16(k.op as u16), Some(k.op));
             assert_eq!(Op::from_name(k.name), Some(k.op));
-            assert!((1..=7).contains(&k.ocsf_activity) || k.ocsf_activity == 99);
+            assert!((1..=7).contains(&k.ocsf_activity));
+            assert!([1001, 1007].contains(&k.ocsf_class));
+            assert_eq!(
+                k.has_file,
+                !k.groups.contains(&Group::Process) || k.op == Op::Exec
+            );
         }
         assert_eq!(Op::from_u16(0), None);
         assert_eq!(Op::from_u16(KINDS.len() as u16 + 1), None);
@@ -289,6 +364,9 @@ mod tests {
         let s = parse_events("delete, rename").unwrap();
         assert!(s.contains(Op::Delete) && s.contains(Op::Rename) && !s.contains(Op::Write));
         assert_eq!(parse_events("fim").unwrap().iter().count(), 12);
+        let p = parse_events("process").unwrap();
+        assert!(p.contains(Op::Exec) && p.contains(Op::Fork) && p.contains(Op::Exit));
+        assert!(!p.contains(Op::Write));
         assert_eq!(parse_events("all").unwrap(), OpSet::all());
         assert!(parse_events("wrte")
             .unwrap_err()

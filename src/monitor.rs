@@ -217,8 +217,11 @@ impl Lines {
             Format::Json => output::Format::Json,
             Format::Text => output::Format::Text,
         };
-        let formatter =
+        let mut formatter =
             Formatter::new(format, Clock::new(), color).map_err(|e| format!("output: {e}"))?;
+        if let Formatter::Json(j) = &mut formatter {
+            j.set_host_name(&crate::enrich::identity::Host::read().name);
+        }
         let mut buf = Vec::with_capacity(FLUSH_BYTES * 2);
         if let Formatter::Text(t) = &formatter {
             t.write_header(&mut buf);

@@ -7,8 +7,10 @@ pub use crate::perfbuf::Wake;
 
 use crate::bpf::layout::{STAT_COUNT, STAT_FAILED, STAT_FILTERED, STAT_OUTPUT_ERR};
 use crate::btf::Btf;
+use crate::enrich::process::Enricher;
 use crate::event::Event;
-use crate::kinds::{Op, OpSet};
+use crate::kinds::{Group, Op, OpSet};
+use crate::lineage::Lineage;
 use crate::loss::{LossReporter, LossTotals, Stats};
 use crate::monitors::Registry;
 use crate::offsets::KernelOffsets;
@@ -464,6 +466,10 @@ struct Stream {
     batch: Vec<Pending>,
     arena: Vec<u8>,
     cache: ProcCache,
+    /// Exits matched to their image, forked children's inherited context, I/O per process.
+    lineage: Lineage,
+    /// Names, entity ids, parent and container of each event's process.
+    enricher: Enricher,
     event: Event,
     /// `extensions` for the kinds the kernel does not filter by extension (all but `write`).
     exts: Vec<Vec<u8>>,
@@ -490,6 +496,8 @@ impl Stream {
             batch: Vec::new(),
             arena: Vec::new(),
             cache: ProcCache::new(PROC_CACHE_ENTRIES),
+            lineage: Lineage::new(),
+            enricher: Enricher::system(),
             event: Event::default(),
             exts: opts.ext_bytes(),
             all_files: opts.all_files,
@@ -569,7 +577,7 @@ impl Stream {
         if self.stopped {
             return;
         }
-        let key = match decode_into(data, &mut self.event) {
+        let mut key = match decode_into(data, &mut self.event) {
             Ok(k) => k,
             Err(_) => {
                 self.counters.malformed += 1;
@@ -580,6 +588,7 @@ impl Stream {
             self.counters.user_filtered += 1;
             return;
         }
+        self.lineage.resolve(&self.event, &mut key, &self.cache);
         if self.cache.get(&key).is_none() && may_wait {
             self.orphans.push((cpu, data.to_vec()));
             return;
@@ -592,8 +601,11 @@ impl Stream {
                 self.cache.insert(key, ctx);
             }
         }
+        self.lineage.account(&self.event, &key, &mut self.cache);
         let ctx = self.cache.get(&key);
         fill_context(&mut self.event, ctx);
+        self.lineage.after(&mut self.event);
+        self.enricher.enrich(&mut self.event, &self.cache);
         let script = ctx.and_then(|c| c.script.as_deref());
         self.counters.delivered += 1;
         if on_event(&self.event, script).is_break() {
@@ -605,6 +617,11 @@ impl Stream {
     /// filter by name.
     fn wanted(&self) -> bool {
         let file = &self.event.file;
+        if self.event.op.kind().groups.contains(&Group::Process) {
+            // `paths` and `extensions` select files; the process kinds are selected by the process
+            // filters.
+            return true;
+        }
         // A truncated path lacks its top, so it cannot be placed outside the subtree: it is kept (a
         // possible extra event beats a silently missing one).
         let paths = &self.paths;

@@ -4,7 +4,7 @@
 
 use crate::attach::{self, KprobeMethod, Link};
 use crate::bpf::gen::{self as codegen, FilterConfig, Gen, ARGS_VALUE};
-use crate::bpf::kinds::{self, syscall, vfs, write};
+use crate::bpf::kinds::{self, process, syscall, vfs, write};
 use crate::bpf::layout::{ext_key, SCRATCH_SIZE, STAT_COUNT};
 use crate::cli::AttachMode;
 use crate::kinds::{Op, OpSet};
@@ -197,7 +197,12 @@ pub fn generate(
     if f.events.contains(Op::Write) {
         write_programs(k, hook, &cfg, &mut out)?;
     }
-    for op in f.events.iter().filter(|&op| op != Op::Write) {
+    process_programs(k, f, &cfg, &mut out)?;
+    for op in f
+        .events
+        .iter()
+        .filter(|&op| !kinds::syscalls(op).is_empty())
+    {
         if hook == HookKind::Kprobe {
             if let Some((h, l)) = vfs::hook_of(op).zip(k.vfs.iter().find(|l| l.op == op)) {
                 let name = format!("fs_{}", op.name());
@@ -255,6 +260,45 @@ pub fn generate(
         }
     }
     Ok(out)
+}
+
+/// exec, fork and exit, as asked for.
+fn process_programs(
+    k: &KernelOffsets,
+    f: &Filters,
+    cfg: &FilterConfig,
+    out: &mut Vec<Generated>,
+) -> Result<(), SysError> {
+    if f.events.contains(Op::Exec) {
+        out.push(Generated {
+            name: "fs_exec".into(),
+            section: "tracepoint/sched/sched_process_exec".into(),
+            program: process::exec(Gen::new(k), cfg).map_err(asm_err)?,
+        });
+    }
+    if f.events.contains(Op::Fork) {
+        out.push(Generated {
+            name: "fs_fork".into(),
+            section: "raw_tracepoint/sched_process_fork".into(),
+            program: process::fork(Gen::new(k), cfg).map_err(asm_err)?,
+        });
+    }
+    if f.events.contains(Op::Exit) {
+        // `group_dead` is in the record from 6.16 on; before, the count of live threads tells.
+        let group_dead = crate::sys::tracefs::tracepoint_field_offset(
+            "sched",
+            "sched_process_exit",
+            "group_dead",
+        )
+        .ok()
+        .and_then(|o| i16::try_from(o).ok());
+        out.push(Generated {
+            name: "fs_exit".into(),
+            section: "tracepoint/sched/sched_process_exit".into(),
+            program: process::exit(Gen::new(k), cfg, group_dead).map_err(asm_err)?,
+        });
+    }
+    Ok(())
 }
 
 fn asm_err(e: bpfasm::AsmError) -> SysError {
@@ -391,6 +435,8 @@ impl Probes {
         for g in generate(k, hook, f, self_tgid)? {
             let ty = if g.section.starts_with("tracepoint/") {
                 ProgType::Tracepoint
+            } else if g.section.starts_with("raw_tracepoint/") {
+                ProgType::RawTracepoint
             } else {
                 ProgType::Kprobe
             };
@@ -423,6 +469,7 @@ impl Probes {
                 ["kprobe", func] => attach::attach_kprobe(prog, func, false, KprobeMethod::Auto)?,
                 ["kretprobe", func] => attach::attach_kprobe(prog, func, true, KprobeMethod::Auto)?,
                 ["tracepoint", cat, name] => attach::attach_tracepoint(prog, cat, name)?,
+                ["raw_tracepoint", name] => attach::attach_raw_tracepoint(prog, name)?,
                 _ => return Err(SysError::Invalid(format!("unknown section {section}"))),
             };
             self.links.push(link);

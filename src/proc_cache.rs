@@ -23,6 +23,8 @@ pub struct ProcContext {
     pub cmdline: Vec<Vec<u8>>,
     pub cmdline_truncated: bool,
     pub script: Option<Vec<u8>>,
+    /// The `Ids` section, when the kernel sent it.
+    pub ids: Option<crate::event::ProcessIds>,
 }
 
 impl ProcContext {
@@ -39,6 +41,7 @@ impl ProcContext {
             cmdline,
             cmdline_truncated,
             script,
+            ids: None,
         }
     }
 
@@ -89,6 +92,9 @@ impl std::hash::Hasher for KeyHasher {
 /// Bounded cache of process contexts; cleared wholesale when full (misses refill from the kernel).
 pub struct ProcCache {
     map: HashMap<ProcKey, ProcContext, BuildHasherDefault<KeyHasher>>,
+    /// (tgid, start time) → the mm of its latest image: a process's current image when only the
+    /// process is known (an exit, whose mm is gone; a parent).
+    latest: HashMap<(u32, u64), u64, BuildHasherDefault<KeyHasher>>,
     cap: usize,
 }
 
@@ -96,6 +102,7 @@ impl ProcCache {
     pub fn new(cap: usize) -> ProcCache {
         ProcCache {
             map: HashMap::default(),
+            latest: HashMap::default(),
             cap,
         }
     }
@@ -107,8 +114,21 @@ impl ProcCache {
     pub fn insert(&mut self, key: ProcKey, ctx: ProcContext) {
         if self.map.len() >= self.cap {
             self.map.clear();
+            self.latest.clear();
         }
         self.map.insert(key, ctx);
+        self.latest.insert((key.tgid, key.start_time), key.mm);
+    }
+
+    /// The latest image of process (tgid, start time).
+    pub fn latest(&self, tgid: u32, start_time: u64) -> Option<(ProcKey, &ProcContext)> {
+        let &mm = self.latest.get(&(tgid, start_time))?;
+        let key = ProcKey {
+            tgid,
+            start_time,
+            mm,
+        };
+        self.map.get(&key).map(|c| (key, c))
     }
 
     pub fn len(&self) -> usize {

@@ -3,7 +3,7 @@
 
 use crate::bpf::kinds::via_name;
 use crate::bpf::layout::*;
-use crate::event::Event;
+use crate::event::{ChildInfo, Event, ExitInfo, ProcessIds};
 use crate::kinds::Op;
 use crate::proc_cache::{ProcContext, ProcKey};
 use std::fmt;
@@ -157,6 +157,7 @@ pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> 
     ev.op = op;
     ev.via = via_name(op, u16_at(data, OFF_VIA)).unwrap_or("unknown");
     ev.mono_ns = u64_at(data, OFF_MONO_NS);
+    ev.start_time = u64_at(data, OFF_START_TIME);
     let p = &mut ev.process;
     p.pid = u32_at(data, OFF_TGID);
     p.tid = u32_at(data, OFF_TID);
@@ -244,7 +245,31 @@ pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> 
             f.size = Some(bytes);
             f.flags = flag_names(arg0, &PROT_FLAGS);
         }
-        Op::Delete | Op::Rmdir => {}
+        Op::Delete | Op::Rmdir | Op::Exec => {}
+        Op::Fork => {
+            ev.child = Some(ChildInfo {
+                pid: arg0,
+                tid: arg1,
+                thread: flags & F_THREAD != 0,
+                start_time: bytes,
+            });
+        }
+        Op::Exit => {
+            // The kernel's exit_code: the status in bits 8-15, or the signal in bits 0-6 (+ core).
+            let (signal, status) = (arg0 & 0x7f, (arg0 >> 8) & 0xff);
+            ev.exit = Some(ExitInfo {
+                code: (signal == 0).then_some(status as u8),
+                signal: (signal != 0).then_some(signal as u8),
+                core_dumped: arg0 & 0x80 != 0,
+                run_time_ns: bytes,
+            });
+        }
+    }
+    if op != Op::Fork {
+        ev.child = None;
+    }
+    if op != Op::Exit {
+        ev.exit = None;
     }
     Ok(key_of(data))
 }
@@ -339,8 +364,41 @@ pub fn decode_context(data: &[u8]) -> Option<(ProcKey, ProcContext, bool)> {
         path_of(cwd_walk, flags & F_CWD_TRUNCATED != 0)
     };
     let cmdline = split_argv(s[Section::Argv as usize]);
-    let ctx = ProcContext::new(exe, cwd, cmdline, flags & F_ARGV_TRUNCATED != 0);
+    let mut ctx = ProcContext::new(exe, cwd, cmdline, flags & F_ARGV_TRUNCATED != 0);
+    ctx.ids = decode_ids(s[Section::Ids as usize], u64_at(data, OFF_START_TIME));
     Some((key_of(r.data), ctx, flags & F_ARGV_FAULT != 0))
+}
+
+/// The `Ids` section (exactly `IDS_LEN` bytes, else absent).
+fn decode_ids(b: &[u8], start_time: u64) -> Option<ProcessIds> {
+    if b.len() != IDS_LEN {
+        return None;
+    }
+    let u32_of = |off: i16| u32_at(b, off);
+    let name = |off: i16, len: usize| {
+        let raw = &b[off as usize..off as usize + len];
+        raw.split(|&c| c == 0).next().unwrap_or(&[]).to_vec()
+    };
+    let set = |v: u32| (v != u32::MAX).then_some(v);
+    let count = (u32_of(IDS_ANCESTOR_COUNT) as usize).min(MAX_ANCESTORS);
+    let ancestors = (0..count)
+        .map(|i| {
+            let at = IDS_ANCESTORS + i as i16 * ANCESTOR_LEN;
+            (u32_of(at), name(at + 4, 16))
+        })
+        .collect();
+    Some(ProcessIds {
+        euid: u32_of(IDS_EUID),
+        egid: u32_of(IDS_EGID),
+        auid: set(u32_of(IDS_AUID)),
+        session_id: set(u32_of(IDS_SESSION)),
+        cgroup_id: u64_at(b, IDS_CGROUP_ID),
+        start_time,
+        parent_start: u64_at(b, IDS_PARENT_START),
+        ancestors,
+        cgroup_leaf: name(IDS_CGROUP_LEAF, CGROUP_NAME),
+        cgroup_parent: name(IDS_CGROUP_PARENT, CGROUP_NAME),
+    })
 }
 
 /// Copy a cached context into the event (or clear it).
@@ -361,12 +419,14 @@ pub fn fill_context(ev: &mut Event, ctx: Option<&ProcContext>) {
                 }
             }
             p.cmdline_truncated = c.cmdline_truncated;
+            p.ids.clone_from(&c.ids);
         }
         None => {
             p.exe_path = None;
             p.cwd = None;
             p.cmdline.clear();
             p.cmdline_truncated = false;
+            p.ids = None;
         }
     }
 }
@@ -435,7 +495,7 @@ pub(crate) mod tests {
         argv: &[u8],
     ) -> Vec<u8> {
         let (p, e, c) = (comps(path), comps(exe), comps(cwd));
-        record_of(Op::Write, 1, flags, [&p, b"", b"", b"", &e, &c, argv])
+        record_of(Op::Write, 1, flags, [&p, b"", b"", b"", &e, &c, argv, b""])
     }
 
     /// Decode the way the monitor does: context first (cached), then the event.
@@ -581,7 +641,12 @@ pub(crate) mod tests {
         let base = comps(&["d", "tmp"]);
         let mut ev = Event::default();
         let (new, old) = (user("new.txt"), user("/tmp/old.txt"));
-        let r = record_of(Op::Rename, 0, 0, [&base, &new, b"", &old, b"", b"", b""]);
+        let r = record_of(
+            Op::Rename,
+            0,
+            0,
+            [&base, &new, b"", &old, b"", b"", b"", b""],
+        );
         let mut r = r;
         r[OFF_ARG1 as usize] = 1;
         decode_into(&r, &mut ev).unwrap();
@@ -596,7 +661,7 @@ pub(crate) mod tests {
             Op::Symlink,
             1,
             0,
-            [&base, &user("l.txt"), b"", &text, b"", b"", b""],
+            [&base, &user("l.txt"), b"", &text, b"", b"", b"", b""],
         );
         decode_into(&r, &mut ev).unwrap();
         assert_eq!((ev.op, ev.via), (Op::Symlink, "symlink"));
@@ -610,7 +675,7 @@ pub(crate) mod tests {
             Op::Chown,
             1,
             0,
-            [&comps(&["f.txt", "tmp"]), b"", b"", b"", b"", b"", b""],
+            [&comps(&["f.txt", "tmp"]), b"", b"", b"", b"", b"", b"", b""],
         );
         r[OFF_ARG0 as usize..OFF_ARG0 as usize + 4].copy_from_slice(&7u32.to_ne_bytes());
         r[OFF_ARG1 as usize..OFF_ARG1 as usize + 4].copy_from_slice(&u32::MAX.to_ne_bytes());
@@ -626,7 +691,7 @@ pub(crate) mod tests {
             Op::Chmod,
             3,
             0,
-            [&base, &user("m.txt"), b"", b"", b"", b"", b""],
+            [&base, &user("m.txt"), b"", b"", b"", b"", b"", b""],
         );
         r[OFF_ARG0 as usize..OFF_ARG0 as usize + 4].copy_from_slice(&0o100640u32.to_ne_bytes());
         decode_into(&r, &mut ev).unwrap();
@@ -637,7 +702,7 @@ pub(crate) mod tests {
             Op::Truncate,
             0,
             0,
-            [&comps(&["t.log"]), b"", b"", b"", b"", b"", b""],
+            [&comps(&["t.log"]), b"", b"", b"", b"", b"", b"", b""],
         );
         decode_into(&r, &mut ev).unwrap();
         assert_eq!((ev.via, ev.file.size), ("ftruncate", Some(64)));

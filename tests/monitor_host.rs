@@ -1203,3 +1203,65 @@ fn in_a_pid_namespace_its_own_output_is_not_reported() {
         .collect();
     assert_eq!(paths, vec![s(&trigger)], "{text}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Lineage through real interpreters
+
+/// `bash -c 'python3 job.py'`, job.py running `sh -c 'echo >> x.log'`: an exec event for each, and the
+/// write names the Python script as its parent's and the chain up to bash.
+#[test]
+fn a_write_names_the_script_of_its_parent() {
+    let dir = TestDir::new("lineage");
+    let job = dir.join("job.py");
+    let log = dir.join("x.log");
+    write_file(
+        &job,
+        &format!(
+            "import subprocess\nsubprocess.run(['sh', '-c', 'echo from-sh >> {}'], check=True)\n",
+            s(&log)
+        ),
+    );
+    let mon = Filespy::start(
+        &["--events", "write,exec", "--path", dir.str()],
+        Out::Collect,
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("python3 {}; true", s(&job)))
+        .current_dir(dir.path())
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fin = mon.stop();
+    let events = fin.events();
+    let w = events
+        .iter()
+        .find(|e| e["op"] == "write" && file_path(e) == s(&log))
+        .unwrap_or_else(|| panic!("no write: {events:?}"));
+    let p = &w["process"];
+    assert_eq!(p["name"], "sh");
+    assert_eq!(
+        p["parent"]["file_path"],
+        s(&job),
+        "the parent's script: {w}"
+    );
+    let names: Vec<&str> = p["ancestors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert!(names[0].starts_with("python"), "{names:?}");
+    assert!(names.contains(&"bash"), "{names:?}");
+    // exec events for the script's interpreter and the shell it ran.
+    let execs: Vec<&Value> = events.iter().filter(|e| e["op"] == "exec").collect();
+    assert!(
+        execs.iter().any(|e| e["process"]["file_path"] == s(&job)),
+        "an exec of python running job.py: {execs:?}"
+    );
+    assert!(execs.iter().any(|e| e["process"]["pid"] == p["pid"]));
+}

@@ -71,6 +71,7 @@ fn tricky() -> Event {
             cmdline: vec![],
             cmdline_truncated: true,
             cwd: None,
+            ..ProcessInfo::default()
         },
         file: FileInfo {
             name: b"a\x80.txt".to_vec(),
@@ -84,6 +85,7 @@ fn tricky() -> Event {
             has_inode: true,
             ..FileInfo::default()
         },
+        ..Event::default()
     }
 }
 
@@ -200,7 +202,9 @@ fn typical_event_fields_and_key_order() {
             "timestamp",
             "system_ts",
             "process",
-            "file"
+            "file",
+            "container",
+            "host"
         ])
     );
     assert_eq!(
@@ -215,7 +219,17 @@ fn typical_event_fields_and_key_order() {
             "exe_path",
             "file_path",
             "cmdline",
-            "cwd"
+            "cwd",
+            "euid",
+            "egid",
+            "auid",
+            "session_id",
+            "user",
+            "group",
+            "entity_id",
+            "cgroup_id",
+            "parent",
+            "ancestors"
         ])
     );
     // Flags and _b64 keys are absent when false / when the bytes are UTF-8.
@@ -324,7 +338,17 @@ fn tricky_event_round_trips_through_serde_and_python() {
             "file_path",
             "cmdline",
             "cmdline_truncated",
-            "cwd"
+            "cwd",
+            "euid",
+            "egid",
+            "auid",
+            "session_id",
+            "user",
+            "group",
+            "entity_id",
+            "cgroup_id",
+            "parent",
+            "ancestors"
         ])
     );
     assert_eq!(

@@ -70,6 +70,17 @@ const W_START: i16 = -32; // cursor at the walk's start
 pub const S_IFMT: i32 = 0o170000;
 pub const S_IFREG: i32 = 0o100000;
 
+/// How much of the process context a program sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Context {
+    /// exe, cwd, argv and ids on the first event of each process image (`seen`).
+    FirstOfImage,
+    /// Always (an exec: the image is new).
+    Always,
+    /// Only the task's key fields (an exit: the mm is gone).
+    TaskOnly,
+}
+
 /// A code generator: an `Asm` plus the offsets and a counter for unique labels.
 pub struct Gen<'a> {
     pub a: Asm,
@@ -464,8 +475,8 @@ impl<'a> Gen<'a> {
 
     /// The task's part of the record: parent, the process's start time and exec image (the
     /// process-cache key), and — on the first event of a process image only (`seen` holds start time
-    /// and mm) — exe, cwd and argv. Clobbers r8 and r9.
-    pub fn process_context(&mut self) {
+    /// and mm), or always (`Context::Always`) — exe, cwd, argv and the `Ids` section. Clobbers r8 and r9.
+    pub fn process_context(&mut self, mode: Context) {
         let k = self.k;
         self.a.call(Helper::GET_CURRENT_TASK).mov64(R8, R0);
         self.read_u64(R1, R8, k.task_real_parent);
@@ -476,20 +487,27 @@ impl<'a> Gen<'a> {
 
         let send = self.fresh("ctx_done");
         let new_proc = self.fresh("new_proc");
+        let argv_done = self.fresh("argv_done");
+        if mode == Context::TaskOnly {
+            return;
+        }
         self.a
             .ldx(Size::W, R1, R7, OFF_TGID)
             .stx(Size::W, R10, S_VAL, R1);
-        self.lookup(MAP_SEEN, S_VAL);
-        self.a.jmp(Cond::Eq, R0, 0, &new_proc);
-        self.a
-            .ldx(Size::DW, R1, R0, 0)
-            .ldx(Size::DW, R2, R7, OFF_START_TIME)
-            .jmp(Cond::Ne, R1, R2, &new_proc);
-        self.a
-            .ldx(Size::DW, R1, R0, 8)
-            .ldx(Size::DW, R2, R7, OFF_MM)
-            .jmp(Cond::Ne, R1, R2, &new_proc);
-        self.a.ja(&send);
+        // An exec (`Always`) sends the new image's context whatever `seen` holds.
+        if mode == Context::FirstOfImage {
+            self.lookup(MAP_SEEN, S_VAL);
+            self.a.jmp(Cond::Eq, R0, 0, &new_proc);
+            self.a
+                .ldx(Size::DW, R1, R0, 0)
+                .ldx(Size::DW, R2, R7, OFF_START_TIME)
+                .jmp(Cond::Ne, R1, R2, &new_proc);
+            self.a
+                .ldx(Size::DW, R1, R0, 8)
+                .ldx(Size::DW, R2, R7, OFF_MM)
+                .jmp(Cond::Ne, R1, R2, &new_proc);
+            self.a.ja(&send);
+        }
         self.a.label(&new_proc);
         self.a
             .ldx(Size::DW, R1, R7, OFF_START_TIME)
@@ -529,14 +547,14 @@ impl<'a> Gen<'a> {
         let argv_fault = self.fresh("argv_fault");
         self.a
             .ldx(Size::DW, R9, R7, OFF_MM)
-            .jmp(Cond::Eq, R9, 0, &send);
+            .jmp(Cond::Eq, R9, 0, &argv_done);
         self.read_u64(R1, R9, k.mm_arg_start);
         self.a.stx(Size::DW, R10, S_PTR, R1);
         self.read_u64(R9, R9, k.mm_arg_end);
         self.a
             .ldx(Size::DW, R1, R10, S_PTR)
             .sub64(R9, R1)
-            .jmp(Cond::Sle, R9, 0, &send);
+            .jmp(Cond::Sle, R9, 0, &argv_done);
         self.a.jmp(Cond::Le, R9, ARGV_MAX, &argv_fit);
         self.set_flag(F_ARGV_TRUNCATED);
         self.a.mov64(R9, ARGV_MAX);
@@ -555,10 +573,97 @@ impl<'a> Gen<'a> {
             .stx(Size::H, R7, Section::Argv.len_off(), R9)
             .ldx(Size::W, R1, R7, OFF_CURSOR)
             .add64(R1, R9);
-        self.a.stx(Size::W, R7, OFF_CURSOR, R1).ja(&send);
+        self.a.stx(Size::W, R7, OFF_CURSOR, R1).ja(&argv_done);
         self.a.label(&argv_fault);
         self.set_flag(F_ARGV_FAULT);
+        self.a.label(&argv_done);
+        self.ids();
         self.a.label(&send);
+    }
+
+    /// The `Ids` section at the cursor (r8 = current task): effective ids, audit login uid and session,
+    /// cgroup id and names, the parent's start time and the chain of ancestors.
+    fn ids(&mut self) {
+        let k = self.k;
+        let b = R9;
+        self.a
+            .ldx(Size::W, b, R7, OFF_CURSOR)
+            .and64(b, DATA_MASK)
+            .add64(b, HEADER_LEN as i32)
+            .add64(b, R7);
+        for off in (0..IDS_LEN as i16).step_by(8) {
+            self.a.st(Size::DW, b, off, 0);
+        }
+        self.read_u64(R1, R8, k.task_cred);
+        self.read_kernel(b, IDS_EUID, 4, R1, k.cred_euid);
+        self.read_u64(R1, R8, k.task_cred);
+        self.read_kernel(b, IDS_EGID, 4, R1, k.cred_egid);
+        for (field, off) in [(IDS_AUID, k.task_loginuid), (IDS_SESSION, k.task_sessionid)] {
+            match off {
+                Some(off) => self.read_kernel(b, field, 4, R8, off),
+                None => {
+                    self.a.st(Size::W, b, field, -1);
+                }
+            }
+        }
+        self.a
+            .call(Helper::GET_CURRENT_CGROUP_ID)
+            .stx(Size::DW, b, IDS_CGROUP_ID, R0);
+        self.read_u64(R1, R8, k.task_real_parent);
+        self.read_u64(R1, R1, k.task_group_leader);
+        self.read_kernel(b, IDS_PARENT_START, 8, R1, k.task_start_time);
+
+        // Ancestors, parent first, up to pid 1 or MAX_ANCESTORS.
+        let done = self.fresh("ancestors_done");
+        self.read_u64(R1, R8, k.task_real_parent);
+        self.a.stx(Size::DW, R10, S_PTR, R1);
+        for i in 0..MAX_ANCESTORS as i16 {
+            let at = IDS_ANCESTORS + i * ANCESTOR_LEN;
+            self.a
+                .ldx(Size::DW, R1, R10, S_PTR)
+                .jmp(Cond::Eq, R1, 0, &done);
+            self.read_kernel(b, at, 4, R1, k.task_tgid);
+            self.a.ldx(Size::DW, R1, R10, S_PTR);
+            self.read_kernel(b, at + 4, 16, R1, k.task_comm);
+            self.a
+                .st(Size::W, b, IDS_ANCESTOR_COUNT, i as i32 + 1)
+                .ldx(Size::W, R1, b, at)
+                .jmp(Cond::Le, R1, 1, &done);
+            self.a.ldx(Size::DW, R1, R10, S_PTR);
+            self.read_u64(R1, R1, k.task_real_parent);
+            self.a.stx(Size::DW, R10, S_PTR, R1);
+        }
+        self.a.label(&done);
+
+        // The cgroup directory's name and its parent's: enough to name a container.
+        let no_cgroup = self.fresh("no_cgroup");
+        self.read_u64(R1, R8, k.task_cgroups);
+        self.a.jmp(Cond::Eq, R1, 0, &no_cgroup);
+        self.read_u64(R1, R1, k.css_set_dfl_cgrp);
+        self.a.jmp(Cond::Eq, R1, 0, &no_cgroup);
+        self.read_u64(R1, R1, k.cgroup_kn);
+        self.a
+            .jmp(Cond::Eq, R1, 0, &no_cgroup)
+            .stx(Size::DW, R10, S_PTR, R1);
+        for (field, parent) in [(IDS_CGROUP_LEAF, false), (IDS_CGROUP_PARENT, true)] {
+            self.a.ldx(Size::DW, R1, R10, S_PTR);
+            if parent {
+                self.read_u64(R1, R1, k.kernfs_parent);
+                self.a.jmp(Cond::Eq, R1, 0, &no_cgroup);
+            }
+            self.read_u64(R3, R1, k.kernfs_name);
+            self.a
+                .mov64(R1, b)
+                .add64(R1, field as i32)
+                .mov64(R2, CGROUP_NAME as i32 - 1)
+                .call(Helper::PROBE_READ_KERNEL_STR);
+        }
+        self.a.label(&no_cgroup);
+        self.a
+            .st(Size::H, R7, Section::Ids.len_off(), IDS_LEN as i32)
+            .ldx(Size::W, R1, R7, OFF_CURSOR)
+            .add64(R1, IDS_LEN as i32)
+            .stx(Size::W, R7, OFF_CURSOR, R1);
     }
 
     /// Send the record (r7) to this CPU's ring and count it; a full ring is counted as an output error.

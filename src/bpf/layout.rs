@@ -90,8 +90,10 @@ pub enum Section {
     Exe = 4,
     Cwd = 5,
     Argv = 6,
+    /// `Ids`, with the context: the identity of the process beyond its pid.
+    Ids = 7,
 }
-pub const SECTIONS: usize = 7;
+pub const SECTIONS: usize = 8;
 
 impl Section {
     /// Header offset of this section's u16 length.
@@ -99,6 +101,59 @@ impl Section {
         OFF_LENS + 2 * self as i16
     }
 }
+
+/// Most ancestors recorded (parent first).
+pub const MAX_ANCESTORS: usize = 8;
+/// Bytes kept of a cgroup directory's name.
+pub const CGROUP_NAME: usize = 128;
+
+/// One ancestor: its tgid and comm.
+#[repr(C)]
+pub struct Ancestor {
+    pub tgid: u32,
+    pub comm: [u8; 16],
+}
+
+/// The `Ids` section, sent with the process context: who the process is beyond its pid.
+#[repr(C)]
+pub struct Ids {
+    pub euid: u32,
+    pub egid: u32,
+    /// The audit login uid (u32::MAX: unset) and session id (u32::MAX: unset), where the kernel has
+    /// them (CONFIG_AUDIT).
+    pub auid: u32,
+    pub session: u32,
+    /// The default-hierarchy (v2) cgroup's id.
+    pub cgroup_id: u64,
+    /// The parent's process start time, for its entity id and cache key.
+    pub parent_start: u64,
+    pub ancestor_count: u32,
+    pub ancestors: [Ancestor; MAX_ANCESTORS],
+    /// The names of the task's default-hierarchy cgroup directory and of its parent (NUL-padded).
+    pub cgroup_leaf: [u8; CGROUP_NAME],
+    pub cgroup_parent: [u8; CGROUP_NAME],
+}
+
+macro_rules! ids_offsets {
+    ($($name:ident = $field:ident;)*) => {
+        $(pub const $name: i16 = std::mem::offset_of!(Ids, $field) as i16;)*
+    };
+}
+
+ids_offsets! {
+    IDS_EUID = euid;
+    IDS_EGID = egid;
+    IDS_AUID = auid;
+    IDS_SESSION = session;
+    IDS_CGROUP_ID = cgroup_id;
+    IDS_PARENT_START = parent_start;
+    IDS_ANCESTOR_COUNT = ancestor_count;
+    IDS_ANCESTORS = ancestors;
+    IDS_CGROUP_LEAF = cgroup_leaf;
+    IDS_CGROUP_PARENT = cgroup_parent;
+}
+pub const IDS_LEN: usize = std::mem::size_of::<Ids>();
+pub const ANCESTOR_LEN: i16 = std::mem::size_of::<Ancestor>() as i16;
 
 // Flags.
 pub const F_TRUNCATED: u16 = 1;
@@ -116,6 +171,8 @@ pub const F_PATH2_TRUNCATED: u16 = 128;
 pub const F_HAS_INODE: u16 = 256;
 /// A user string could not be read whole (fault or longer than `PATH_MAX`).
 pub const F_USER_FAULT: u16 = 512;
+/// `fork`: the child is a thread of the parent's process.
+pub const F_THREAD: u16 = 1024;
 
 /// Data area: offsets into it are masked with `DATA_MASK` so the verifier can bound every write. Two
 /// paths of `PATH_MAX` with their user strings, exe, cwd and argv fit.

@@ -20,11 +20,21 @@ use crate::uuid::UuidGen;
 pub struct JsonWriter {
     clock: Clock,
     ids: UuidGen,
+    /// `host.name` of every event (null when empty).
+    host_name: String,
 }
 
 impl JsonWriter {
     pub fn new(clock: Clock, ids: UuidGen) -> JsonWriter {
-        JsonWriter { clock, ids }
+        JsonWriter {
+            clock,
+            ids,
+            host_name: String::new(),
+        }
+    }
+
+    pub fn set_host_name(&mut self, name: &str) {
+        self.host_name = name.to_string();
     }
 
     /// Appends one JSON object and `\n` for `ev`; `script` is [`crate::script::script_of`]'s result.
@@ -84,30 +94,156 @@ impl JsonWriter {
         }
         out.push(b',');
         optional_bytes("cwd", p.cwd.as_deref(), out);
+        identity(ev, out);
 
-        out.extend_from_slice(b"},\"file\":{");
-        json_bytes_field("name", &f.name, out);
-        out.push(b',');
-        json_bytes_field("file_path", &f.path, out);
-        op_fields(ev, out);
-        if f.has_inode {
-            out.extend_from_slice(b",\"inode\":");
-            push_u64(out, f.inode);
-            out.extend_from_slice(b",\"dev\":\"");
-            push_u64(out, u64::from(f.dev_major));
-            out.push(b':');
-            push_u64(out, u64::from(f.dev_minor));
-            out.push(b'"');
+        out.push(b'}');
+        if ev.op.kind().has_file {
+            out.extend_from_slice(b",\"file\":{");
+            json_bytes_field("name", &f.name, out);
+            out.push(b',');
+            json_bytes_field("file_path", &f.path, out);
+            op_fields(ev, out);
+            if f.has_inode {
+                out.extend_from_slice(b",\"inode\":");
+                push_u64(out, f.inode);
+                out.extend_from_slice(b",\"dev\":\"");
+                push_u64(out, u64::from(f.dev_major));
+                out.push(b':');
+                push_u64(out, u64::from(f.dev_minor));
+                out.push(b'"');
+            } else {
+                out.extend_from_slice(b",\"inode\":null,\"dev\":null");
+            }
+            if f.truncated {
+                out.extend_from_slice(b",\"truncated\":true");
+            }
+            if f.deleted {
+                out.extend_from_slice(b",\"deleted\":true");
+            }
+            out.push(b'}');
+        }
+        process_fields(ev, out);
+        out.extend_from_slice(b",\"container\":");
+        match &ev.container_id {
+            Some(id) => {
+                out.extend_from_slice(b"{\"id\":");
+                json_string(id.as_bytes(), out);
+                out.push(b'}');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"host\":{\"name\":");
+        if self.host_name.is_empty() {
+            out.extend_from_slice(b"null");
         } else {
-            out.extend_from_slice(b",\"inode\":null,\"dev\":null");
-        }
-        if f.truncated {
-            out.extend_from_slice(b",\"truncated\":true");
-        }
-        if f.deleted {
-            out.extend_from_slice(b",\"deleted\":true");
+            json_string(self.host_name.as_bytes(), out);
         }
         out.extend_from_slice(b"}}\n");
+    }
+}
+
+/// The process's identity after `cwd`: effective ids, login uid and session, names, entity id,
+/// cgroup id, parent and ancestors (null where unknown).
+fn identity(ev: &Event, out: &mut Vec<u8>) {
+    let p = &ev.process;
+    let ids = p.ids.as_ref();
+    let num = |key: &[u8], v: Option<u64>, out: &mut Vec<u8>| {
+        out.extend_from_slice(key);
+        match v {
+            Some(v) => push_u64(out, v),
+            None => out.extend_from_slice(b"null"),
+        }
+    };
+    num(b",\"euid\":", ids.map(|i| u64::from(i.euid)), out);
+    num(b",\"egid\":", ids.map(|i| u64::from(i.egid)), out);
+    num(b",\"auid\":", ids.and_then(|i| i.auid).map(u64::from), out);
+    num(
+        b",\"session_id\":",
+        ids.and_then(|i| i.session_id).map(u64::from),
+        out,
+    );
+    for (key, v) in [
+        ("user", &p.user),
+        ("group", &p.group),
+        ("entity_id", &p.entity_id),
+    ] {
+        out.push(b',');
+        optional_bytes(key, v.as_deref().map(str::as_bytes), out);
+    }
+    num(b",\"cgroup_id\":", ids.map(|i| i.cgroup_id), out);
+    out.extend_from_slice(b",\"parent\":");
+    match &p.parent {
+        Some(par) => {
+            out.extend_from_slice(b"{\"pid\":");
+            push_u64(out, u64::from(par.pid));
+            out.push(b',');
+            optional_bytes("name", par.name.as_deref(), out);
+            out.push(b',');
+            optional_bytes("exe_path", par.exe_path.as_deref(), out);
+            out.push(b',');
+            optional_bytes("file_path", par.script.as_deref(), out);
+            out.push(b',');
+            optional_bytes(
+                "entity_id",
+                par.entity_id.as_deref().map(str::as_bytes),
+                out,
+            );
+            out.push(b'}');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"ancestors\":[");
+    for (i, (pid, name)) in ids.map_or(&[][..], |i| &i.ancestors[..]).iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"pid\":");
+        push_u64(out, u64::from(*pid));
+        out.push(b',');
+        json_bytes_field("name", name, out);
+        out.push(b'}');
+    }
+    out.push(b']');
+}
+
+/// After `file`: a fork's child, an exit's status and I/O summary.
+fn process_fields(ev: &Event, out: &mut Vec<u8>) {
+    if let Some(c) = &ev.child {
+        out.extend_from_slice(b",\"child\":{\"pid\":");
+        push_u64(out, u64::from(c.pid));
+        out.extend_from_slice(b",\"tid\":");
+        push_u64(out, u64::from(c.tid));
+        out.extend_from_slice(if c.thread {
+            b",\"thread\":true"
+        } else {
+            b",\"thread\":false"
+        });
+        out.push(b'}');
+    }
+    if let Some(x) = &ev.exit {
+        out.extend_from_slice(b",\"exit\":{\"code\":");
+        match x.code {
+            Some(c) => push_u64(out, u64::from(c)),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"signal\":");
+        match x.signal {
+            Some(s) => push_u64(out, u64::from(s)),
+            None => out.extend_from_slice(b"null"),
+        }
+        if x.core_dumped {
+            out.extend_from_slice(b",\"core_dumped\":true");
+        }
+        out.extend_from_slice(b",\"run_time_ns\":");
+        push_u64(out, x.run_time_ns);
+        let io = ev.io.unwrap_or_default();
+        out.extend_from_slice(b",\"writes\":");
+        push_u64(out, io.writes);
+        out.extend_from_slice(b",\"bytes_written\":");
+        push_u64(out, io.bytes_written);
+        out.extend_from_slice(b",\"files_written\":");
+        push_u64(out, io.files_written);
+        out.push(b'}');
     }
 }
 
@@ -158,7 +294,7 @@ fn op_fields(ev: &Event, out: &mut Vec<u8>) {
             push_u64(out, f.size.unwrap_or(0));
             flags_field(&f.flags, out);
         }
-        Op::Delete | Op::Rmdir => {}
+        Op::Delete | Op::Rmdir | Op::Exec | Op::Fork | Op::Exit => {}
     }
 }
 

@@ -153,6 +153,7 @@ mod tests {
                 bytes_written: 512,
                 ..Default::default()
             },
+            ..Event::default()
         }
     }
 

@@ -13,6 +13,7 @@ pub const BPF_PROG_LOAD: u32 = 5;
 pub const BPF_OBJ_PIN: u32 = 6;
 pub const BPF_OBJ_GET: u32 = 7;
 pub const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
+pub const BPF_RAW_TRACEPOINT_OPEN: u32 = 17;
 pub const BPF_LINK_CREATE: u32 = 28;
 
 /// `enum bpf_attach_type` value of a link to a perf event (kprobe/tracepoint perf events, ≥ 5.15).
@@ -126,6 +127,18 @@ pub struct MapInfoHead {
     pub map_flags: u32,
 }
 
+/// `BPF_RAW_TRACEPOINT_OPEN`: the tracepoint's name and the program; returns a link-like fd.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RawTracepointOpenAttr {
+    pub name: u64,
+    pub prog_fd: u32,
+    pub _pad: u32,
+}
+unsafe impl BpfAttr for RawTracepointOpenAttr {
+    const NAME: &'static str = "BPF_RAW_TRACEPOINT_OPEN";
+}
+
 /// `BPF_OBJ_GET_INFO_BY_FD`: the kernel fills `info_len` bytes at `info`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -227,6 +240,7 @@ mod tests {
         assert_eq!(offset_of!(LinkCreateAttr, bpf_cookie), 16);
         assert_eq!(size_of::<LinkCreateAttr>(), 24);
         assert_eq!(size_of::<ObjGetInfoAttr>(), 16);
+        assert_eq!(size_of::<RawTracepointOpenAttr>(), 16);
         assert_eq!(offset_of!(ObjPathAttr, bpf_fd), 8);
         assert_eq!(size_of::<ObjPathAttr>(), 16);
         assert_eq!(offset_of!(MapInfoHead, max_entries), 16);

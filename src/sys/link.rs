@@ -1,7 +1,10 @@
 //! BPF links to perf events (`BPF_LINK_CREATE`, attach type BPF_PERF_EVENT, Linux ≥ 5.15): the program
 //! stays attached exactly as long as the link fd is open.
 
-use super::bpf::{sys_bpf_fd, LinkCreateAttr, BPF_LINK_CREATE, BPF_PERF_EVENT};
+use super::bpf::{
+    sys_bpf_fd, LinkCreateAttr, RawTracepointOpenAttr, BPF_LINK_CREATE, BPF_PERF_EVENT,
+    BPF_RAW_TRACEPOINT_OPEN,
+};
 use super::error::SysError;
 use super::perf_event::PerfEvent;
 use super::prog::Prog;
@@ -25,6 +28,26 @@ impl BpfLink {
             .map_err(|errno| SysError::Os {
                 op: format!(
                     "BPF_LINK_CREATE of program '{}' to a perf event",
+                    prog.name()
+                ),
+                errno,
+            })
+    }
+
+    /// Attach `prog` (a raw tracepoint program) to raw tracepoint `name` (Linux ≥ 4.17).
+    pub fn raw_tracepoint(prog: &Prog, name: &str) -> Result<BpfLink, SysError> {
+        let c = std::ffi::CString::new(name)
+            .map_err(|_| SysError::Invalid(format!("raw tracepoint name {name:?}")))?;
+        let mut attr = RawTracepointOpenAttr {
+            name: c.as_ptr() as u64,
+            prog_fd: prog.fd() as u32,
+            _pad: 0,
+        };
+        sys_bpf_fd(BPF_RAW_TRACEPOINT_OPEN, &mut attr)
+            .map(BpfLink)
+            .map_err(|errno| SysError::Os {
+                op: format!(
+                    "BPF_RAW_TRACEPOINT_OPEN {name} for program '{}'",
                     prog.name()
                 ),
                 errno,

@@ -14,6 +14,8 @@ pub enum ProgType {
     SocketFilter,
     Kprobe,
     Tracepoint,
+    /// Arguments of the kernel's tracepoint function (`u64 args[]`), no record.
+    RawTracepoint,
 }
 
 impl ProgType {
@@ -22,6 +24,7 @@ impl ProgType {
             ProgType::SocketFilter => 1,
             ProgType::Kprobe => 2,
             ProgType::Tracepoint => 5,
+            ProgType::RawTracepoint => 17,
         }
     }
 }

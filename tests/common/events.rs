@@ -30,6 +30,7 @@ pub fn python_job() -> Event {
             cmdline: args(&[b"python3", b"./job.py", b"--out", b"/var/log/x.log"]),
             cmdline_truncated: false,
             cwd: Some(b"/home/u/proj".to_vec()),
+            ..ProcessInfo::default()
         },
         file: FileInfo {
             name: b"x.log".to_vec(),
@@ -43,6 +44,7 @@ pub fn python_job() -> Event {
             has_inode: true,
             ..FileInfo::default()
         },
+        ..Event::default()
     }
 }
 
@@ -78,7 +80,28 @@ pub fn one_of_each_op() -> Vec<Event> {
                     f.size = Some(4096);
                     f.flags = vec!["PROT_READ", "PROT_WRITE"];
                 }
-                Op::Write | Op::Delete | Op::Rmdir => {}
+                Op::Fork => {
+                    ev.child = Some(filespy::event::ChildInfo {
+                        pid: 4300,
+                        tid: 4300,
+                        thread: false,
+                        start_time: 77,
+                    })
+                }
+                Op::Exit => {
+                    ev.exit = Some(filespy::event::ExitInfo {
+                        code: None,
+                        signal: Some(9),
+                        core_dumped: true,
+                        run_time_ns: 1_000_000,
+                    });
+                    ev.io = Some(filespy::event::IoSummary {
+                        writes: 3,
+                        bytes_written: 12,
+                        files_written: 2,
+                    });
+                }
+                Op::Write | Op::Delete | Op::Rmdir | Op::Exec => {}
             }
             ev
         })
@@ -92,5 +115,37 @@ pub fn copy_write() -> Event {
     ev.via = "copy_file_range";
     ev.file.source_path = Some(b"/srv/in\xff.log".to_vec());
     ev.file.source_inode = Some(99);
+    ev
+}
+
+/// A writer with its whole identity: effective and login ids, names, entity ids, parent, ancestors and
+/// a container.
+pub fn with_identity() -> Event {
+    use filespy::event::{ParentInfo, ProcessIds};
+    let mut ev = python_job();
+    let p = &mut ev.process;
+    p.ids = Some(ProcessIds {
+        euid: 0,
+        egid: 0,
+        auid: Some(1000),
+        session_id: Some(3),
+        cgroup_id: 12345,
+        start_time: 5,
+        parent_start: 4,
+        ancestors: vec![(1, b"systemd".to_vec()), (900, b"b\xffsh".to_vec())],
+        cgroup_leaf: b"docker-0123.scope".to_vec(),
+        cgroup_parent: b"system.slice".to_vec(),
+    });
+    p.user = Some("root".into());
+    p.group = Some("root".into());
+    p.entity_id = Some("YmF6OjU6NDI0Mg==".into());
+    p.parent = Some(ParentInfo {
+        pid: 1,
+        name: Some(b"bash".to_vec()),
+        exe_path: Some(b"/usr/bin/bash".to_vec()),
+        script: None,
+        entity_id: Some("YmF6OjQ6MQ==".into()),
+    });
+    ev.container_id = Some("0123".into());
     ev
 }

@@ -11,6 +11,7 @@ pub mod delete;
 pub mod link;
 pub mod mkdir;
 pub mod mmap;
+pub mod process;
 pub mod rename;
 pub mod rmdir;
 pub mod symlink;
@@ -124,6 +125,7 @@ pub fn syscalls(op: Op) -> &'static [Syscall] {
         Op::Chown => chown::SYSCALLS,
         Op::Truncate => truncate::SYSCALLS,
         Op::Mmap => mmap::SYSCALLS,
+        Op::Exec | Op::Fork | Op::Exit => &[],
     }
 }
 
@@ -136,6 +138,9 @@ pub fn vfs_via(op: Op) -> u16 {
 pub fn via_name(op: Op, via: u16) -> Option<&'static str> {
     match op {
         Op::Write => write::VIA.get(via as usize).copied(),
+        Op::Exec => process::EXEC_VIA.get(via as usize).copied(),
+        Op::Fork => process::FORK_VIA.get(via as usize).copied(),
+        Op::Exit => process::EXIT_VIA.get(via as usize).copied(),
         _ => syscalls(op).get(via as usize).map(|s| s.name).or_else(|| {
             vfs::hook_of(op)
                 .filter(|_| via == vfs_via(op))

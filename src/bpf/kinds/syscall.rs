@@ -215,7 +215,7 @@ pub fn exit(
             None => {}
         }
     }
-    g.process_context();
+    g.process_context(Context::FirstOfImage);
     g.submit(out);
     g.epilogue(out, None);
     g.walk_subprogram();

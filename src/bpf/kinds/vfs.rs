@@ -406,7 +406,7 @@ pub fn done(
             .ldx(Size::W, R2, R1, V_ARG1)
             .stx(Size::W, R7, OFF_ARG1, R2);
     }
-    g.process_context();
+    g.process_context(Context::FirstOfImage);
     g.submit(done);
     g.a.label(done);
     g.delete(MAP_VFS, S_KEY);

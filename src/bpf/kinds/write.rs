@@ -172,7 +172,7 @@ pub fn exit(mut g: Gen, hook: Hook, via: u16) -> Result<Program, AsmError> {
     ) {
         source(&mut g);
     }
-    g.process_context();
+    g.process_context(Context::FirstOfImage);
     g.submit(out);
     g.epilogue(out, None);
     g.walk_subprogram();
@@ -248,7 +248,7 @@ pub fn uring(mut g: Gen, l: UringLayout, cfg: &FilterConfig) -> Result<Program, 
     g.a.call(Helper::GET_CURRENT_TASK).mov64(R9, R0);
     g.read_u64(R9, R9, k.task_group_leader);
     g.read_to_event(OFF_COMM, 16, R9, k.task_comm);
-    g.process_context();
+    g.process_context(Context::FirstOfImage);
     g.submit(out);
     g.epilogue(out, Some(filtered));
     g.walk_subprogram();

@@ -150,8 +150,41 @@ fn failed_calls_make_no_event_and_are_counted() {
     let dir = TestDir::new("fim-fail");
     std::fs::create_dir(dir.join("exists")).unwrap();
     std::fs::write(dir.join("exists/inside.txt"), b"x").unwrap();
-    // Only this process: the count of failures is then exact.
-    let me = std::process::id().to_string();
+    // The failing calls are made by a child of their own, so that `--pid` sees them and nothing else
+    // (the other tests of this binary run in threads of this process). Everything the child needs is
+    // made before the fork: after it, it only makes raw system calls.
+    let p = |n: &str| cstr(&dir.join(n));
+    let names = [
+        p("exists"),
+        p("missing.txt"),
+        p("gone.txt"),
+        p("x.txt"),
+        p("nodir"),
+        p("none.txt"),
+    ];
+    let mut go = [0i32; 2];
+    assert_eq!(unsafe { libc::pipe2(go.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let child = unsafe { libc::fork() };
+    assert!(child >= 0, "fork");
+    if child == 0 {
+        unsafe {
+            let mut b = [0u8; 1];
+            libc::read(go[0], b.as_mut_ptr().cast(), 1);
+            let [exists, missing, gone, x, nodir, none] = &names;
+            let mut ok = 0;
+            // Fail at the VFS on both paths: a directory is not unlinked, a full one not removed.
+            ok += (libc::unlink(exists.as_ptr()) == -1) as i32;
+            ok += (libc::rmdir(exists.as_ptr()) == -1) as i32;
+            // Fail at the name lookup: the kprobe path's hooks are never reached.
+            ok += (libc::unlink(missing.as_ptr()) == -1) as i32;
+            ok += (libc::mkdir(exists.as_ptr(), 0o755) == -1) as i32;
+            ok += (libc::rename(gone.as_ptr(), x.as_ptr()) == -1) as i32;
+            ok += (libc::rmdir(nodir.as_ptr()) == -1) as i32;
+            ok += (libc::chmod(none.as_ptr(), 0o600) == -1) as i32;
+            libc::_exit(if ok == 7 { 0 } else { 1 });
+        }
+    }
+    let pid = child.to_string();
     let fs = Filespy::start(
         &[
             "--events",
@@ -159,25 +192,21 @@ fn failed_calls_make_no_event_and_are_counted() {
             "--path",
             dir.str(),
             "--pid",
-            &me,
+            &pid,
             "--stats",
         ],
         Out::Collect,
     );
-    let p = |n: &str| cstr(&dir.join(n));
     unsafe {
-        // Fail at the VFS on both paths: a directory is not unlinked, a full one not removed.
-        assert_eq!(libc::unlink(p("exists").as_ptr()), -1);
-        assert_eq!(libc::rmdir(p("exists").as_ptr()), -1);
-        // Fail at the name lookup: the kprobe path's hooks are never reached.
-        assert_eq!(libc::unlink(p("missing.txt").as_ptr()), -1);
-        assert_eq!(libc::mkdir(p("exists").as_ptr(), 0o755), -1);
-        assert_eq!(
-            libc::rename(p("gone.txt").as_ptr(), p("x.txt").as_ptr()),
-            -1
+        assert_eq!(libc::write(go[1], b"g".as_ptr().cast(), 1), 1);
+        let mut status = 0;
+        assert_eq!(libc::waitpid(child, &mut status, 0), child);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "every call failed"
         );
-        assert_eq!(libc::rmdir(p("nodir").as_ptr()), -1);
-        assert_eq!(libc::chmod(p("none.txt").as_ptr(), 0o600), -1);
+        libc::close(go[0]);
+        libc::close(go[1]);
     }
     let run = fs.stop();
     assert!(

@@ -19,6 +19,9 @@ pub struct Enricher {
     names: Names,
     /// (pid, start time) → (exe, script) of parents found in /proc.
     parents: HashMap<(u32, u64), ExeScript>,
+    /// What was running when filespy started (one /proc scan): pid → (start in boot-clock ticks,
+    /// exe, script), for parents that end before their children are seen.
+    running: HashMap<u32, (u64, ExeScript)>,
 }
 
 impl Enricher {
@@ -27,12 +30,40 @@ impl Enricher {
             host,
             names,
             parents: HashMap::new(),
+            running: HashMap::new(),
+        }
+    }
+
+    /// One scan of /proc for the processes already running, so a parent that exits before its child's
+    /// first event is still named. Bounded by `MAX_PARENTS`.
+    pub fn scan_running(&mut self) {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in dir.flatten() {
+            if self.running.len() >= MAX_PARENTS {
+                break;
+            }
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let (Some(ticks), Some(ctx)) = (start_ticks(pid), ProcContext::from_proc(pid)) else {
+                continue;
+            };
+            self.running
+                .insert(pid, (ticks, (ctx.exe_path, ctx.script)));
         }
     }
 
     /// The host's own: /etc/passwd, /etc/group, hostname and boot id.
     pub fn system() -> Enricher {
-        Enricher::new(Host::read(), Names::system())
+        let mut e = Enricher::new(Host::read(), Names::system());
+        e.scan_running();
+        e
     }
 
     /// Fills the enriched fields of `ev`, whose context (`fill_context`) is already in.
@@ -71,10 +102,19 @@ impl Enricher {
         if let Some(hit) = self.parents.get(&(pid, start_ns)) {
             return hit.clone();
         }
-        let found = same_process(pid, start_ns)
-            .then(|| ProcContext::from_proc(pid))
-            .flatten()
-            .map_or((None, None), |c| (c.exe_path, c.script));
+        let expected = ticks_of(start_ns);
+        let scanned = self
+            .running
+            .get(&pid)
+            .filter(|(t, _)| t.abs_diff(expected) <= 1)
+            .map(|(_, found)| found.clone());
+        let found = match scanned {
+            Some(found) => found,
+            None => start_ticks(pid)
+                .filter(|t| t.abs_diff(expected) <= 1)
+                .and_then(|_| ProcContext::from_proc(pid))
+                .map_or((None, None), |c| (c.exe_path, c.script)),
+        };
         if self.parents.len() >= MAX_PARENTS {
             self.parents.clear();
         }
@@ -83,23 +123,17 @@ impl Enricher {
     }
 }
 
-/// Is /proc/PID the process that started at `start_ns` (CLOCK_MONOTONIC)? /proc gives the start in
-/// clock ticks of CLOCK_BOOTTIME, which runs ahead of the monotonic clock by the time suspended.
-fn same_process(pid: u32, start_ns: u64) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
+/// A process's start in clock ticks of CLOCK_BOOTTIME, from /proc/PID/stat (field 22).
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The comm (field 2) may hold spaces and parentheses: fields are counted after its last ')'.
-    let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-        return false;
-    };
-    let Some(ticks) = after
-        .split_whitespace()
-        .nth(19)
-        .and_then(|t| t.parse::<u64>().ok())
-    else {
-        return false;
-    };
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The kernel's start time (CLOCK_MONOTONIC ns) as /proc shows it: ticks of CLOCK_BOOTTIME, which runs
+/// ahead of the monotonic clock by the time suspended.
+fn ticks_of(start_ns: u64) -> u64 {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     let now = |clock| {
@@ -112,6 +146,5 @@ fn same_process(pid: u32, start_ns: u64) -> bool {
         ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
     };
     let suspended = now(libc::CLOCK_BOOTTIME).saturating_sub(now(libc::CLOCK_MONOTONIC));
-    let expected = (start_ns + suspended) / (1_000_000_000 / hz);
-    expected.abs_diff(ticks) <= 1
+    (start_ns + suspended) / (1_000_000_000 / hz)
 }

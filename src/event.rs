@@ -4,6 +4,7 @@
 //! the output layer decides how to present them losslessly.
 
 use crate::kinds::Op;
+use std::rc::Rc;
 
 /// The process (task) that performed the operation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,13 +23,15 @@ pub struct ProcessInfo {
     pub cmdline_truncated: bool,
     /// Absolute working directory.
     pub cwd: Option<Vec<u8>>,
-    /// Who the process is beyond its pid, captured with its context (None until known).
-    pub ids: Option<ProcessIds>,
-    /// Enrichment: names of uid and gid, the stable id of this process, its parent.
-    pub user: Option<String>,
-    pub group: Option<String>,
-    pub entity_id: Option<String>,
-    pub parent: Option<ParentInfo>,
+    /// Who the process is beyond its pid, captured with its context (None until known); shared with
+    /// the cached context, not copied per event.
+    pub ids: Option<Rc<ProcessIds>>,
+    /// Enrichment: names of uid and gid, the stable id of this process, its parent. Shared (`Rc`):
+    /// computed once per process image, not per event.
+    pub user: Option<Rc<str>>,
+    pub group: Option<Rc<str>>,
+    pub entity_id: Option<Rc<str>>,
+    pub parent: Option<Rc<ParentInfo>>,
 }
 
 /// The parent process, as far as it is known.
@@ -135,7 +138,7 @@ pub struct Event {
     /// `exit`: what the process did that filespy saw.
     pub io: Option<IoSummary>,
     /// The container the process runs in, from its cgroup; None on the host.
-    pub container_id: Option<String>,
+    pub container_id: Option<Rc<str>>,
 }
 
 /// `exit`: the operations of the process that filespy reported, by kind of I/O.

@@ -4,8 +4,9 @@
 
 use crate::event::{Event, IoSummary};
 use crate::kinds::Op;
-use crate::proc_cache::{ProcCache, ProcKey};
+use crate::proc_cache::{KeyHasher, ProcCache, ProcKey};
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 
 /// Distinct files remembered per process for `files_written`; past it the count stops growing.
 pub const MAX_FILES_PER_PROCESS: usize = 4096;
@@ -13,15 +14,19 @@ pub const MAX_FILES_PER_PROCESS: usize = 4096;
 /// report what was counted since).
 pub const MAX_PROCESSES: usize = 16384;
 
+/// Keys come from the kernel, not an adversary: the cache's fast hasher, not SipHash (every write
+/// passes here).
+type Fast = BuildHasherDefault<KeyHasher>;
+
 #[derive(Default)]
 struct Io {
     summary: IoSummary,
-    files: HashSet<(u32, u32, u64)>,
+    files: HashSet<(u32, u32, u64), Fast>,
 }
 
 #[derive(Default)]
 pub struct Lineage {
-    io: HashMap<(u32, u64), Io>,
+    io: HashMap<(u32, u64), Io, Fast>,
 }
 
 impl Lineage {

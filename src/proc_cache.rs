@@ -24,7 +24,7 @@ pub struct ProcContext {
     pub cmdline_truncated: bool,
     pub script: Option<Vec<u8>>,
     /// The `Ids` section, when the kernel sent it.
-    pub ids: Option<crate::event::ProcessIds>,
+    pub ids: Option<std::rc::Rc<crate::event::ProcessIds>>,
 }
 
 impl ProcContext {

@@ -365,7 +365,8 @@ pub fn decode_context(data: &[u8]) -> Option<(ProcKey, ProcContext, bool)> {
     };
     let cmdline = split_argv(s[Section::Argv as usize]);
     let mut ctx = ProcContext::new(exe, cwd, cmdline, flags & F_ARGV_TRUNCATED != 0);
-    ctx.ids = decode_ids(s[Section::Ids as usize], u64_at(data, OFF_START_TIME));
+    ctx.ids =
+        decode_ids(s[Section::Ids as usize], u64_at(data, OFF_START_TIME)).map(std::rc::Rc::new);
     Some((key_of(r.data), ctx, flags & F_ARGV_FAULT != 0))
 }
 

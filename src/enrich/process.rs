@@ -4,9 +4,11 @@
 use super::container::container_id;
 use super::identity::Host;
 use super::users::Names;
-use crate::event::{Event, ParentInfo};
-use crate::proc_cache::{ProcCache, ProcContext};
+use crate::event::{Event, ParentInfo, ProcessInfo};
+use crate::proc_cache::{KeyHasher, ProcCache, ProcContext};
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use std::rc::Rc;
 
 /// Parents read from /proc (not in the cache: started before filespy and silent since).
 const MAX_PARENTS: usize = 4096;
@@ -22,6 +24,22 @@ pub struct Enricher {
     /// What was running when filespy started (one /proc scan): pid → (start in boot-clock ticks,
     /// exe, script), for parents that end before their children are seen.
     running: HashMap<u32, (u64, ExeScript)>,
+    /// Per process image (pid, start, uid, gid, ids known): what `enrich` computed.
+    memo: HashMap<(u32, u64, u32, u32, bool), Memo, BuildHasherDefault<KeyHasher>>,
+}
+
+/// Processes whose enrichment is remembered; past it the memo starts again.
+const MAX_MEMO: usize = 16384;
+
+/// The enrichment of one process image, shared by its events.
+struct Memo {
+    /// `Names::generation` it was made with: names follow /etc/passwd and /etc/group.
+    names: u64,
+    user: Option<Rc<str>>,
+    group: Option<Rc<str>>,
+    entity_id: Option<Rc<str>>,
+    container_id: Option<Rc<str>>,
+    parent: Option<Rc<ParentInfo>>,
 }
 
 impl Enricher {
@@ -31,6 +49,7 @@ impl Enricher {
             names,
             parents: HashMap::new(),
             running: HashMap::new(),
+            memo: HashMap::default(),
         }
     }
 
@@ -66,34 +85,61 @@ impl Enricher {
         e
     }
 
-    /// Fills the enriched fields of `ev`, whose context (`fill_context`) is already in.
+    /// Fills the enriched fields of `ev`, whose context (`fill_context`) is already in. What depends
+    /// only on the process image is computed once and shared; user and group names follow the files.
     pub fn enrich(&mut self, ev: &mut Event, cache: &ProcCache) {
         let p = &mut ev.process;
-        p.user = self.names.user(p.uid).map(str::to_string);
-        p.group = self.names.group(p.gid).map(str::to_string);
-        p.entity_id = Some(self.host.entity_id(p.pid, ev.start_time));
-        let ids = p.ids.as_ref();
-        ev.container_id = ids.and_then(|i| container_id(&i.cgroup_leaf, &i.cgroup_parent));
-        p.parent = match ids {
-            Some(i) => {
-                let (exe_path, script) = match cache.latest(p.ppid, i.parent_start) {
-                    Some((_, c)) => (c.exe_path.clone(), c.script.clone()),
-                    None => self.parent_from_proc(p.ppid, i.parent_start),
-                };
-                Some(ParentInfo {
-                    pid: p.ppid,
-                    name: i.ancestors.first().map(|(_, n)| n.clone()),
-                    exe_path,
-                    script,
-                    entity_id: (i.parent_start != 0)
-                        .then(|| self.host.entity_id(p.ppid, i.parent_start)),
-                })
-            }
-            None => Some(ParentInfo {
+        let key = (p.pid, ev.start_time, p.uid, p.gid, p.ids.is_some());
+        let generation = self.names.generation();
+        if let Some(m) = self.memo.get(&key).filter(|m| m.names == generation) {
+            p.user.clone_from(&m.user);
+            p.group.clone_from(&m.group);
+            p.entity_id.clone_from(&m.entity_id);
+            p.parent.clone_from(&m.parent);
+            ev.container_id.clone_from(&m.container_id);
+            return;
+        }
+        let m = Memo {
+            names: generation,
+            user: self.names.user(p.uid).map(Rc::from),
+            group: self.names.group(p.gid).map(Rc::from),
+            entity_id: Some(Rc::from(self.host.entity_id(p.pid, ev.start_time))),
+            container_id: p
+                .ids
+                .as_ref()
+                .and_then(|i| container_id(&i.cgroup_leaf, &i.cgroup_parent))
+                .map(Rc::from),
+            parent: Some(Rc::new(self.parent_of(p, cache))),
+        };
+        p.user.clone_from(&m.user);
+        p.group.clone_from(&m.group);
+        p.entity_id.clone_from(&m.entity_id);
+        p.parent.clone_from(&m.parent);
+        ev.container_id.clone_from(&m.container_id);
+        if self.memo.len() >= MAX_MEMO {
+            self.memo.clear();
+        }
+        self.memo.insert(key, m);
+    }
+
+    fn parent_of(&mut self, p: &ProcessInfo, cache: &ProcCache) -> ParentInfo {
+        let Some(i) = p.ids.as_ref() else {
+            return ParentInfo {
                 pid: p.ppid,
                 ..ParentInfo::default()
-            }),
+            };
         };
+        let (exe_path, script) = match cache.latest(p.ppid, i.parent_start) {
+            Some((_, c)) => (c.exe_path.clone(), c.script.clone()),
+            None => self.parent_from_proc(p.ppid, i.parent_start),
+        };
+        ParentInfo {
+            pid: p.ppid,
+            name: i.ancestors.first().map(|(_, n)| n.clone()),
+            exe_path,
+            script,
+            entity_id: (i.parent_start != 0).then(|| self.host.entity_id(p.ppid, i.parent_start)),
+        }
     }
 
     /// A parent's executable and script from /proc, if the process there is that parent: its start

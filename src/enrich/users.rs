@@ -35,6 +35,8 @@ pub struct Names {
     groups: Table,
     /// When the files were last stat'ed; `None` until the first lookup (the load is lazy).
     last_check: Option<Instant>,
+    /// Counts the checks that found a file changed: names cached elsewhere are stale when it moves.
+    generation: u64,
 }
 
 impl Names {
@@ -44,6 +46,7 @@ impl Names {
             users: Table::new(passwd),
             groups: Table::new(group),
             last_check: None,
+            generation: 0,
         }
     }
 
@@ -68,8 +71,22 @@ impl Names {
     /// caller that knows they changed (and for tests, which cannot wait a second).
     pub fn check_now(&mut self) {
         self.last_check = Some(Instant::now());
-        self.users.refresh();
-        self.groups.refresh();
+        self.refresh();
+    }
+
+    /// Changes whenever a file is re-read (after the periodic check): names a caller cached with an
+    /// older generation may be stale.
+    pub fn generation(&mut self) -> u64 {
+        self.check_at(Instant::now());
+        self.generation
+    }
+
+    fn refresh(&mut self) {
+        let users = self.users.refresh();
+        let groups = self.groups.refresh();
+        if users || groups {
+            self.generation += 1;
+        }
     }
 
     /// Checks the files if the last check is at least [`CHECK_EVERY`] before `now`.
@@ -80,8 +97,7 @@ impl Names {
             }
         }
         self.last_check = Some(now);
-        self.users.refresh();
-        self.groups.refresh();
+        self.refresh();
     }
 }
 
@@ -135,19 +151,19 @@ impl Table {
         }
     }
 
-    /// Re-reads the file if it is not the one last read.
-    fn refresh(&mut self) {
+    /// Re-reads the file if it is not the one last read; true when it did.
+    fn refresh(&mut self) -> bool {
         // lstat: the name itself, so a symlink put in its place is a change (and then refused).
         let now = std::fs::symlink_metadata(&self.path)
             .ok()
             .map(|m| Stamp::of(&m));
         if now.is_some() && now == self.stamp {
-            return;
+            return false;
         }
         self.names.clear();
         self.stamp = None;
         if now.is_none() {
-            return;
+            return true;
         }
         match read_trusted(&self.path, self.max_bytes) {
             Ok(Loaded::Text(stamp, text)) => {
@@ -158,6 +174,7 @@ impl Table {
             Ok(Loaded::Refused(stamp)) => self.stamp = Some(stamp),
             Err(_) => {}
         }
+        true
     }
 }
 

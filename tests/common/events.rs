@@ -124,7 +124,7 @@ pub fn with_identity() -> Event {
     use filespy::event::{ParentInfo, ProcessIds};
     let mut ev = python_job();
     let p = &mut ev.process;
-    p.ids = Some(ProcessIds {
+    p.ids = Some(std::rc::Rc::new(ProcessIds {
         euid: 0,
         egid: 0,
         auid: Some(1000),
@@ -135,17 +135,17 @@ pub fn with_identity() -> Event {
         ancestors: vec![(1, b"systemd".to_vec()), (900, b"b\xffsh".to_vec())],
         cgroup_leaf: b"docker-0123.scope".to_vec(),
         cgroup_parent: b"system.slice".to_vec(),
-    });
+    }));
     p.user = Some("root".into());
     p.group = Some("root".into());
     p.entity_id = Some("YmF6OjU6NDI0Mg==".into());
-    p.parent = Some(ParentInfo {
+    p.parent = Some(std::rc::Rc::new(ParentInfo {
         pid: 1,
         name: Some(b"bash".to_vec()),
         exe_path: Some(b"/usr/bin/bash".to_vec()),
         script: None,
         entity_id: Some("YmF6OjQ6MQ==".into()),
-    });
+    }));
     ev.container_id = Some("0123".into());
     ev
 }

@@ -157,7 +157,14 @@ fn watch(
             POLL_MS
         };
         let wake = monitor.poll(timeout, Some(signals.as_raw_fd()), |ev, script| {
-            lines.add(ev, script)
+            let r = lines.add(ev, script);
+            // One drain can hold a whole ring of records: hand its lines over as they grow, so the
+            // sink's bound (not the drain's size) bounds memory when the output stalls.
+            if lines.buf.len() >= FLUSH_BYTES {
+                sink.offer_vec(&mut lines.buf);
+                let _ = sink.pump();
+            }
+            r
         })?;
         let stop = wake.extra && on_signals(signals, sink, monitor, cfg.quiet)?;
         if let Some(end) = flush(&mut lines.buf, sink, cfg.quiet) {

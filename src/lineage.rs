@@ -37,7 +37,9 @@ impl Lineage {
     /// The key an event means before its context is looked up: an exit's (its mm is gone by then) is
     /// its process's latest image.
     pub fn resolve(&self, ev: &Event, key: &mut ProcKey, cache: &ProcCache) {
-        if ev.op == Op::Exit && key.mm == 0 {
+        // Whether the mm is gone by the tracepoint depends on the kernel: fall back whenever the
+        // exact image is not known.
+        if ev.op == Op::Exit && cache.get(key).is_none() {
             if let Some((k, _)) = cache.latest(key.tgid, key.start_time) {
                 *key = k;
             }
@@ -53,7 +55,16 @@ impl Lineage {
                 // cached as soon as its record is read, before this fork is delivered).
                 let child = ev.child.filter(|c| !c.thread);
                 if let Some(child) = child.filter(|c| cache.latest(c.pid, c.start_time).is_none()) {
-                    if let Some(ctx) = cache.get(key).cloned() {
+                    if let Some(mut ctx) = cache.get(key).cloned() {
+                        // The child's ids: its parent is this process, then this process's line.
+                        if let Some(ids) = ctx.ids.as_mut() {
+                            let mine = std::rc::Rc::make_mut(ids);
+                            mine.parent_start = key.start_time;
+                            mine.ancestors
+                                .insert(0, (key.tgid, ev.process.comm.clone()));
+                            mine.ancestors.truncate(crate::bpf::layout::MAX_ANCESTORS);
+                            mine.start_time = child.start_time;
+                        }
                         let child_key = ProcKey {
                             tgid: child.pid,
                             start_time: child.start_time,

@@ -91,7 +91,7 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
     if !drain {
         monitor.stop();
     }
-    monitor.finish(|ev, script| lines.add(ev, script));
+    monitor.finish(|ev, script| lines.add_to(ev, script, &mut sink));
     if drain {
         end = flush(&mut lines.buf, &mut sink, cfg.quiet).unwrap_or(End::Asked);
     }
@@ -157,14 +157,7 @@ fn watch(
             POLL_MS
         };
         let wake = monitor.poll(timeout, Some(signals.as_raw_fd()), |ev, script| {
-            let r = lines.add(ev, script);
-            // One drain can hold a whole ring of records: hand its lines over as they grow, so the
-            // sink's bound (not the drain's size) bounds memory when the output stalls.
-            if lines.buf.len() >= FLUSH_BYTES {
-                sink.offer_vec(&mut lines.buf);
-                let _ = sink.pump();
-            }
-            r
+            lines.add_to(ev, script, sink)
         })?;
         let stop = wake.extra && on_signals(signals, sink, monitor, cfg.quiet)?;
         if let Some(end) = flush(&mut lines.buf, sink, cfg.quiet) {
@@ -240,6 +233,17 @@ impl Lines {
             written: 0,
             done: false,
         })
+    }
+
+    /// Renders one event and hands the lines to `sink` as they grow: one drain can hold a whole ring
+    /// of records, so the sink's bound (not the drain's size) bounds memory when the output stalls.
+    fn add_to(&mut self, ev: &Event, script: Option<&[u8]>, sink: &mut Sink) -> ControlFlow<()> {
+        let r = self.add(ev, script);
+        if self.buf.len() >= FLUSH_BYTES {
+            sink.offer_vec(&mut self.buf);
+            let _ = sink.pump();
+        }
+        r
     }
 
     /// Renders one event; breaks once `--count` is reached.

@@ -66,6 +66,8 @@ impl Registry {
     /// The shared registry, mounting the BPF file system at `/sys/fs/bpf` if nothing has; else a
     /// private one, with the reason in the second value (other instances' output is then not excluded).
     pub fn open() -> Result<(Registry, Option<String>), SysError> {
+        // Kernels before 5.11 charge maps to RLIMIT_MEMLOCK: lifted before the first map is made.
+        crate::sys::raise_memlock_rlimit();
         let (map, why) = match Registry::shared() {
             Ok(map) => (map, None),
             Err(why) => (Registry::create()?, Some(why)),

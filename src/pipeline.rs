@@ -518,7 +518,9 @@ impl Stream {
                         if argv_fault && ctx.cmdline.is_empty() {
                             // The kernel could not read argv (paged out): /proc still has it while
                             // the process lives.
-                            if let Some(live) = ProcContext::from_proc(key.tgid) {
+                            if let Some(live) =
+                                ProcContext::from_proc_started(key.tgid, key.start_time)
+                            {
                                 ctx = ProcContext::new(
                                     ctx.exe_path,
                                     ctx.cwd,
@@ -597,7 +599,7 @@ impl Stream {
             // The event that carried this process's context was lost (or evicted): take it from /proc
             // while the process lives, and have the kernel send it again with the next event.
             self.forget.push(key.tgid);
-            if let Some(ctx) = ProcContext::from_proc(key.tgid) {
+            if let Some(ctx) = ProcContext::from_proc_started(key.tgid, key.start_time) {
                 self.cache.insert(key, ctx);
             }
         }

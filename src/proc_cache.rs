@@ -45,6 +45,17 @@ impl ProcContext {
         }
     }
 
+    /// The context of the live process `tgid` that started at `start_ns` (the kernel's
+    /// CLOCK_MONOTONIC start time), from /proc: None when /proc/TGID is another process (a reused
+    /// pid) or gone.
+    pub fn from_proc_started(tgid: u32, start_ns: u64) -> Option<ProcContext> {
+        let ticks = start_ticks(tgid)?;
+        if ticks.abs_diff(ticks_of(start_ns)) > 1 {
+            return None;
+        }
+        ProcContext::from_proc(tgid)
+    }
+
     /// The context of a live process from /proc, for when its first event was lost.
     pub fn from_proc(tgid: u32) -> Option<ProcContext> {
         use std::os::unix::ffi::OsStrExt;
@@ -138,4 +149,30 @@ impl ProcCache {
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
+}
+
+/// A process's start in clock ticks of CLOCK_BOOTTIME, from /proc/PID/stat (field 22).
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The comm (field 2) may hold spaces and parentheses: fields are counted after its last ')'.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The kernel's start time (CLOCK_MONOTONIC ns) as /proc shows it: ticks of CLOCK_BOOTTIME, which runs
+/// ahead of the monotonic clock by the time suspended.
+pub fn ticks_of(start_ns: u64) -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let now = |clock| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: ts is a valid out-parameter.
+        unsafe { libc::clock_gettime(clock, &mut ts) };
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    };
+    let suspended = now(libc::CLOCK_BOOTTIME).saturating_sub(now(libc::CLOCK_MONOTONIC));
+    (start_ns + suspended) / (1_000_000_000 / hz)
 }

@@ -175,7 +175,9 @@ pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> 
     f.dev_minor = dev & 0xfffff;
     f.has_inode = flags & F_HAS_INODE != 0;
     f.inode = u64_at(data, OFF_INO);
-    f.truncated = flags & F_TRUNCATED != 0;
+    // A name the kernel could not read is not the whole path: marked truncated, so that --path keeps
+    // it and readers see that the path shown is only its known part.
+    f.truncated = flags & (F_TRUNCATED | F_USER_FAULT) != 0;
     f.deleted = flags & F_DELETED != 0;
     let bytes = u64_at(data, OFF_BYTES);
     let (arg0, arg1) = (u32_at(data, OFF_ARG0), u32_at(data, OFF_ARG1));
@@ -298,8 +300,10 @@ fn flag_names(v: u32, table: &[(u32, &'static str)]) -> Vec<&'static str> {
 }
 
 /// The path of a walked base and the user string naming something relative to it: the string alone
-/// when absolute, else base + "/" + string; `.` and `..` are folded lexically (the kernel resolved the
-/// real name; symlinks among its directories are not followed here). Without a string, the walk.
+/// when absolute, else base + "/" + string; `.` and repeated `/` are folded; a `..` right after the
+/// walked base (a real directory, from the kernel) goes to its parent, one after a named component
+/// is kept as named (that component may be a symlink, so folding it by name could name another
+/// file). Without a string, the walk.
 fn resolve(walk: &[u8], user: &[u8], truncated: bool, out: &mut Vec<u8>) {
     if user.is_empty() {
         join_components(walk, truncated, out);
@@ -317,10 +321,14 @@ fn resolve(walk: &[u8], user: &[u8], truncated: bool, out: &mut Vec<u8>) {
         }
         unrooted
     };
+    // Components of `out` that came from the name, not from the kernel's walk: one of them may be a
+    // symlink, so a `..` after it is kept as named; a `..` right after the walked base (a real
+    // directory) is its parent.
+    let mut named = 0usize;
     for c in user.split(|&b| b == b'/') {
         match c {
             b"" | b"." => {}
-            b".." => {
+            b".." if named == 0 && !user.starts_with(b"/") => {
                 let cut = out.iter().rposition(|&b| b == b'/').unwrap_or(0);
                 out.truncate(cut);
             }
@@ -329,6 +337,7 @@ fn resolve(walk: &[u8], user: &[u8], truncated: bool, out: &mut Vec<u8>) {
                     out.push(b'/');
                 }
                 out.extend_from_slice(name);
+                named += 1;
             }
         }
     }
@@ -621,9 +630,11 @@ pub(crate) mod tests {
         let base = comps(&["work", "srv"]);
         for (user, want) in [
             (&b"a.txt\0"[..], &b"/srv/work/a.txt"[..]),
-            (b"./sub/../b.txt\0", b"/srv/work/b.txt"),
+            (b"./sub/../b.txt\0", b"/srv/work/sub/../b.txt"),
             (b"/etc//passwd\0", b"/etc/passwd"),
+            (b"../x\0", b"/srv/x"),
             (b"../../../../x\0", b"/x"),
+            (b"/etc/l/../passwd\0", b"/etc/l/../passwd"),
             (b"\0", b"/srv/work"),
             (b".\0", b"/srv/work"),
         ] {

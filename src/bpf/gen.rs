@@ -443,8 +443,9 @@ impl<'a> Gen<'a> {
             .add64(R1, HEADER_LEN as i32)
             .add64(R1, R7);
         self.a.mov64(R2, PATH_MAX).mov64(R3, R9).call(read_str);
+        // The length counts the NUL: PATH_MAX is a legal name of PATH_MAX - 1 bytes (a longer one
+        // fails the syscall with ENAMETOOLONG, so no event).
         self.a.jmp(Cond::Sle, R0, 0, &fault);
-        self.a.jmp(Cond::Ge, R0, PATH_MAX, &fault);
         self.a
             .stx(Size::H, R7, section.len_off(), R0)
             .ldx(Size::W, R1, R7, OFF_CURSOR)

@@ -5,7 +5,7 @@ use super::container::container_id;
 use super::identity::Host;
 use super::users::Names;
 use crate::event::{Event, ParentInfo, ProcessInfo};
-use crate::proc_cache::{KeyHasher, ProcCache, ProcContext};
+use crate::proc_cache::{start_ticks, ticks_of, KeyHasher, ProcCache, ProcContext};
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::rc::Rc;
@@ -25,8 +25,11 @@ pub struct Enricher {
     /// exe, script), for parents that end before their children are seen.
     running: HashMap<u32, (u64, ExeScript)>,
     /// Per process image (pid, start, uid, gid, ids known): what `enrich` computed.
-    memo: HashMap<(u32, u64, u32, u32, bool), Memo, BuildHasherDefault<KeyHasher>>,
+    memo: HashMap<MemoKey, Memo, BuildHasherDefault<KeyHasher>>,
 }
+
+/// (pid, start time, uid, gid, ppid, address of the ids): one process image as enrichment sees it.
+type MemoKey = (u32, u64, u32, u32, u32, usize);
 
 /// Processes whose enrichment is remembered; past it the memo starts again.
 const MAX_MEMO: usize = 16384;
@@ -89,7 +92,9 @@ impl Enricher {
     /// only on the process image is computed once and shared; user and group names follow the files.
     pub fn enrich(&mut self, ev: &mut Event, cache: &ProcCache) {
         let p = &mut ev.process;
-        let key = (p.pid, ev.start_time, p.uid, p.gid, p.ids.is_some());
+        // An exec brings new ids (a new Rc), a reparent a new ppid: either makes a new memo.
+        let ids_at = p.ids.as_ref().map_or(0, |i| Rc::as_ptr(i) as usize);
+        let key = (p.pid, ev.start_time, p.uid, p.gid, p.ppid, ids_at);
         let generation = self.names.generation();
         if let Some(m) = self.memo.get(&key).filter(|m| m.names == generation) {
             p.user.clone_from(&m.user);
@@ -123,7 +128,12 @@ impl Enricher {
     }
 
     fn parent_of(&mut self, p: &ProcessInfo, cache: &ProcCache) -> ParentInfo {
-        let Some(i) = p.ids.as_ref() else {
+        // The ids must describe this parent (a reparented process's do not).
+        let Some(i) = p
+            .ids
+            .as_ref()
+            .filter(|i| i.ancestors.first().map(|a| a.0) == Some(p.ppid))
+        else {
             return ParentInfo {
                 pid: p.ppid,
                 ..ParentInfo::default()
@@ -156,9 +166,7 @@ impl Enricher {
             .map(|(_, found)| found.clone());
         let found = match scanned {
             Some(found) => found,
-            None => start_ticks(pid)
-                .filter(|t| t.abs_diff(expected) <= 1)
-                .and_then(|_| ProcContext::from_proc(pid))
+            None => ProcContext::from_proc_started(pid, start_ns)
                 .map_or((None, None), |c| (c.exe_path, c.script)),
         };
         if self.parents.len() >= MAX_PARENTS {
@@ -167,30 +175,4 @@ impl Enricher {
         self.parents.insert((pid, start_ns), found.clone());
         found
     }
-}
-
-/// A process's start in clock ticks of CLOCK_BOOTTIME, from /proc/PID/stat (field 22).
-fn start_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The comm (field 2) may hold spaces and parentheses: fields are counted after its last ')'.
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// The kernel's start time (CLOCK_MONOTONIC ns) as /proc shows it: ticks of CLOCK_BOOTTIME, which runs
-/// ahead of the monotonic clock by the time suspended.
-fn ticks_of(start_ns: u64) -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    let now = |clock| {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: ts is a valid out-parameter.
-        unsafe { libc::clock_gettime(clock, &mut ts) };
-        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-    };
-    let suspended = now(libc::CLOCK_BOOTTIME).saturating_sub(now(libc::CLOCK_MONOTONIC));
-    (start_ns + suspended) / (1_000_000_000 / hz)
 }

@@ -225,6 +225,7 @@ pub fn check(mut g: Gen, h: &VfsHook, l: &Layout, cfg: &FilterConfig) -> Result<
     let (out, filtered) = ("out", "filtered");
     g.a.mov64(R6, R1);
     g.process_filter(cfg, out, filtered);
+    g.monitor_filter(out);
     for off in (0..STATE_VALUE as i16).step_by(8) {
         g.a.st(Size::DW, R10, S_V + off, 0);
     }

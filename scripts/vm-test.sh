@@ -230,6 +230,9 @@ write_init() {
 build_initramfs() {
 	local out=$1 stage
 	stage=$(mktemp -d "$CACHE/vm-initramfs.XXXXXX")
+	# mktemp makes it 0700, and it becomes the VM's /: other users (the tests' uid changes) must be
+	# able to reach /bin.
+	chmod 755 "$stage"
 	mkdir -p "$stage"/{bin,dev,proc,sys,tmp,tests}
 	cp "$(command -v busybox)" "$stage/bin/busybox"
 	cp "$FILESPY" "$stage/bin/filespy"

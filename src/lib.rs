@@ -27,4 +27,6 @@ pub mod script;
 pub mod sink;
 pub mod sys;
 pub mod syscall_layout;
+#[cfg(test)]
+mod test_dir;
 pub mod uuid;

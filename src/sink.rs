@@ -552,29 +552,9 @@ pub fn reserve_std_fds() -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_dir::TempDir;
     use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
-
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            let dir = std::env::temp_dir().join(format!(
-                "filespy-sink-{tag}-{}-{:?}",
-                std::process::id(),
-                std::thread::current().id()
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).expect("create temp dir");
-            TempDir(dir)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 
     fn mode(path: &Path) -> u32 {
         std::fs::metadata(path).expect("stat").permissions().mode() & 0o7777
@@ -613,7 +593,7 @@ mod tests {
 
     #[test]
     fn new_file_is_private_and_gets_every_byte() {
-        let dir = TempDir::new("new");
+        let dir = TempDir::new("sink-new");
         let path = dir.0.join("events.jsonl");
         let mut sink = Sink::file(&path).expect("open");
         write(&mut sink, b"{\"a\":1}\n");
@@ -627,7 +607,7 @@ mod tests {
 
     #[test]
     fn existing_file_keeps_content_and_mode() {
-        let dir = TempDir::new("existing");
+        let dir = TempDir::new("sink-existing");
         let path = dir.0.join("events.jsonl");
         std::fs::write(&path, b"old line\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -640,7 +620,7 @@ mod tests {
 
     #[test]
     fn a_torn_last_line_is_cut_back_at_open() {
-        let dir = TempDir::new("torn");
+        let dir = TempDir::new("sink-torn");
         let path = dir.0.join("events.jsonl");
         std::fs::write(&path, b"{\"id\":1}\n{\"id\":2,\"sys").unwrap();
         let mut sink = Sink::file(&path).expect("open");
@@ -662,7 +642,7 @@ mod tests {
 
     #[test]
     fn reopen_after_rename_writes_to_a_fresh_file() {
-        let dir = TempDir::new("rotate");
+        let dir = TempDir::new("sink-rotate");
         let path = dir.0.join("events.jsonl");
         let rotated = dir.0.join("events.jsonl.1");
         let mut sink = Sink::file(&path).expect("open");
@@ -679,7 +659,7 @@ mod tests {
 
     #[test]
     fn failed_reopen_keeps_the_old_file() {
-        let dir = TempDir::new("reopen-fail");
+        let dir = TempDir::new("sink-reopen-fail");
         let sub = dir.0.join("sub");
         std::fs::create_dir(&sub).unwrap();
         let path = sub.join("events.jsonl");
@@ -710,7 +690,7 @@ mod tests {
 
     #[test]
     fn planted_links_and_other_users_files_are_refused() {
-        let dir = TempDir::new("planted");
+        let dir = TempDir::new("sink-planted");
         // A link to a file that exists, and a dangling one: neither is followed or created.
         let victim = dir.0.join("victim.conf");
         std::fs::write(&victim, b"precious\n").unwrap();
@@ -767,7 +747,7 @@ mod tests {
 
     #[test]
     fn a_fifo_without_reader_is_waited_for_in_the_loop_not_in_open() {
-        let dir = TempDir::new("fifo");
+        let dir = TempDir::new("sink-fifo");
         let fifo = dir.0.join("events.fifo");
         let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         // SAFETY: c is NUL-terminated.

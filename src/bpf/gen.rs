@@ -164,6 +164,29 @@ impl<'a> Gen<'a> {
         self.a.call(Helper::MAP_DELETE_ELEM);
     }
 
+    /// The current task's comm (16 bytes, zero-padded) at `base + off`.
+    fn current_comm(&mut self, base: Reg, off: i16) {
+        self.a
+            .st(Size::DW, base, off, 0)
+            .st(Size::DW, base, off + 8, 0);
+        self.a
+            .mov64(R1, base)
+            .add64(R1, off as i32)
+            .mov64(R2, 16)
+            .call(Helper::GET_CURRENT_COMM);
+    }
+
+    /// This thread's entry in the per-thread `map` (pid_tgid at `S_KEY`, r6 = context): r0 = its value,
+    /// or a jump to `out` when there is none. The start of every exit-side program.
+    pub fn thread_entry(&mut self, map: &str, out: &str) {
+        self.a.mov64(R6, R1);
+        self.a
+            .call(Helper::GET_CURRENT_PID_TGID)
+            .stx(Size::DW, R10, S_KEY, R0);
+        self.lookup(map, S_KEY);
+        self.a.jmp(Cond::Eq, R0, 0, out);
+    }
+
     /// Add one to per-CPU counter `idx`.
     pub fn count(&mut self, idx: u32) {
         let skip = self.fresh("count");
@@ -206,14 +229,7 @@ impl<'a> Gen<'a> {
             self.a.jmp(Cond::Eq, R0, 0, filtered);
         }
         if cfg.filter_comms {
-            self.a
-                .st(Size::DW, R10, S_COMM, 0)
-                .st(Size::DW, R10, S_COMM + 8, 0);
-            self.a
-                .mov64(R1, R10)
-                .add64(R1, S_COMM as i32)
-                .mov64(R2, 16)
-                .call(Helper::GET_CURRENT_COMM);
+            self.current_comm(R10, S_COMM);
             self.lookup(MAP_COMMS, S_COMM);
             self.a.jmp(Cond::Eq, R0, 0, filtered);
         }
@@ -373,14 +389,7 @@ impl<'a> Gen<'a> {
             .call(Helper::GET_CURRENT_UID_GID)
             .stx(Size::W, R7, OFF_UID, R0);
         self.a.rsh64(R0, 32).stx(Size::W, R7, OFF_GID, R0);
-        self.a
-            .st(Size::DW, R7, OFF_COMM, 0)
-            .st(Size::DW, R7, OFF_COMM + 8, 0);
-        self.a
-            .mov64(R1, R7)
-            .add64(R1, OFF_COMM as i32)
-            .mov64(R2, 16)
-            .call(Helper::GET_CURRENT_COMM);
+        self.current_comm(R7, OFF_COMM);
     }
 
     /// The file in r8: inode number, device, the deleted flag (no links left) and its path into

@@ -263,26 +263,10 @@ fn parse_id(s: &[u8]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_dir::TempDir;
     use std::os::unix::fs::PermissionsExt;
 
-    struct TempDir(PathBuf);
-
     impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            let dir = std::env::temp_dir().join(format!(
-                "filespy-users-{tag}-{}-{:?}",
-                std::process::id(),
-                std::thread::current().id()
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).expect("create temp dir");
-            TempDir(dir)
-        }
-
-        fn path(&self, name: &str) -> PathBuf {
-            self.0.join(name)
-        }
-
         /// Writes `text` as `name` the way useradd and vipw do: a new file renamed over the old.
         fn replace(&self, name: &str, text: &str) -> PathBuf {
             let tmp = self.path(&format!("{name}+"));
@@ -291,12 +275,6 @@ mod tests {
             let path = self.path(name);
             std::fs::rename(&tmp, &path).expect("rename");
             path
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 
@@ -312,7 +290,7 @@ mod tests {
 
     #[test]
     fn parses_users_and_groups() {
-        let dir = TempDir::new("parse");
+        let dir = TempDir::new("users-parse");
         let mut n = names(&dir);
         assert_eq!(n.user(0), Some("root"));
         assert_eq!(n.user(1000), Some("alice"));
@@ -369,7 +347,7 @@ mod tests {
 
     #[test]
     fn reloads_a_replaced_file_on_the_next_check() {
-        let dir = TempDir::new("replace");
+        let dir = TempDir::new("users-replace");
         let mut n = names(&dir);
         assert_eq!(n.user(1001), None);
         dir.replace(
@@ -386,7 +364,7 @@ mod tests {
 
     #[test]
     fn reloads_a_file_written_in_place() {
-        let dir = TempDir::new("inplace");
+        let dir = TempDir::new("users-inplace");
         let mut n = names(&dir);
         assert_eq!(n.group(2000), None);
         let path = dir.path("group");
@@ -397,7 +375,7 @@ mod tests {
 
     #[test]
     fn checks_at_most_once_a_second() {
-        let dir = TempDir::new("clock");
+        let dir = TempDir::new("users-clock");
         let mut n = names(&dir);
         let t0 = Instant::now();
         n.check_at(t0);
@@ -418,7 +396,7 @@ mod tests {
 
     #[test]
     fn refuses_a_file_others_can_write() {
-        let dir = TempDir::new("wide");
+        let dir = TempDir::new("users-wide");
         let mut n = names(&dir);
         assert_eq!(n.user(1000), Some("alice"));
         let path = dir.path("passwd");
@@ -440,7 +418,7 @@ mod tests {
 
     #[test]
     fn refuses_symlinks_fifos_and_directories() {
-        let dir = TempDir::new("kinds");
+        let dir = TempDir::new("users-kinds");
         let real = dir.replace("real", PASSWD);
         let link = dir.path("link");
         std::os::unix::fs::symlink(&real, &link).expect("symlink");
@@ -494,7 +472,7 @@ mod tests {
 
     #[test]
     fn missing_file_is_empty_and_retried() {
-        let dir = TempDir::new("missing");
+        let dir = TempDir::new("users-missing");
         let mut n = Names::new(dir.path("passwd"), dir.path("group"));
         assert_eq!(n.user(0), None);
         assert_eq!(n.group(0), None);
@@ -512,7 +490,7 @@ mod tests {
 
     #[test]
     fn many_entries() {
-        let dir = TempDir::new("many");
+        let dir = TempDir::new("users-many");
         let mut text = String::new();
         for uid in 0..50_000u32 {
             text.push_str(&format!("user{uid}:x:{uid}:100::/home/user{uid}:/bin/sh\n"));
@@ -527,7 +505,7 @@ mod tests {
 
     #[test]
     fn a_file_over_the_bound_keeps_its_whole_lines() {
-        let dir = TempDir::new("bound");
+        let dir = TempDir::new("users-bound");
         let lines = "a:x:1:1::/:/bin/sh\nbb:x:2:2::/:/bin/sh\nccc:x:3:3::/:/bin/sh\n";
         let mut n = Names::new(dir.replace("passwd", lines), dir.replace("group", GROUP));
         // The bound ends inside the third line, which must not become a name cut short.

@@ -132,11 +132,7 @@ pub fn exit(
 ) -> Result<Program, AsmError> {
     let k = g.k;
     let out = "out";
-    g.a.mov64(R6, R1);
-    g.a.call(Helper::GET_CURRENT_PID_TGID)
-        .stx(Size::DW, R10, S_KEY, R0);
-    g.lookup(MAP_ARGS, S_KEY);
-    g.a.jmp(Cond::Eq, R0, 0, out);
+    g.thread_entry(MAP_ARGS, out);
     g.a.ldx(Size::W, R1, R0, ARGS_TAG)
         .jmp(Cond::Ne, R1, tag(op, via), out);
     for i in 0..layout.args.len() as i16 {

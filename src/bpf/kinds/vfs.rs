@@ -297,11 +297,7 @@ pub fn done(
 ) -> Result<Program, AsmError> {
     let k = g.k;
     let (out, done) = ("out", "done");
-    g.a.mov64(R6, R1);
-    g.a.call(Helper::GET_CURRENT_PID_TGID)
-        .stx(Size::DW, R10, S_KEY, R0);
-    g.lookup(MAP_VFS, S_KEY);
-    g.a.jmp(Cond::Eq, R0, 0, out);
+    g.thread_entry(MAP_VFS, out);
     g.a.ldx(Size::W, R1, R0, V_TAG)
         .jmp(Cond::Ne, R1, h.op as i32, out);
     // The entry is deleted only at the end: until then nothing else can take its memory.

@@ -140,11 +140,7 @@ pub fn entry(mut g: Gen, hook: Hook, cfg: &FilterConfig) -> Result<Program, AsmE
 pub fn exit(mut g: Gen, hook: Hook, via: u16) -> Result<Program, AsmError> {
     let k = g.k;
     let out = "out";
-    g.a.mov64(R6, R1);
-    g.a.call(Helper::GET_CURRENT_PID_TGID)
-        .stx(Size::DW, R10, S_KEY, R0);
-    g.lookup(MAP_INFLIGHT, S_KEY);
-    g.a.jmp(Cond::Eq, R0, 0, out);
+    g.thread_entry(MAP_INFLIGHT, out);
     g.a.ldx(Size::DW, R8, R0, 0);
     g.a.ldx(Size::DW, R1, R0, 8).stx(Size::DW, R10, S_PTR2, R1);
     g.delete(MAP_INFLIGHT, S_KEY);

@@ -70,7 +70,7 @@ impl Lineage {
                             start_time: child.start_time,
                             mm: 0,
                         };
-                        cache.insert(child_key, ctx);
+                        cache.insert(child_key, ctx, ev.mono_ns);
                     }
                 }
             }

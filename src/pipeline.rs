@@ -529,7 +529,7 @@ impl Stream {
                                 );
                             }
                         }
-                        self.cache.insert(key, ctx);
+                        self.cache.insert(key, ctx, mono_ns_of(data));
                     }
                 }
                 self.batch.push(Pending {
@@ -600,7 +600,7 @@ impl Stream {
             // while the process lives, and have the kernel send it again with the next event.
             self.forget.push(key.tgid);
             if let Some(ctx) = ProcContext::from_proc_started(key.tgid, key.start_time) {
-                self.cache.insert(key, ctx);
+                self.cache.insert(key, ctx, self.event.mono_ns);
             }
         }
         self.lineage.account(&self.event, &key, &mut self.cache);

@@ -103,9 +103,11 @@ impl std::hash::Hasher for KeyHasher {
 /// Bounded cache of process contexts; cleared wholesale when full (misses refill from the kernel).
 pub struct ProcCache {
     map: HashMap<ProcKey, ProcContext, BuildHasherDefault<KeyHasher>>,
-    /// (tgid, start time) → the mm of its latest image: a process's current image when only the
-    /// process is known (an exit, whose mm is gone; a parent).
-    latest: HashMap<(u32, u64), u64, BuildHasherDefault<KeyHasher>>,
+    /// (tgid, start time) → the mm of its latest image and when that image was seen (monotonic ns):
+    /// a process's current image when only the process is known (an exit, whose mm is gone; a
+    /// parent). Latest by the kernel's time, not by insertion: rings are read one CPU after another,
+    /// so a process that execs twice on two CPUs may have its newer image read first.
+    latest: HashMap<(u32, u64), (u64, u64), BuildHasherDefault<KeyHasher>>,
     cap: usize,
 }
 
@@ -122,18 +124,25 @@ impl ProcCache {
         self.map.get(key)
     }
 
-    pub fn insert(&mut self, key: ProcKey, ctx: ProcContext) {
+    /// Caches the context of image `key`, seen in a record of monotonic time `seen_ns`.
+    pub fn insert(&mut self, key: ProcKey, ctx: ProcContext, seen_ns: u64) {
         if self.map.len() >= self.cap {
             self.map.clear();
             self.latest.clear();
         }
         self.map.insert(key, ctx);
-        self.latest.insert((key.tgid, key.start_time), key.mm);
+        let latest = self
+            .latest
+            .entry((key.tgid, key.start_time))
+            .or_insert((key.mm, seen_ns));
+        if seen_ns >= latest.1 {
+            *latest = (key.mm, seen_ns);
+        }
     }
 
     /// The latest image of process (tgid, start time).
     pub fn latest(&self, tgid: u32, start_time: u64) -> Option<(ProcKey, &ProcContext)> {
-        let &mm = self.latest.get(&(tgid, start_time))?;
+        let &(mm, _) = self.latest.get(&(tgid, start_time))?;
         let key = ProcKey {
             tgid,
             start_time,
@@ -175,4 +184,32 @@ pub fn ticks_of(start_ns: u64) -> u64 {
     };
     let suspended = now(libc::CLOCK_BOOTTIME).saturating_sub(now(libc::CLOCK_MONOTONIC));
     (start_ns + suspended) / (1_000_000_000 / hz)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(exe: &str) -> ProcContext {
+        ProcContext::new(Some(exe.as_bytes().to_vec()), None, Vec::new(), false)
+    }
+
+    /// Two execs of one process read in the wrong order (two CPUs' rings): the later one stays latest.
+    #[test]
+    fn latest_image_is_the_one_seen_last_by_the_kernel() {
+        let mut cache = ProcCache::new(16);
+        let key = |mm| ProcKey {
+            tgid: 7,
+            start_time: 100,
+            mm,
+        };
+        cache.insert(key(2), ctx("/usr/bin/python3"), 2_000);
+        cache.insert(key(1), ctx("/usr/bin/bash"), 1_000);
+        let (k, c) = cache.latest(7, 100).unwrap();
+        assert_eq!(k.mm, 2);
+        assert_eq!(c.exe_path.as_deref(), Some(&b"/usr/bin/python3"[..]));
+        cache.insert(key(3), ctx("/usr/bin/perl"), 3_000);
+        assert_eq!(cache.latest(7, 100).unwrap().0.mm, 3);
+        assert!(cache.latest(7, 101).is_none());
+    }
 }

@@ -511,7 +511,7 @@ pub(crate) mod tests {
     /// Decode the way the monitor does: context first (cached), then the event.
     fn decode(r: &[u8], ev: &mut Event, cache: &mut ProcCache) -> Result<ProcKey, RecordError> {
         if let Some((key, ctx, _)) = decode_context(r) {
-            cache.insert(key, ctx);
+            cache.insert(key, ctx, mono_ns_of(r));
         }
         let key = decode_into(r, ev)?;
         fill_context(ev, cache.get(&key));

@@ -95,7 +95,7 @@ fn run(events: u64) -> Result<(), String> {
     let mut out = Vec::with_capacity(512 * 1024);
     for r in &first {
         let (key, ctx, _) = decode_context(r).ok_or("context record does not decode")?;
-        cache.insert(key, ctx);
+        cache.insert(key, ctx, filespy::record::mono_ns_of(r));
     }
 
     // Decode alone, then the whole pipeline; output is dropped at the run loop's flush size, as a write to

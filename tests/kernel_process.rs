@@ -263,3 +263,150 @@ fn a_writer_in_a_container_cgroup_names_the_container() {
         "{e}"
     );
 }
+
+/// `clone3`'s arguments (linux/sched.h, CLONE_ARGS_SIZE_VER1: up to `set_tid_size`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+}
+
+/// Runs `argv` (an absolute program) as a child with host pid `pid` (clone3 with `set_tid`, root in the
+/// initial pid namespace) and waits for it: Ok(exit status), or Err(errno) when the pid was not free.
+fn run_with_pid(pid: u32, argv: &[&str]) -> Result<i32, i32> {
+    use std::ffi::CString;
+    let args: Vec<CString> = argv.iter().map(|a| CString::new(*a).unwrap()).collect();
+    let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    let tid = [libc::pid_t::try_from(pid).unwrap()];
+    let cl = CloneArgs {
+        exit_signal: libc::SIGCHLD as u64,
+        set_tid: tid.as_ptr() as u64,
+        set_tid_size: 1,
+        ..CloneArgs::default()
+    };
+    // SAFETY: a fork-like clone (no CLONE_VM); the child only calls execv and _exit, which are
+    // async-signal-safe, on memory prepared before the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &cl as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if ret == 0 {
+        unsafe {
+            libc::execv(ptrs[0], ptrs.as_ptr());
+            libc::_exit(127);
+        }
+    }
+    if ret < 0 {
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+    }
+    assert_eq!(ret, i64::from(pid), "clone3 gave another pid");
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    let waited = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
+    assert_eq!(waited, pid as libc::pid_t);
+    Ok(libc::WEXITSTATUS(status))
+}
+
+/// The absolute path of `prog` on PATH.
+fn which(prog: &str) -> String {
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| std::path::Path::new(d).join(prog))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{prog} not on PATH"))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A real pid reuse: a shell script writes and exits, then `dd` is started with the same host pid
+/// (clone3's set_tid) and writes too. The two processes must never be confused: different entity ids,
+/// each its own exec, executable and script, and the first one's exit before the second one's exec.
+#[test]
+fn a_reused_pid_is_another_process_with_another_entity_id() {
+    let dir = TestDir::new("reuse");
+    let log = dir.join("x.log");
+    let script = dir.join("first.sh");
+    std::fs::write(
+        &script,
+        format!("echo first >> {}\n", q(log.to_str().unwrap())),
+    )
+    .unwrap();
+    let sh = sh_exe();
+    let dd = which("dd");
+    let fs = Filespy::start(
+        &["--events", "write,process", "--path", dir.str()],
+        Out::Collect,
+    );
+    // The first process takes whatever pid the kernel gives; the second is forced onto it once the
+    // first is reaped. Another process may grab the pid in between: then try again with a new one.
+    let mut reused = None;
+    for _ in 0..20 {
+        let child = Command::new(&sh).arg(&script).spawn().unwrap();
+        let pid = child.id();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let of = format!("of={}", log.to_str().unwrap());
+        match run_with_pid(
+            pid,
+            &[&dd, "if=/dev/zero", &of, "bs=5", "count=1", "conv=notrunc"],
+        ) {
+            Ok(status) => {
+                assert_eq!(status, 0, "dd failed");
+                reused = Some(pid);
+                break;
+            }
+            Err(libc::EEXIST) => continue,
+            Err(e) => panic!("clone3 with set_tid: errno {e}"),
+        }
+    }
+    let pid = u64::from(reused.expect("no pid could be reused in 20 tries"));
+    let run = fs.stop();
+    let evs = of_pids(&run, &[pid]);
+    let text = run.lines.join("\n");
+    // The script's shell, then dd, on one pid.
+    assert_eq!(
+        ops(&evs),
+        ["exec", "write", "exit", "exec", "write", "exit"],
+        "{text}"
+    );
+    let (a, b) = (&evs[1]["process"], &evs[4]["process"]);
+    assert_ne!(
+        a["entity_id"], b["entity_id"],
+        "one pid, two processes: {text}"
+    );
+    for e in &evs[..3] {
+        assert_eq!(e["process"]["entity_id"], a["entity_id"], "{e}");
+    }
+    for e in &evs[3..] {
+        assert_eq!(e["process"]["entity_id"], b["entity_id"], "{e}");
+    }
+    assert_eq!(a["file_path"], script.to_str().unwrap(), "{}", evs[1]);
+    assert_eq!(a["exe_path"], evs[0]["file"]["file_path"]);
+    let dd_exe = std::fs::canonicalize(&dd).unwrap();
+    assert_eq!(b["exe_path"], dd_exe.to_str().unwrap(), "{}", evs[4]);
+    assert!(b["file_path"].is_null(), "dd runs no script: {}", evs[4]);
+    assert_eq!(b["cmdline"][0], dd.as_str());
+    assert_eq!(evs[1]["file"]["bytes_written"], 6);
+    assert_eq!(evs[4]["file"]["bytes_written"], 5);
+    // Each exit closes its own process's totals.
+    assert_eq!(evs[2]["exit"]["writes"], 1, "{}", evs[2]);
+    assert_eq!(evs[2]["exit"]["bytes_written"], 6);
+    assert_eq!(evs[5]["exit"]["writes"], 1, "{}", evs[5]);
+    assert_eq!(evs[5]["exit"]["bytes_written"], 5);
+    println!("first: {}\nsecond: {}", evs[1], evs[4]);
+}

@@ -150,8 +150,8 @@ usage: filespy [OPTIONS]            e.g.  sudo filespy > events.jsonl
 Events:
       --events LIST         what to report, comma-separated (default: write): write, create, delete,
                             rename, mkdir, rmdir, link, symlink, chmod, chown, truncate, mmap, exec,
-                            fork, exit; or the groups fim (write and the file operations), process
-                            (exec, fork, exit) and all
+                            fork, exit, open, read; or the groups fim (write and the file
+                            operations), process (exec, fork, exit), access (open, read) and all
 
 Filters (repeat a filter to allow several values; different filters must all match):
       --ext EXT[,EXT..]     watch files ending in .EXT (repeatable; default: txt,log,json; max 256);

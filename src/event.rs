@@ -92,6 +92,11 @@ pub struct FileInfo {
     pub path: Vec<u8>,
     /// `write`: bytes the call wrote.
     pub bytes_written: u64,
+    /// `read`: bytes the call read.
+    pub bytes_read: u64,
+    /// `open`: the fd returned, and whether this open created the file.
+    pub fd: Option<i32>,
+    pub created: bool,
     /// Inode and device, when the kernel reached the file itself (always for writes; for operations
     /// named by a path on the tracepoint path, not).
     pub has_inode: bool,
@@ -109,7 +114,7 @@ pub struct FileInfo {
     pub old_path: Option<Vec<u8>>,
     /// `symlink`: the link's text; `link`: the existing file's path.
     pub target: Option<Vec<u8>>,
-    /// `chmod`, `mkdir`, `create`: permission bits.
+    /// `chmod`, `mkdir`, `create`, `open` (with `O_CREAT` or `O_TMPFILE`): permission bits.
     pub mode: Option<u32>,
     /// `chown`: the new owner and group (None: unchanged).
     pub owner_uid: Option<u32>,
@@ -117,7 +122,7 @@ pub struct FileInfo {
     /// `truncate`: the size; `mmap`: the mapping's length.
     pub size: Option<u64>,
     /// Operation flags where they matter: `rename`'s `RENAME_*`, `fallocate`'s mode, `mmap`'s prot
-    /// and flags.
+    /// and flags, `open`'s `O_*`.
     pub flags: Vec<&'static str>,
 }
 
@@ -148,6 +153,9 @@ pub struct IoSummary {
     pub bytes_written: u64,
     /// Distinct files written (counted up to a bound, see `io_summary`).
     pub files_written: u64,
+    /// Reads and bytes read, among the `read` events reported (0 when reads are not watched).
+    pub reads: u64,
+    pub bytes_read: u64,
 }
 
 impl Default for Event {

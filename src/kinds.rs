@@ -24,6 +24,8 @@ pub enum Op {
     Exec = 13,
     Fork = 14,
     Exit = 15,
+    Open = 16,
+    Read = 17,
 }
 
 /// Named sets of kinds for `--events`.
@@ -33,6 +35,8 @@ pub enum Group {
     Fim,
     /// Process lifecycle: exec, fork, exit.
     Process,
+    /// Access: open and read.
+    Access,
 }
 
 /// One row of the table.
@@ -57,7 +61,7 @@ pub struct Kind {
 }
 
 /// Every kind, in `Op` order.
-pub static KINDS: [Kind; 15] = [
+pub static KINDS: [Kind; 17] = [
     Kind {
         op: Op::Write,
         name: "write",
@@ -239,6 +243,30 @@ pub static KINDS: [Kind; 15] = [
         ocsf_activity: 2,
         summary: "the last thread of a process ended: exit names the code or signal, run time, I/O",
     },
+    Kind {
+        op: Op::Open,
+        name: "open",
+        groups: &[Group::Access],
+        ext_filtered: true,
+        has_file: true,
+        ecs_type: "access",
+        ecs_action: "open",
+        ocsf_class: 1001,
+        ocsf_activity: 14,
+        summary: "a file opened: flags, mode, the fd returned, whether it created the file",
+    },
+    Kind {
+        op: Op::Read,
+        name: "read",
+        groups: &[Group::Access],
+        ext_filtered: true,
+        has_file: true,
+        ecs_type: "access",
+        ecs_action: "read",
+        ocsf_class: 1001,
+        ocsf_activity: 2,
+        summary: "bytes read from a file",
+    },
 ];
 
 impl Op {
@@ -314,7 +342,7 @@ impl OpSet {
     }
 }
 
-/// Parses `--events`: op names and the groups `fim`, `process` and `all`, comma-separated.
+/// Parses `--events`: op names and the groups `fim`, `process`, `access` and `all`, comma-separated.
 pub fn parse_events(list: &str) -> Result<OpSet, String> {
     let mut set = OpSet::empty();
     for word in list.split(',').map(str::trim) {
@@ -323,11 +351,12 @@ pub fn parse_events(list: &str) -> Result<OpSet, String> {
             "all" => OpSet::all(),
             "fim" => OpSet::group(Group::Fim),
             "process" => OpSet::group(Group::Process),
+            "access" => OpSet::group(Group::Access),
             name => match Op::from_name(name) {
                 Some(op) => OpSet::only(op),
                 None => {
                     return Err(format!(
-                        "unknown event {name:?} (expected {}, or the groups fim, process and all)",
+                        "unknown event {name:?} (expected {}, or the groups fim, process, access and all)",
                         KINDS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
                     ))
                 }
@@ -347,7 +376,8 @@ mod tests {
             assert_eq!(k.op as usize, i + 1, "{}", k.name);
             assert_eq!(Op::from_u16(k.op as u16), Some(k.op));
             assert_eq!(Op::from_name(k.name), Some(k.op));
-            assert!((1..=7).contains(&k.ocsf_activity));
+            // OCSF File System Activity: 1-7 for changes, 2 Read, 14 Open.
+            assert!((1..=7).contains(&k.ocsf_activity) || k.ocsf_activity == 14);
             assert!([1001, 1007].contains(&k.ocsf_class));
             assert_eq!(
                 k.has_file,
@@ -367,6 +397,8 @@ mod tests {
         let p = parse_events("process").unwrap();
         assert!(p.contains(Op::Exec) && p.contains(Op::Fork) && p.contains(Op::Exit));
         assert!(!p.contains(Op::Write));
+        let a = parse_events("access").unwrap();
+        assert_eq!(a.iter().collect::<Vec<_>>(), [Op::Open, Op::Read]);
         assert_eq!(parse_events("all").unwrap(), OpSet::all());
         assert!(parse_events("wrte")
             .unwrap_err()

@@ -88,6 +88,14 @@ impl Lineage {
                     io.summary.files_written += 1;
                 }
             }
+            Op::Read => {
+                if self.io.len() >= MAX_PROCESSES {
+                    self.io.clear();
+                }
+                let io = self.io.entry((key.tgid, key.start_time)).or_default();
+                io.summary.reads += 1;
+                io.summary.bytes_read += ev.file.bytes_read;
+            }
             _ => {}
         }
     }

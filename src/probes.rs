@@ -62,6 +62,7 @@ pub struct Maps {
     pub events: Map,
     pub scratch: Map,
     pub inflight: Map,
+    pub inflight_read: Map,
     pub args: Map,
     pub vfs_args: Map,
     pub seen: Map,
@@ -86,6 +87,18 @@ impl Maps {
                 write::INFLIGHT_VALUE,
                 16384,
                 codegen::MAP_INFLIGHT,
+            )?,
+            // Preallocated: only as large as `read` needs.
+            inflight_read: Map::create(
+                MapType::Hash,
+                8,
+                write::INFLIGHT_VALUE,
+                if f.events.contains(Op::Read) {
+                    16384
+                } else {
+                    1
+                },
+                codegen::MAP_INFLIGHT_READ,
             )?,
             // LRU: a thread that dies inside a hooked syscall never takes its entry back.
             args: Map::create(MapType::LruHash, 8, ARGS_VALUE, 16384, codegen::MAP_ARGS)?,
@@ -139,6 +152,7 @@ impl Maps {
             codegen::MAP_EVENTS => &self.events,
             codegen::MAP_SCRATCH => &self.scratch,
             codegen::MAP_INFLIGHT => &self.inflight,
+            codegen::MAP_INFLIGHT_READ => &self.inflight_read,
             codegen::MAP_ARGS => &self.args,
             codegen::MAP_VFS => &self.vfs_args,
             codegen::MAP_SEEN => &self.seen,
@@ -195,7 +209,10 @@ pub fn generate(
     let cfg = filter_config(f, self_tgid);
     let mut out = Vec::new();
     if f.events.contains(Op::Write) {
-        write_programs(k, hook, &cfg, &mut out)?;
+        data_programs(k, hook, &cfg, write::Data::Written, &mut out)?;
+    }
+    if f.events.contains(Op::Read) {
+        data_programs(k, hook, &cfg, write::Data::Read, &mut out)?;
     }
     process_programs(k, f, &cfg, &mut out)?;
     for op in f
@@ -255,7 +272,7 @@ pub fn generate(
             out.push(Generated {
                 name: format!("{name}_out"),
                 section: format!("tracepoint/syscalls/{exit}"),
-                program: syscall::exit(Gen::new(k), op, via, sc, &layout).map_err(asm_err)?,
+                program: syscall::exit(Gen::new(k), op, via, sc, &layout, &cfg).map_err(asm_err)?,
             });
         }
     }
@@ -306,27 +323,33 @@ fn asm_err(e: bpfasm::AsmError) -> SysError {
 }
 
 /// `write`: kprobe/kretprobe on `vfs_write` or the write syscalls' tracepoints, plus the vectored
-/// writes' tracepoints on both paths.
-fn write_programs(
+/// writes' tracepoints on both paths. `read`: the read syscalls' tracepoints on both paths. Both: the
+/// copies' tracepoints and io_uring's completions.
+fn data_programs(
     k: &KernelOffsets,
     hook: HookKind,
     cfg: &FilterConfig,
+    data: write::Data,
     out: &mut Vec<Generated>,
 ) -> Result<(), SysError> {
-    if hook == HookKind::Kprobe {
+    let (syscalls, prefix, uring_name): (&[write::WriteSyscall], &str, &str) = match data {
+        write::Data::Written => (&write::SYSCALLS, "fs", "fs_uring_write"),
+        write::Data::Read => (&write::READ_SYSCALLS, "fs_read", "fs_uring_read"),
+    };
+    if hook == HookKind::Kprobe && data == write::Data::Written {
         let h = write::Hook::Kprobe;
         out.push(Generated {
             name: "filespy_entry".into(),
             section: "kprobe/vfs_write".into(),
-            program: write::entry(Gen::new(k), h, cfg).map_err(asm_err)?,
+            program: write::entry(Gen::new(k), h, cfg, data).map_err(asm_err)?,
         });
         out.push(Generated {
             name: "filespy_exit".into(),
             section: "kretprobe/vfs_write".into(),
-            program: write::exit(Gen::new(k), h, 0).map_err(asm_err)?,
+            program: write::exit(Gen::new(k), h, 0, data).map_err(asm_err)?,
         });
     }
-    for sc in &write::SYSCALLS {
+    for sc in syscalls {
         if hook == HookKind::Kprobe && !sc.beside_vfs_write {
             continue;
         }
@@ -344,21 +367,21 @@ fn write_programs(
                 .transpose()?,
         };
         out.push(Generated {
-            name: format!("fs_enter_{name}"),
+            name: format!("{prefix}_enter_{name}"),
             section: format!("tracepoint/syscalls/{enter}"),
-            program: write::entry(Gen::new(k), h, cfg).map_err(asm_err)?,
+            program: write::entry(Gen::new(k), h, cfg, data).map_err(asm_err)?,
         });
         out.push(Generated {
-            name: format!("fs_exit_{name}"),
+            name: format!("{prefix}_exit_{name}"),
             section: format!("tracepoint/syscalls/{exit}"),
-            program: write::exit(Gen::new(k), h, sc.via).map_err(asm_err)?,
+            program: write::exit(Gen::new(k), h, sc.via, data).map_err(asm_err)?,
         });
     }
     if let Some(layout) = uring_layout(k)? {
         out.push(Generated {
-            name: "fs_uring_write".into(),
+            name: uring_name.into(),
             section: "tracepoint/io_uring/io_uring_complete".into(),
-            program: write::uring(Gen::new(k), layout, cfg).map_err(asm_err)?,
+            program: write::uring(Gen::new(k), layout, cfg, data).map_err(asm_err)?,
         });
     }
     Ok(())

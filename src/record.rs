@@ -182,6 +182,9 @@ pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> 
     let bytes = u64_at(data, OFF_BYTES);
     let (arg0, arg1) = (u32_at(data, OFF_ARG0), u32_at(data, OFF_ARG1));
     f.bytes_written = if op == Op::Write { bytes } else { 0 };
+    f.bytes_read = if op == Op::Read { bytes } else { 0 };
+    f.fd = None;
+    f.created = false;
     let s = &r.sections;
     resolve(
         s[Section::Path as usize],
@@ -247,7 +250,15 @@ pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> 
             f.size = Some(bytes);
             f.flags = flag_names(arg0, &PROT_FLAGS);
         }
-        Op::Delete | Op::Rmdir | Op::Exec => {}
+        Op::Open => {
+            f.flags = open_flag_names(arg0);
+            if arg0 & (O_CREAT | O_TMPFILE) != 0 {
+                f.mode = Some(arg1 & 0o7777);
+            }
+            f.fd = Some(bytes as i32);
+            f.created = flags & F_CREATED != 0;
+        }
+        Op::Delete | Op::Rmdir | Op::Exec | Op::Read => {}
         Op::Fork => {
             ev.child = Some(ChildInfo {
                 pid: arg0,
@@ -290,6 +301,54 @@ const FALLOC_FLAGS: [(u32, &str); 6] = [
     (0x40, "FALLOC_FL_UNSHARE_RANGE"),
 ];
 const PROT_FLAGS: [(u32, &str); 3] = [(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC")];
+
+const O_CREAT: u32 = 0o100;
+const O_DIRECTORY: u32 = 0o200000;
+const O_DSYNC: u32 = 0o10000;
+const O_SYNC_ONLY: u32 = 0o4000000;
+const O_TMPFILE_ONLY: u32 = 0o20000000;
+const O_TMPFILE: u32 = O_TMPFILE_ONLY | O_DIRECTORY;
+/// `open`'s flags (x86-64 values) after the access mode, as strace names them. `O_SYNC` and
+/// `O_TMPFILE` include another bit (`O_DSYNC`, `O_DIRECTORY`), named only once.
+const OPEN_FLAGS: [(u32, &str); 17] = [
+    (O_CREAT, "O_CREAT"),
+    (0o200, "O_EXCL"),
+    (0o400, "O_NOCTTY"),
+    (0o1000, "O_TRUNC"),
+    (0o2000, "O_APPEND"),
+    (0o4000, "O_NONBLOCK"),
+    (O_DSYNC, "O_DSYNC"),
+    (0o20000, "O_ASYNC"),
+    (0o40000, "O_DIRECT"),
+    (0o100000, "O_LARGEFILE"),
+    (O_DIRECTORY, "O_DIRECTORY"),
+    (0o400000, "O_NOFOLLOW"),
+    (0o1000000, "O_NOATIME"),
+    (0o2000000, "O_CLOEXEC"),
+    (O_SYNC_ONLY | O_DSYNC, "O_SYNC"),
+    (0o10000000, "O_PATH"),
+    (O_TMPFILE, "O_TMPFILE"),
+];
+
+/// `O_RDONLY`, `O_WRONLY` or `O_RDWR`, then each flag set.
+fn open_flag_names(v: u32) -> Vec<&'static str> {
+    let mut names = vec![match v & 3 {
+        0 => "O_RDONLY",
+        1 => "O_WRONLY",
+        _ => "O_RDWR",
+    }];
+    for &(bits, name) in &OPEN_FLAGS {
+        let implied_by = match bits {
+            O_DSYNC => O_SYNC_ONLY,
+            O_DIRECTORY => O_TMPFILE_ONLY,
+            _ => 0,
+        };
+        if v & bits == bits && v & implied_by == 0 {
+            names.push(name);
+        }
+    }
+    names
+}
 
 fn flag_names(v: u32, table: &[(u32, &'static str)]) -> Vec<&'static str> {
     table
@@ -455,6 +514,22 @@ fn copy_opt(dst: &mut Option<Vec<u8>>, src: &Option<Vec<u8>>) {
 pub(crate) mod tests {
     use super::*;
     use crate::proc_cache::ProcCache;
+
+    #[test]
+    fn open_flags_are_named_as_strace_names_them() {
+        assert_eq!(open_flag_names(0), ["O_RDONLY"]);
+        assert_eq!(
+            open_flag_names(0o2001101),
+            ["O_WRONLY", "O_CREAT", "O_TRUNC", "O_CLOEXEC"]
+        );
+        assert_eq!(open_flag_names(0o2 | 0o2000), ["O_RDWR", "O_APPEND"]);
+        // O_SYNC holds O_DSYNC's bit, O_TMPFILE O_DIRECTORY's: each named once.
+        assert_eq!(open_flag_names(0o4010001), ["O_WRONLY", "O_SYNC"]);
+        assert_eq!(open_flag_names(0o10001), ["O_WRONLY", "O_DSYNC"]);
+        assert_eq!(open_flag_names(0o20200002), ["O_RDWR", "O_TMPFILE"]);
+        assert_eq!(open_flag_names(0o200000), ["O_RDONLY", "O_DIRECTORY"]);
+        assert_eq!(open_flag_names(0o10000000), ["O_RDONLY", "O_PATH"]);
+    }
 
     /// A record as the kernel programs build it: `sections` in `Section` order.
     pub(crate) fn record_of(op: Op, via: u16, flags: u16, sections: [&[u8]; SECTIONS]) -> Vec<u8> {

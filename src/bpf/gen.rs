@@ -14,6 +14,8 @@ use bpfasm::{Asm, AsmError, Cond, Helper, Program, Reg, Reg::*, Size, F_CURRENT_
 pub const MAP_EVENTS: &str = "events";
 pub const MAP_SCRATCH: &str = "scratch";
 pub const MAP_INFLIGHT: &str = "inflight";
+/// `inflight` of the read programs: a copy is both a write and a read of one thread at once.
+pub const MAP_INFLIGHT_READ: &str = "inflight_read";
 pub const MAP_ARGS: &str = "args";
 pub const MAP_VFS: &str = "vfs_args";
 pub const MAP_SEEN: &str = "seen";

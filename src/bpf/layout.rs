@@ -173,6 +173,8 @@ pub const F_HAS_INODE: u16 = 256;
 pub const F_USER_FAULT: u16 = 512;
 /// `fork`: the child is a thread of the parent's process.
 pub const F_THREAD: u16 = 1024;
+/// An `open` that created the file (`FMODE_CREATED`).
+pub const F_CREATED: u16 = 2048;
 
 /// Data area: offsets into it are masked with `DATA_MASK` so the verifier can bound every write. Two
 /// paths of `PATH_MAX` with their user strings, exe, cwd and argv fit.

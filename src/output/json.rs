@@ -8,7 +8,8 @@
 //! script (or `-m` module), `exe_path`, `file_path` and `cwd` may be null, `dev` is `"major:minor"`
 //! (both null when the kernel did not reach the file). The op's fields: write `bytes_written`;
 //! a copy's write also `source_path`, `source_inode`; rename `old_path`, `flags`; link and symlink `target`; chmod, mkdir and create `mode` (octal
-//! string); chown `uid`, `gid`; truncate `size`, `flags`; mmap `size`, `flags`.
+//! string); chown `uid`, `gid`; truncate `size`, `flags`; mmap `size`, `flags`; read `bytes_read`;
+//! open `flags`, `mode` (null without `O_CREAT`/`O_TMPFILE`), `fd`, `created`?.
 
 use super::encode::{base64_into, json_bytes_field, json_string, push_u64};
 use crate::clock::Clock;
@@ -243,6 +244,10 @@ fn process_fields(ev: &Event, out: &mut Vec<u8>) {
         push_u64(out, io.bytes_written);
         out.extend_from_slice(b",\"files_written\":");
         push_u64(out, io.files_written);
+        out.extend_from_slice(b",\"reads\":");
+        push_u64(out, io.reads);
+        out.extend_from_slice(b",\"bytes_read\":");
+        push_u64(out, io.bytes_read);
         out.push(b'}');
     }
 }
@@ -293,6 +298,25 @@ fn op_fields(ev: &Event, out: &mut Vec<u8>) {
             out.extend_from_slice(b",\"size\":");
             push_u64(out, f.size.unwrap_or(0));
             flags_field(&f.flags, out);
+        }
+        Op::Read => {
+            out.extend_from_slice(b",\"bytes_read\":");
+            push_u64(out, f.bytes_read);
+        }
+        Op::Open => {
+            flags_field(&f.flags, out);
+            match f.mode {
+                Some(m) => {
+                    let text = format!(",\"mode\":\"{m:04o}\"");
+                    out.extend_from_slice(text.as_bytes());
+                }
+                None => out.extend_from_slice(b",\"mode\":null"),
+            }
+            out.extend_from_slice(b",\"fd\":");
+            push_u64(out, f.fd.unwrap_or(0).max(0) as u64);
+            if f.created {
+                out.extend_from_slice(b",\"created\":true");
+            }
         }
         Op::Delete | Op::Rmdir | Op::Exec | Op::Fork | Op::Exit => {}
     }

@@ -74,6 +74,7 @@ impl TextWriter {
         num.clear();
         match (ev.op, ev.file.size) {
             (Op::Write, _) => push_u64(&mut num, ev.file.bytes_written),
+            (Op::Read, _) => push_u64(&mut num, ev.file.bytes_read),
             (_, Some(size)) => push_u64(&mut num, size),
             (_, None) => num.push(b'-'),
         }

@@ -61,7 +61,10 @@ pub fn one_of_each_op() -> Vec<Event> {
             ev.via = filespy::bpf::kinds::via_name(k.op, 0).expect("every op has a syscall");
             let f = &mut ev.file;
             f.bytes_written = 0;
-            f.has_inode = matches!(k.op, Op::Create | Op::Truncate | Op::Mmap);
+            f.has_inode = matches!(
+                k.op,
+                Op::Create | Op::Truncate | Op::Mmap | Op::Open | Op::Read
+            );
             match k.op {
                 Op::Rename => {
                     f.old_path = Some(b"/var/log/old\xff.log".to_vec());
@@ -76,6 +79,13 @@ pub fn one_of_each_op() -> Vec<Event> {
                     f.owner_gid = None;
                 }
                 Op::Truncate => f.size = Some(0),
+                Op::Open => {
+                    f.flags = vec!["O_WRONLY", "O_CREAT", "O_TRUNC"];
+                    f.mode = Some(0o640);
+                    f.fd = Some(3);
+                    f.created = true;
+                }
+                Op::Read => f.bytes_read = 4096,
                 Op::Mmap => {
                     f.size = Some(4096);
                     f.flags = vec!["PROT_READ", "PROT_WRITE"];
@@ -99,6 +109,8 @@ pub fn one_of_each_op() -> Vec<Event> {
                         writes: 3,
                         bytes_written: 12,
                         files_written: 2,
+                        reads: 4,
+                        bytes_read: 9000,
                     });
                 }
                 Op::Write | Op::Delete | Op::Rmdir | Op::Exec => {}

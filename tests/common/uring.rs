@@ -4,8 +4,11 @@
 
 use std::io;
 
+pub const IORING_OP_READV: u8 = 1;
 pub const IORING_OP_WRITEV: u8 = 2;
+pub const IORING_OP_READ_FIXED: u8 = 4;
 pub const IORING_OP_WRITE_FIXED: u8 = 5;
+pub const IORING_OP_READ: u8 = 22;
 pub const IORING_OP_WRITE: u8 = 23;
 pub const IORING_OP_SPLICE: u8 = 30;
 // The path operations (5.11: RENAMEAT, UNLINKAT; 5.15: MKDIRAT, SYMLINKAT, LINKAT); a kernel without

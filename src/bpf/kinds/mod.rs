@@ -11,6 +11,7 @@ pub mod delete;
 pub mod link;
 pub mod mkdir;
 pub mod mmap;
+pub mod open;
 pub mod process;
 pub mod rename;
 pub mod rmdir;
@@ -58,6 +59,12 @@ pub enum Value {
     Arg(&'static str),
     /// The file's size after the call (`i_size`; fd targets only).
     SizeAfter,
+    /// The call's return value.
+    Ret,
+    /// A constant (what a call implies: `creat`'s flags).
+    Const(i32),
+    /// The u32 at this byte offset of the user memory an argument points to (`openat2`'s `how`).
+    User(&'static str, i16),
 }
 
 /// One syscall that performs a kind, and where its pieces are.
@@ -78,6 +85,11 @@ pub struct Syscall {
     pub created_only: bool,
     /// Only regular files (fd targets).
     pub regular_only: bool,
+    /// The file filters (regular files, `--ext`) in the kernel, before a record is started: for
+    /// the loud kinds (`open`), whose every call would otherwise reach user space.
+    pub file_filter: bool,
+    /// Flag files this call created (`F_CREATED`).
+    pub mark_created: bool,
 }
 
 impl Syscall {
@@ -92,6 +104,8 @@ impl Syscall {
             bytes: None,
             created_only: false,
             regular_only: false,
+            file_filter: false,
+            mark_created: false,
         }
     }
 }
@@ -109,11 +123,10 @@ pub const fn at(dirfd: &'static str, path: &'static str) -> Target {
     }
 }
 
-/// The syscalls of each kind but `write`, whose `via` is the index in its list; the kind's VFS
+/// The syscalls of each kind but `write` and `read` (programs of their own), whose `via` is the index in its list; the kind's VFS
 /// function (kprobe path) follows them (`vfs_via`).
 pub fn syscalls(op: Op) -> &'static [Syscall] {
     match op {
-        Op::Write => &[],
         Op::Create => create::SYSCALLS,
         Op::Delete => delete::SYSCALLS,
         Op::Rename => rename::SYSCALLS,
@@ -125,7 +138,8 @@ pub fn syscalls(op: Op) -> &'static [Syscall] {
         Op::Chown => chown::SYSCALLS,
         Op::Truncate => truncate::SYSCALLS,
         Op::Mmap => mmap::SYSCALLS,
-        Op::Exec | Op::Fork | Op::Exit => &[],
+        Op::Open => open::SYSCALLS,
+        Op::Write | Op::Read | Op::Exec | Op::Fork | Op::Exit => &[],
     }
 }
 
@@ -138,6 +152,7 @@ pub fn vfs_via(op: Op) -> u16 {
 pub fn via_name(op: Op, via: u16) -> Option<&'static str> {
     match op {
         Op::Write => write::VIA.get(via as usize).copied(),
+        Op::Read => write::READ_VIA.get(via as usize).copied(),
         Op::Exec => process::EXEC_VIA.get(via as usize).copied(),
         Op::Fork => process::FORK_VIA.get(via as usize).copied(),
         Op::Exit => process::EXIT_VIA.get(via as usize).copied(),

@@ -49,7 +49,7 @@ pub fn arg_names(sc: &Syscall) -> Vec<&'static str> {
         }
     }
     for v in [sc.arg0, sc.arg1, sc.bytes].into_iter().flatten() {
-        if let Value::Arg(n) = v {
+        if let Value::Arg(n) | Value::User(n, _) = v {
             add(n);
         }
     }
@@ -122,16 +122,18 @@ pub fn enter(
     g.finish()
 }
 
-/// Exit: the saved arguments back; failures counted; the record built and sent.
+/// Exit: the saved arguments back; failures counted; the file filters where the kind asks for them;
+/// the record built and sent.
 pub fn exit(
     mut g: Gen,
     op: Op,
     via: u16,
     sc: &Syscall,
     layout: &Layout,
+    cfg: &FilterConfig,
 ) -> Result<Program, AsmError> {
     let k = g.k;
-    let out = "out";
+    let (out, filtered) = ("out", "filtered");
     g.thread_entry(MAP_ARGS, out);
     g.a.ldx(Size::W, R1, R0, ARGS_TAG)
         .jmp(Cond::Ne, R1, tag(op, via), out);
@@ -147,9 +149,9 @@ pub fn exit(
     g.a.ja(out);
     g.a.label(&ok);
     g.a.stx(Size::DW, R10, S_VAL, R9);
-    g.header(op as u16, via, out);
 
-    // The target: r8 = its file where it has one.
+    // A file target: r8 = its file, tested before a record is started (`header` keeps r8).
+    let fd_target = matches!(sc.target, Target::Fd(_) | Target::RetFd);
     match sc.target {
         Target::Fd(n) => {
             g.a.ldx(Size::W, R9, R10, slot(layout, n));
@@ -161,27 +163,40 @@ pub fn exit(
         }
         Target::At { .. } | Target::Text(_) => {}
     }
-    match sc.target {
-        Target::Fd(_) | Target::RetFd => {
-            if sc.created_only {
-                g.read_to_stack(S_TMP, 4, R8, k.file_f_mode);
-                g.a.ldx(Size::W, R1, R10, S_TMP)
-                    .and64(R1, FMODE_CREATED)
-                    .jmp(Cond::Eq, R1, 0, out);
-            }
-            if sc.regular_only || sc.created_only {
-                g.require_regular(out);
-            }
-            g.file_info(Section::Path, F_TRUNCATED);
+    if fd_target {
+        if sc.created_only {
+            g.read_to_stack(S_TMP, 4, R8, k.file_f_mode);
+            g.a.ldx(Size::W, R1, R10, S_TMP)
+                .and64(R1, FMODE_CREATED)
+                .jmp(Cond::Eq, R1, 0, out);
         }
-        t => named(
+        if sc.file_filter {
+            g.file_filter(cfg, filtered);
+        } else if sc.regular_only || sc.created_only {
+            g.require_regular(out);
+        }
+    }
+    g.header(op as u16, via, out);
+    if fd_target {
+        if sc.mark_created {
+            let kept = g.fresh("not_created");
+            g.read_to_stack(S_TMP, 4, R8, k.file_f_mode);
+            g.a.ldx(Size::W, R1, R10, S_TMP)
+                .and64(R1, FMODE_CREATED)
+                .jmp(Cond::Eq, R1, 0, &kept);
+            g.set_flag(F_CREATED);
+            g.a.label(&kept);
+        }
+        g.file_info(Section::Path, F_TRUNCATED);
+    } else {
+        named(
             &mut g,
-            t,
+            sc.target,
             layout,
             Section::Path,
             Section::PathUser,
             F_TRUNCATED,
-        ),
+        );
     }
     if let Some(t) = sc.second {
         named(
@@ -208,12 +223,29 @@ pub fn exit(
                 g.read_u64(R1, R8, k.file_f_inode);
                 g.read_to_event(off, 8, R1, k.inode_i_size);
             }
+            Some(Value::Ret) => {
+                g.a.ldx(Size::DW, R1, R10, S_VAL).stx(size, R7, off, R1);
+            }
+            Some(Value::Const(c)) => {
+                g.a.st(size, R7, off, c);
+            }
+            Some(Value::User(n, at)) => {
+                // Unreadable memory leaves 0 (the kernel has just read it, so it is mapped).
+                g.a.st(Size::DW, R10, S_TMP, 0)
+                    .mov64(R1, R10)
+                    .add64(R1, S_TMP as i32)
+                    .mov64(R2, 4)
+                    .ldx(Size::DW, R3, R10, slot(layout, n))
+                    .add64(R3, i32::from(at))
+                    .call(Helper::PROBE_READ_USER);
+                g.a.ldx(Size::W, R1, R10, S_TMP).stx(size, R7, off, R1);
+            }
             None => {}
         }
     }
     g.process_context(Context::FirstOfImage);
     g.submit(out);
-    g.epilogue(out, None);
+    g.epilogue(out, sc.file_filter.then_some(filtered));
     g.walk_subprogram();
     g.finish()
 }

@@ -1,4 +1,4 @@
-//! `write`: bytes written to a watched file.
+//! `write`: bytes written to a watched file; `read`: bytes read from one, by the same programs.
 //!
 //! - kprobe path: `vfs_write` entry filters and remembers the `struct file *` per thread in `inflight`;
 //!   the kretprobe reads the bytes the kernel actually wrote and builds the event.
@@ -45,7 +45,53 @@ pub const VIA: [&str; 13] = [
     "io_uring_splice",
 ];
 
-/// A syscall whose tracepoints carry writes.
+/// How data read from a file arrived, by `via` index: the syscalls (on both paths), then io_uring's.
+pub const READ_VIA: [&str; 11] = [
+    "read",
+    "pread64",
+    "readv",
+    "preadv",
+    "preadv2",
+    "copy_file_range",
+    "sendfile64",
+    "splice",
+    "io_uring_readv",
+    "io_uring_read_fixed",
+    "io_uring_read",
+];
+
+/// Which way the data goes: the kind the programs report and the per-thread map they use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Data {
+    Written,
+    Read,
+}
+
+impl Data {
+    pub fn op(self) -> Op {
+        match self {
+            Data::Written => Op::Write,
+            Data::Read => Op::Read,
+        }
+    }
+
+    fn map(self) -> &'static str {
+        match self {
+            Data::Written => MAP_INFLIGHT,
+            Data::Read => MAP_INFLIGHT_READ,
+        }
+    }
+
+    /// io_uring opcodes (UAPI numbers) that move data this way, and their `via`.
+    fn uring_ops(self) -> &'static [(i32, u16)] {
+        match self {
+            Data::Written => &URING_OPS,
+            Data::Read => &URING_READ_OPS,
+        }
+    }
+}
+
+/// A syscall whose tracepoints carry writes (or reads).
 pub struct WriteSyscall {
     pub name: &'static str,
     /// The fd field of its enter record that names the written file.
@@ -93,14 +139,37 @@ pub const SYSCALLS: [WriteSyscall; 8] = [
     copy("splice", "fd_out", "fd_in", 8),
 ];
 
+/// The syscalls that read a file: the copies read their source. Hooked on both paths.
+pub const READ_SYSCALLS: [WriteSyscall; 8] = [
+    plain("read", 0, true),
+    plain("pread64", 1, true),
+    plain("readv", 2, true),
+    plain("preadv", 3, true),
+    plain("preadv2", 4, true),
+    WriteSyscall {
+        fd: "fd_in",
+        ..plain("copy_file_range", 5, true)
+    },
+    WriteSyscall {
+        fd: "in_fd",
+        ..plain("sendfile64", 6, true)
+    },
+    WriteSyscall {
+        fd: "fd_in",
+        ..plain("splice", 7, true)
+    },
+];
+
 /// io_uring opcodes that write to a file (UAPI numbers) and their `via`.
 pub const URING_OPS: [(i32, u16); 4] = [(2, 9), (5, 10), (23, 11), (30, 12)];
+/// io_uring opcodes that read a file: READV, READ_FIXED, READ.
+pub const URING_READ_OPS: [(i32, u16); 3] = [(1, 8), (4, 9), (22, 10)];
 
 /// Value of `inflight`: the written file and the file copied from (0 for plain writes).
 pub const INFLIGHT_VALUE: u32 = 16;
 
-/// Entry: filters, then remember r8 = file for this thread in `inflight`.
-pub fn entry(mut g: Gen, hook: Hook, cfg: &FilterConfig) -> Result<Program, AsmError> {
+/// Entry: filters, then remember r8 = file for this thread in `inflight` (`inflight_read`).
+pub fn entry(mut g: Gen, hook: Hook, cfg: &FilterConfig, data: Data) -> Result<Program, AsmError> {
     let k = g.k;
     let (out, filtered) = ("out", "filtered");
     g.a.mov64(R6, R1);
@@ -131,19 +200,19 @@ pub fn entry(mut g: Gen, hook: Hook, cfg: &FilterConfig) -> Result<Program, AsmE
         g.a.stx(Size::DW, R10, S_SEEN + 8, R8);
         g.a.label(&none);
     }
-    g.update(MAP_INFLIGHT, S_KEY, S_SEEN);
+    g.update(data.map(), S_KEY, S_SEEN);
     g.epilogue(out, Some(filtered));
     g.finish()
 }
 
-/// Exit: take this thread's file from `inflight`; count failed writes; build and send the event.
-pub fn exit(mut g: Gen, hook: Hook, via: u16) -> Result<Program, AsmError> {
+/// Exit: take this thread's file from `inflight`; count failed calls; build and send the event.
+pub fn exit(mut g: Gen, hook: Hook, via: u16, data: Data) -> Result<Program, AsmError> {
     let k = g.k;
     let out = "out";
-    g.thread_entry(MAP_INFLIGHT, out);
+    g.thread_entry(data.map(), out);
     g.a.ldx(Size::DW, R8, R0, 0);
     g.a.ldx(Size::DW, R1, R0, 8).stx(Size::DW, R10, S_PTR2, R1);
-    g.delete(MAP_INFLIGHT, S_KEY);
+    g.delete(data.map(), S_KEY);
     let ret_off = match hook {
         Hook::Kprobe => k.pt_regs_ax,
         Hook::Tracepoint { ret_off, .. } => ret_off,
@@ -151,11 +220,15 @@ pub fn exit(mut g: Gen, hook: Hook, via: u16) -> Result<Program, AsmError> {
     g.a.ldx(Size::DW, R9, R6, ret_off);
     let wrote = g.fresh("wrote");
     g.a.jmp(Cond::Sgt, R9, 0, &wrote);
+    if data == Data::Read {
+        // End of file: nothing read, nothing failed.
+        g.a.jmp(Cond::Eq, R9, 0, out);
+    }
     g.count(STAT_FAILED);
     g.a.ja(out);
     g.a.label(&wrote);
     g.a.stx(Size::DW, R10, S_VAL, R9);
-    g.header(Op::Write as u16, via, out);
+    g.header(data.op() as u16, via, out);
     g.a.ldx(Size::DW, R9, R10, S_VAL)
         .stx(Size::DW, R7, OFF_BYTES, R9);
     g.file_info(Section::Path, F_TRUNCATED);
@@ -200,9 +273,14 @@ pub struct UringLayout {
     pub kiocb_file: i16,
 }
 
-/// `io_uring:io_uring_complete`: a completed write request of a watched file is a write event of the
-/// completing task's process, its bytes the request's result.
-pub fn uring(mut g: Gen, l: UringLayout, cfg: &FilterConfig) -> Result<Program, AsmError> {
+/// `io_uring:io_uring_complete`: a completed write (read) request of a watched file is a write (read)
+/// event of the completing task's process, its bytes the request's result.
+pub fn uring(
+    mut g: Gen,
+    l: UringLayout,
+    cfg: &FilterConfig,
+    data: Data,
+) -> Result<Program, AsmError> {
     let k = g.k;
     let (out, filtered) = ("out", "filtered");
     g.a.mov64(R6, R1);
@@ -213,7 +291,7 @@ pub fn uring(mut g: Gen, l: UringLayout, cfg: &FilterConfig) -> Result<Program, 
     g.read_to_stack(S_PTR2, 1, R9, l.kiocb_opcode);
     g.a.ldx(Size::B, R1, R10, S_PTR2);
     let write_op = g.fresh("write_op");
-    for (op, _) in URING_OPS {
+    for &(op, _) in data.uring_ops() {
         g.a.jmp(Cond::Eq, R1, op, &write_op);
     }
     g.a.ja(out);
@@ -229,10 +307,10 @@ pub fn uring(mut g: Gen, l: UringLayout, cfg: &FilterConfig) -> Result<Program, 
     g.a.jmp(Cond::Eq, R8, 0, out);
     g.file_filter(cfg, filtered);
     g.monitor_filter(out);
-    g.header(Op::Write as u16, 0, out);
+    g.header(data.op() as u16, 0, out);
     g.a.ldx(Size::W, R1, R6, l.res_off)
         .stx(Size::DW, R7, OFF_BYTES, R1);
-    for (op, via) in URING_OPS {
+    for &(op, via) in data.uring_ops() {
         let next = g.fresh("via");
         g.a.ldx(Size::B, R1, R10, S_PTR2)
             .jmp(Cond::Ne, R1, op, &next)

@@ -160,7 +160,7 @@ Filters (repeat a filter to allow several values; different filters must all mat
       --pid PID             only writes by this process id (repeatable)
       --uid UID             only writes by this user id (repeatable)
       --comm NAME           only writes by this command name, at most 15 bytes (repeatable)
-      --path PREFIX         only files under this absolute path (repeatable)
+      --path PREFIX         only files under this absolute path (repeatable; in the kernel)
 
 Kernel side:
       --attach MODE         auto|kprobe|tracepoint (default: auto = kprobe if available)

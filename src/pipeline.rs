@@ -107,6 +107,11 @@ impl Options {
             pids: self.pids.clone(),
             uids: self.uids.clone(),
             comms: self.comms.iter().map(|c| c.as_bytes().to_vec()).collect(),
+            paths: self
+                .paths
+                .iter()
+                .map(|p| std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()).to_vec())
+                .collect(),
             events: self.kinds,
         }
     }

@@ -24,6 +24,9 @@ pub struct Filters {
     pub pids: Vec<u32>,
     pub uids: Vec<u32>,
     pub comms: Vec<Vec<u8>>,
+    /// `--path` prefixes (absolute, normal form): the kernel drops what is outside them all where it
+    /// walks the file's path itself (user space applies them exactly).
+    pub paths: Vec<Vec<u8>>,
     /// The kinds to report.
     pub events: OpSet,
 }
@@ -37,6 +40,7 @@ impl Default for Filters {
             pids: Vec::new(),
             uids: Vec::new(),
             comms: Vec::new(),
+            paths: Vec::new(),
             events: OpSet::only(Op::Write),
         }
     }
@@ -195,6 +199,7 @@ fn filter_config(f: &Filters, self_tgid: u32) -> FilterConfig {
         filter_pids: !f.pids.is_empty(),
         filter_uids: !f.uids.is_empty(),
         filter_comms: !f.comms.is_empty(),
+        paths: codegen::kernel_paths(&f.paths),
     }
 }
 
@@ -232,14 +237,14 @@ pub fn generate(
                 out.push(Generated {
                     name: format!("{name}_vfs"),
                     section: format!("kretprobe/{}", h.does),
-                    program: vfs::done(Gen::new(k), h, l, via, vfs::Seen::Return)
+                    program: vfs::done(Gen::new(k), h, l, via, vfs::Seen::Return, &cfg)
                         .map_err(asm_err)?,
                 });
                 if l.d_delete.is_some() {
                     out.push(Generated {
                         name: format!("{name}_dcache"),
                         section: format!("kprobe/{}", vfs::D_DELETE),
-                        program: vfs::done(Gen::new(k), h, l, via, vfs::Seen::Deleted)
+                        program: vfs::done(Gen::new(k), h, l, via, vfs::Seen::Deleted, &cfg)
                             .map_err(asm_err)?,
                     });
                 }
@@ -346,7 +351,7 @@ fn data_programs(
         out.push(Generated {
             name: "filespy_exit".into(),
             section: "kretprobe/vfs_write".into(),
-            program: write::exit(Gen::new(k), h, 0, data).map_err(asm_err)?,
+            program: write::exit(Gen::new(k), h, 0, data, cfg).map_err(asm_err)?,
         });
     }
     for sc in syscalls {
@@ -374,7 +379,7 @@ fn data_programs(
         out.push(Generated {
             name: format!("{prefix}_exit_{name}"),
             section: format!("tracepoint/syscalls/{exit}"),
-            program: write::exit(Gen::new(k), h, sc.via, data).map_err(asm_err)?,
+            program: write::exit(Gen::new(k), h, sc.via, data, cfg).map_err(asm_err)?,
         });
     }
     if let Some(layout) = uring_layout(k)? {

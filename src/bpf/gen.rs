@@ -37,6 +37,47 @@ pub struct FilterConfig {
     pub filter_pids: bool,
     pub filter_uids: bool,
     pub filter_comms: bool,
+    /// `--path` prefixes as the walk writes them (`path_suffix`); empty: no path filter in the kernel.
+    pub paths: Vec<Vec<u8>>,
+}
+
+/// Longest `--path` prefix, and most bytes of them together, that the kernel tests (each byte costs
+/// about one instruction); beyond either, `--path` is applied in user space only.
+pub const KERNEL_PATH_MAX: usize = 512;
+pub const KERNEL_PATHS_TOTAL: usize = 4096;
+
+/// A `--path` prefix (absolute, normal form) as the end of a walk's output: the path walk writes
+/// components leaf first, each NUL-terminated, so the files under `/a/b` are the walks that end in
+/// `b\0a\0` at a component boundary. None for `/` (everything is under it).
+pub fn path_suffix(prefix: &[u8]) -> Option<Vec<u8>> {
+    let comps: Vec<&[u8]> = prefix
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
+    if comps.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(prefix.len() + 1);
+    for c in comps.iter().rev() {
+        out.extend_from_slice(c);
+        out.push(0);
+    }
+    Some(out)
+}
+
+/// The kernel filters for `--path PREFIX…`: the suffixes to test, or empty when the kernel cannot
+/// test them (a prefix `/`, or too many bytes) and user space alone filters.
+pub fn kernel_paths(prefixes: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let suffixes: Option<Vec<Vec<u8>>> = prefixes.iter().map(|p| path_suffix(p)).collect();
+    match suffixes {
+        Some(s)
+            if s.iter().all(|x| x.len() <= KERNEL_PATH_MAX)
+                && s.iter().map(Vec::len).sum::<usize>() <= KERNEL_PATHS_TOTAL =>
+        {
+            s
+        }
+        _ => Vec::new(),
+    }
 }
 
 impl FilterConfig {
@@ -343,6 +384,62 @@ impl<'a> Gen<'a> {
             .stx(Size::DW, R10, S_EXT + 8, R1);
         self.lookup(MAP_EXTS, S_EXT);
         self.a.jmp(Cond::Eq, R0, 0, filtered);
+    }
+
+    /// `--path` in the kernel, on the path just walked into `Path`, the record's first section (data
+    /// bytes 0..cursor): jumps to `outside` unless it ends in one of `cfg.paths` at a component
+    /// boundary (the file is a prefix or under one). A truncated walk lacks its top and is kept, as in
+    /// user space, which still applies `--path` exactly. The prefixes are immediates: they are fixed
+    /// when the programs are generated.
+    pub fn path_filter(&mut self, cfg: &FilterConfig, outside: &str) {
+        if cfg.paths.is_empty() {
+            return;
+        }
+        let inside = self.fresh("path_inside");
+        self.a
+            .ldx(Size::H, R1, R7, OFF_FLAGS)
+            .and64(R1, F_TRUNCATED as i32)
+            .jmp(Cond::Ne, R1, 0, &inside);
+        self.a.ldx(Size::W, R9, R7, OFF_CURSOR).and64(R9, DATA_MASK);
+        let data = HEADER_LEN as i16;
+        for suffix in &cfg.paths {
+            let n = suffix.len() as i32;
+            let next = self.fresh("path_next");
+            self.a.jmp(Cond::Lt, R9, n, &next);
+            // Unless the walk is exactly the prefix, the byte before it ends a component.
+            let whole = self.fresh("path_boundary");
+            self.a.jmp(Cond::Eq, R9, n, &whole);
+            self.a
+                .mov64(R1, R9)
+                .sub64(R1, n + 1)
+                .and64(R1, DATA_MASK)
+                .add64(R1, R7)
+                .ldx(Size::B, R2, R1, data)
+                .jmp(Cond::Ne, R2, 0, &next);
+            self.a.label(&whole);
+            for (j, chunk) in suffix.chunks(8).enumerate() {
+                let mut word = [0u8; 8];
+                word[..chunk.len()].copy_from_slice(chunk);
+                self.a
+                    .mov64(R1, R9)
+                    .sub64(R1, n - 8 * j as i32)
+                    .and64(R1, DATA_MASK)
+                    .add64(R1, R7)
+                    .ldx(Size::DW, R2, R1, data);
+                if chunk.len() < 8 {
+                    // Bytes past the walk's end are stale: only the chunk's own are compared.
+                    let mask = (1u64 << (8 * chunk.len())) - 1;
+                    self.a.lddw(R3, mask as i64).and64(R2, R3);
+                }
+                self.a
+                    .lddw(R3, u64::from_le_bytes(word) as i64)
+                    .jmp(Cond::Ne, R2, R3, &next);
+            }
+            self.a.ja(&inside);
+            self.a.label(&next);
+        }
+        self.a.ja(outside);
+        self.a.label(&inside);
     }
 
     /// `return 0` at `out`, and the filtered counter at `filtered`.
@@ -786,5 +883,31 @@ impl<'a> Gen<'a> {
     /// In the walk's frame: `*(u64 *)(r10 + slot) = *(u64 *)(src + off)`.
     fn walk_read(&mut self, slot: i16, src: Reg, off: i16) {
         self.read_to_stack(slot, 8, src, off);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_is_the_end_of_a_walk() {
+        assert_eq!(path_suffix(b"/etc/ssh").unwrap(), b"ssh\0etc\0");
+        assert_eq!(path_suffix(b"/a").unwrap(), b"a\0");
+        assert_eq!(path_suffix(b"/"), None);
+    }
+
+    #[test]
+    fn the_kernel_leaves_what_it_cannot_test_to_user_space() {
+        let two = kernel_paths(&[b"/etc".to_vec(), b"/srv/app".to_vec()]);
+        assert_eq!(two, [b"etc\0".to_vec(), b"app\0srv\0".to_vec()]);
+        assert!(kernel_paths(&[b"/etc".to_vec(), b"/".to_vec()]).is_empty());
+        let long = format!("/{}", "x".repeat(KERNEL_PATH_MAX));
+        assert!(kernel_paths(&[long.into_bytes()]).is_empty());
+        let many: Vec<Vec<u8>> = (0..64)
+            .map(|i| format!("/{i:0>100}").into_bytes())
+            .collect();
+        assert!(kernel_paths(&many).is_empty(), "over the total");
+        assert!(kernel_paths(&[]).is_empty());
     }
 }

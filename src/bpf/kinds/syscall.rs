@@ -188,6 +188,8 @@ pub fn exit(
             g.a.label(&kept);
         }
         g.file_info(Section::Path, F_TRUNCATED);
+        // A named path's walk is only its base: `--path` is applied to those in user space.
+        g.path_filter(cfg, filtered);
     } else {
         named(
             &mut g,
@@ -245,7 +247,8 @@ pub fn exit(
     }
     g.process_context(Context::FirstOfImage);
     g.submit(out);
-    g.epilogue(out, sc.file_filter.then_some(filtered));
+    let filters = sc.file_filter || (fd_target && !cfg.paths.is_empty());
+    g.epilogue(out, filters.then_some(filtered));
     g.walk_subprogram();
     g.finish()
 }

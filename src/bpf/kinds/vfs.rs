@@ -294,6 +294,7 @@ pub fn done(
     l: &Layout,
     via: u16,
     seen: Seen,
+    cfg: &FilterConfig,
 ) -> Result<Program, AsmError> {
     let k = g.k;
     let (out, done) = ("out", "done");
@@ -350,6 +351,8 @@ pub fn done(
     g.a.ldx(Size::DW, R1, R10, S_STATE)
         .ldx(Size::DW, R2, R1, V_MNT);
     g.walk_into(Section::Path.len_off(), F_TRUNCATED);
+    let outside = g.fresh("outside_paths");
+    g.path_filter(cfg, &outside);
 
     let no_inode = g.fresh("no_inode");
     if h.inode_at_check {
@@ -405,6 +408,11 @@ pub fn done(
     }
     g.process_context(Context::FirstOfImage);
     g.submit(done);
+    if !cfg.paths.is_empty() {
+        g.a.ja(done);
+        g.a.label(&outside);
+        g.count(STAT_FILTERED);
+    }
     g.a.label(done);
     g.delete(MAP_VFS, S_KEY);
     g.epilogue(out, None);

@@ -206,9 +206,15 @@ pub fn entry(mut g: Gen, hook: Hook, cfg: &FilterConfig, data: Data) -> Result<P
 }
 
 /// Exit: take this thread's file from `inflight`; count failed calls; build and send the event.
-pub fn exit(mut g: Gen, hook: Hook, via: u16, data: Data) -> Result<Program, AsmError> {
+pub fn exit(
+    mut g: Gen,
+    hook: Hook,
+    via: u16,
+    data: Data,
+    cfg: &FilterConfig,
+) -> Result<Program, AsmError> {
     let k = g.k;
-    let out = "out";
+    let (out, filtered) = ("out", "filtered");
     g.thread_entry(data.map(), out);
     g.a.ldx(Size::DW, R8, R0, 0);
     g.a.ldx(Size::DW, R1, R0, 8).stx(Size::DW, R10, S_PTR2, R1);
@@ -232,6 +238,7 @@ pub fn exit(mut g: Gen, hook: Hook, via: u16, data: Data) -> Result<Program, Asm
     g.a.ldx(Size::DW, R9, R10, S_VAL)
         .stx(Size::DW, R7, OFF_BYTES, R9);
     g.file_info(Section::Path, F_TRUNCATED);
+    g.path_filter(cfg, filtered);
     if matches!(
         hook,
         Hook::Tracepoint {
@@ -243,7 +250,7 @@ pub fn exit(mut g: Gen, hook: Hook, via: u16, data: Data) -> Result<Program, Asm
     }
     g.process_context(Context::FirstOfImage);
     g.submit(out);
-    g.epilogue(out, None);
+    g.epilogue(out, (!cfg.paths.is_empty()).then_some(filtered));
     g.walk_subprogram();
     g.finish()
 }
@@ -318,6 +325,7 @@ pub fn uring(
             .label(&next);
     }
     g.file_info(Section::Path, F_TRUNCATED);
+    g.path_filter(cfg, filtered);
     // io-wq workers are named iou-wrk-<pid>: the process is its leader's.
     g.a.call(Helper::GET_CURRENT_TASK).mov64(R9, R0);
     g.read_u64(R9, R9, k.task_group_leader);

@@ -1,0 +1,115 @@
+//! `--path` in the kernel: files outside every prefix are dropped by the programs (counted as
+//! filtered) before a process context is read or a record sent, for writes, reads and opens; whole
+//! components only (`in` is not `inx`); a file that is a prefix itself passes; a path too deep for the
+//! walk is kept (its top is unknown), as user space keeps it. Through the library, so the kernel's
+//! counters can be told from user space's. On the host (tracepoints) and in the VMs (kprobes).
+
+#[path = "common/monitor.rs"]
+mod monitor;
+
+use filespy::bpf::layout::STAT_FILTERED;
+use filespy::event::Event;
+use filespy::kinds::{Op, OpSet};
+use filespy::pipeline::{Monitor, Options};
+use monitor::*;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+
+#[test]
+fn outside_every_prefix_is_dropped_in_the_kernel() {
+    require_root();
+    let dir = TestDir::new("kpaths");
+    for sub in ["in/sub", "inx", "out", "other"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    // Deeper than the walk goes (64 components): its top is unknown, so it is kept.
+    let deep: PathBuf = dir.join("out").join(["d"; 70].join("/"));
+    std::fs::create_dir_all(&deep).unwrap();
+    let single = dir.join("other/exact.log");
+    let opts = Options {
+        kinds: OpSet::only(Op::Write).with(Op::Read).with(Op::Open),
+        paths: vec![dir.join("in"), single.clone()],
+        ..Options::default()
+    };
+    // The monitor never reports its own process: a shell does the work.
+    let mut mon = Monitor::open(&opts).unwrap_or_else(|e| panic!("open: {e}"));
+    let outside = [
+        dir.join("inx/b.txt"),
+        dir.join("out/c.txt"),
+        dir.join("in.txt"),
+    ];
+    let inside = [
+        dir.join("in/a.txt"),
+        dir.join("in/sub/s.log"),
+        single.clone(),
+    ];
+    const ROUNDS: usize = 200;
+    let deep_file = deep.join("deep.txt");
+    let mut script = String::new();
+    for p in &outside {
+        let p = q(p.to_str().unwrap());
+        script += &format!(
+            "i=0; while [ $i -lt {ROUNDS} ]; do echo 012345678; i=$((i+1)); done >> {p}; cat {p} > /dev/null\n"
+        );
+    }
+    for p in inside.iter().chain([&deep_file]) {
+        let p = q(p.to_str().unwrap());
+        script += &format!("echo 012345678 >> {p}; cat {p} > /dev/null\n");
+    }
+    run_sh(&script);
+
+    let mut events: Vec<Event> = Vec::new();
+    let mut collect = |e: &Event, _: Option<&[u8]>| {
+        events.push(e.clone());
+        ControlFlow::Continue(())
+    };
+    for _ in 0..20 {
+        mon.poll(50, None, &mut collect).unwrap();
+    }
+    mon.finish(&mut collect);
+    let text = |e: &Event| format!("{} {}", e.op, String::from_utf8_lossy(&e.file.path));
+    let seen: Vec<String> = events.iter().map(text).collect();
+    let of = |p: &PathBuf, op: Op| {
+        events
+            .iter()
+            .filter(|e| e.op == op && e.file.path == p.as_os_str().as_encoded_bytes())
+            .count()
+    };
+    for p in &inside {
+        // Each: the shell's open and write, cat's open and read.
+        assert_eq!(of(p, Op::Open), 2, "{}: {seen:#?}", p.display());
+        assert_eq!(of(p, Op::Write), 1, "{}: {seen:#?}", p.display());
+        assert!(of(p, Op::Read) >= 1, "{}: {seen:#?}", p.display());
+    }
+    for p in &outside {
+        assert!(
+            !seen.iter().any(|s| s.ends_with(p.to_str().unwrap())),
+            "{}: {seen:#?}",
+            p.display()
+        );
+    }
+    // The deep file: its walk is truncated, so neither the kernel nor user space can place it.
+    let deep_events: Vec<&Event> = events.iter().filter(|e| e.file.truncated).collect();
+    assert!(
+        deep_events.len() >= 4,
+        "a truncated path is kept: {seen:#?}"
+    );
+    for e in &deep_events {
+        assert!(e.file.path.ends_with(b"d/d/deep.txt"), "{}", text(e));
+    }
+    // Only the truncated ones reached user space's filter, and passed; the rest stopped in the
+    // kernel: every write, read and open of the outside files (and whatever else ran meanwhile).
+    let kernel = mon.kernel_stats()[STAT_FILTERED as usize];
+    let counters = mon.counters();
+    assert_eq!(counters.user_filtered, 0, "user space filtered nothing");
+    let outside_calls = (outside.len() * (ROUNDS + 3)) as u64;
+    assert!(
+        kernel >= outside_calls,
+        "kernel filtered {kernel}, expected at least {outside_calls}"
+    );
+    assert_eq!(mon.stats().lost, 0);
+    println!(
+        "kernel filtered {kernel} (outside calls {outside_calls}), delivered {}",
+        counters.delivered
+    );
+}

@@ -4,6 +4,8 @@
 //!                                     writes=N` (ns_per_write is this thread's CPU time, which the in-syscall
 //!                                     BPF programs are charged to; it ignores time spent preempted by other
 //!                                     load on the machine, unlike the wall figure)
+//!   bench_writer read PATH N          N 64-byte pread(2)s at offset 0 of PATH (which must hold 64 bytes)
+//!                                     in a tight loop; prints `ns_per_read=F wall_ns_per_read=F reads=N`
 //!   bench_writer rate PATH RATE SECS [THREADS]
 //!                                     RATE writes/s in all for SECS seconds, split over THREADS threads
 //!                                     (default 1) writing a.0.log, a.1.log, … for a.log; prints `writes=N rate=F`
@@ -78,6 +80,39 @@ fn tight_loop(path: &str, n: u64) -> Result<(), String> {
     Ok(())
 }
 
+fn read_loop(path: &str, n: u64) -> Result<(), String> {
+    let c = CString::new(path).map_err(|_| format!("{path:?}: contains NUL"))?;
+    // SAFETY: c is a valid NUL-terminated string.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(format!("{path}: {}", std::io::Error::last_os_error()));
+    }
+    let mut buf = [0u8; 64];
+    let start = Instant::now();
+    let cpu = thread_cpu_ns();
+    for _ in 0..n {
+        // SAFETY: buf is a live 64-byte buffer for the duration of the call.
+        let got = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if got != buf.len() as isize {
+            return Err(format!(
+                "pread: {got} ({})",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    let cpu = thread_cpu_ns() - cpu;
+    let wall = start.elapsed().as_nanos() as f64;
+    // SAFETY: fd was opened above and is closed once.
+    unsafe { libc::close(fd) };
+    let n = n.max(1) as f64;
+    println!(
+        "ns_per_read={:.1} wall_ns_per_read={:.1} reads={n}",
+        cpu as f64 / n,
+        wall / n
+    );
+    Ok(())
+}
+
 /// Paces writes against the clock: each slice catches up to `rate * elapsed`, then naps briefly, so the
 /// rate holds on average without a timer syscall per write.
 fn paced(path: &str, rate: u64, secs: f64, start: Instant) -> Result<u64, String> {
@@ -138,6 +173,7 @@ fn main() -> ExitCode {
     let path = args.next().unwrap_or_default();
     let r = match mode.as_str() {
         "loop" => number(args.next(), "N").and_then(|n| tight_loop(&path, n)),
+        "read" => number(args.next(), "N").and_then(|n| read_loop(&path, n)),
         "rate" => number(args.next(), "RATE").and_then(|rate| {
             let secs = number::<f64>(args.next(), "SECS")?;
             let threads = match args.next() {
@@ -146,7 +182,9 @@ fn main() -> ExitCode {
             };
             paced_threads(&path, rate, secs, threads)
         }),
-        _ => Err("usage: bench_writer loop PATH N | rate PATH RATE SECS [THREADS]".into()),
+        _ => Err(
+            "usage: bench_writer loop PATH N | read PATH N | rate PATH RATE SECS [THREADS]".into(),
+        ),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -157,6 +157,90 @@ def writer_overhead(args):
     return ns, delivered, hook, contended
 
 
+# The floor of the read hooks: programs that do nothing on the tracepoints filespy's read path uses.
+FLOOR_PROG = "tracepoint:syscalls:sys_enter_pread64 { } tracepoint:syscalls:sys_exit_pread64 { }"
+BPFTRACE_READ_PROG = "tracepoint:syscalls:sys_enter_pread64 { @[comm] = count(); }"
+
+
+def access_overhead(args):
+    """pread(2) loops under the access conditions and write(2) loops outside --path vs with a filtered
+    extension, conditions rotated round by round (writer CPU time per call)."""
+    conds = [
+        "baseline", "floor", "bpftrace", "read-nomatch", "read-match",
+        "write-ext-filtered", "write-path-filtered",
+    ]
+    ns = {c: [] for c in conds}
+    sub = os.path.join(args.dir, "watched")
+    os.makedirs(sub, exist_ok=True)
+    for name in ("r.bin", "r.log"):
+        with open(os.path.join(args.dir, name), "wb") as f:
+            f.write(b"x" * 64)
+    for r in range(args.rounds):
+        order = conds[r % len(conds):] + conds[: r % len(conds)]
+        for c in order:
+            tracer = None
+            if c == "floor":
+                tracer = Tracer(["bpftrace", "-e", FLOOR_PROG], r"Attaching", "stdout")
+                time.sleep(0.2)
+            elif c == "bpftrace":
+                tracer = Tracer(["bpftrace", "-e", BPFTRACE_READ_PROG], r"Attaching", "stdout")
+                time.sleep(0.2)
+            elif c.startswith("read-"):
+                tracer = filespy(args, ["--events", "read", "--path", args.dir])
+            elif c == "write-ext-filtered":
+                tracer = filespy(args, ["--path", args.dir])
+            elif c == "write-path-filtered":
+                tracer = filespy(args, ["--path", sub])
+            if c.startswith("write-"):
+                target = os.path.join(args.dir, "w.bin" if c == "write-ext-filtered" else "w.log")
+                out = run_tool([args.writer, "loop", target, str(args.writes)])
+                per_call = out["ns_per_write"]
+            else:
+                target = os.path.join(args.dir, "r.log" if c == "read-match" else "r.bin")
+                out = run_tool([args.writer, "read", target, str(args.writes)])
+                per_call = out["ns_per_read"]
+            if tracer:
+                tracer.stop()
+            ns[c].append(per_call)
+            log(f"access round {r + 1} {c}: {per_call:.0f} ns/call")
+    return ns
+
+
+def access_section(ns, rounds, verdict):
+    med = {c: statistics.median(v) for c, v in ns.items() if v}
+    base = med["baseline"]
+    added = {c: med[c] - base for c in med}
+    floor = added["floor"]
+    L = [
+        f"## 5. Access events and `--path` in the kernel ({rounds} alternating rounds, 64-byte pread(2) or "
+        "write(2) to tmpfs, writer CPU time per call)",
+        "",
+        "| condition | ns/call (median) | added ns | added vs the floor's | all runs |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for c in ns:
+        ratio = added[c] / floor if floor > 0 else float("nan")
+        runs = ", ".join(f"{x:.0f}" for x in ns[c])
+        L.append(f"| {c} | {med[c]:.0f} | {added[c]:.0f} | {ratio:.2f}× | {runs} |")
+    L.append("")
+    L.append(
+        f"floor: `{FLOOR_PROG}` (empty programs on the tracepoints the read path uses); bpftrace: "
+        f"`{BPFTRACE_READ_PROG}`; read-nomatch: `--events read` and a `.bin` file (dropped by the "
+        "extension filter in the kernel); read-match: a watched `.log` file, every read reported; "
+        "write-ext-filtered: a `.bin` write (extension filter); write-path-filtered: a `.log` write "
+        "outside `--path` (dropped in the kernel after the path walk)."
+    )
+    read_ratio = added["read-nomatch"] / floor if floor > 0 else float("inf")
+    L.append("")
+    L.append(
+        f"Targets: filtered read ≤ 1.2× the floor: {read_ratio:.2f}×, {verdict(read_ratio <= 1.2)}; "
+        f"`--path` filtering of writes no dearer than the extension filter: "
+        f"{added['write-path-filtered']:.0f} vs {added['write-ext-filtered']:.0f} ns, "
+        f"{verdict(added['write-path-filtered'] <= added['write-ext-filtered'])}."
+    )
+    return L
+
+
 def rate_step(args, rate, extra):
     """(lost, delivered, achieved rate): the median try by loss. Every write of the paced writer is an
     event (`--comm` filters in the kernel), so writes not delivered count as lost even when no LOST
@@ -269,11 +353,16 @@ def main():
     )
     ap.add_argument("--writer-threads", type=int, default=2)
     ap.add_argument("--big-buffer-pages", type=int, default=256)
+    ap.add_argument("--only", choices=["access"], help="run one section and print it")
     args = ap.parse_args()
     args.writer = os.path.join(args.examples, "bench_writer")
     args.pipeline = os.path.join(args.examples, "bench_pipeline")
     args.startup = os.path.join(args.examples, "bench_startup")
     load_before = machine()[3]
+    if args.only == "access":
+        L = access_section(access_overhead(args), args.rounds, lambda ok: "met" if ok else "**missed**")
+        print("\n".join(L))
+        return
 
     log("1/4 writer overhead")
     ns, delivered, hook, contended = writer_overhead(args)
@@ -287,6 +376,8 @@ def main():
     pipe, _ = pipeline(args)
     log("4/4 start-up and footprint")
     start, start_runs = startup(args)
+    log("5/5 access events and --path in the kernel")
+    access = access_overhead(args)
     size = os.path.getsize(args.bin)
 
     cpu, ncpu, kernel, load_after = machine()
@@ -424,6 +515,8 @@ def main():
         f"{verdict(start['ready_ms'] <= 50)}, CPU {verdict(start['ready_cpu_ms'] <= 50)}; steady RSS ≤ 8 MiB {verdict(start['rss_steady_kib'] <= 8192)}; "
         f"binary ≤ 2 MiB {verdict(size <= 2 * 1048576)}."
     )
+    L.append("")
+    L.extend(access_section(access, args.rounds, verdict))
     report = "\n".join(L) + "\n"
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:

@@ -67,6 +67,7 @@ pub struct Maps {
     pub scratch: Map,
     pub inflight: Map,
     pub inflight_read: Map,
+    pub names: Map,
     pub args: Map,
     pub vfs_args: Map,
     pub seen: Map,
@@ -103,6 +104,15 @@ impl Maps {
                     1
                 },
                 codegen::MAP_INFLIGHT_READ,
+            )?,
+            // The path strings of the syscalls in flight, as read at their entry: preallocated (5.10's
+            // tracing programs may use no other hash), so sized only when a kind names paths.
+            names: Map::create(
+                MapType::LruHash,
+                8,
+                codegen::NAMES_VALUE,
+                if names_paths(f.events) { 256 } else { 1 },
+                codegen::MAP_NAMES,
             )?,
             // LRU: a thread that dies inside a hooked syscall never takes its entry back.
             args: Map::create(MapType::LruHash, 8, ARGS_VALUE, 16384, codegen::MAP_ARGS)?,
@@ -157,6 +167,7 @@ impl Maps {
             codegen::MAP_SCRATCH => &self.scratch,
             codegen::MAP_INFLIGHT => &self.inflight,
             codegen::MAP_INFLIGHT_READ => &self.inflight_read,
+            codegen::MAP_NAMES => &self.names,
             codegen::MAP_ARGS => &self.args,
             codegen::MAP_VFS => &self.vfs_args,
             codegen::MAP_SEEN => &self.seen,
@@ -170,6 +181,15 @@ impl Maps {
         };
         Some(m.fd())
     }
+}
+
+/// Does a kind of `events` report a path string (whose copy `names` keeps per thread)?
+fn names_paths(events: OpSet) -> bool {
+    events.iter().any(|op| {
+        kinds::syscalls(op)
+            .iter()
+            .any(|sc| !syscall::string_args(sc).is_empty())
+    })
 }
 
 /// One generated program: its name, ELF section and code.

@@ -563,3 +563,75 @@ fn io_uring_path_operations_are_the_submitters_on_kprobe_kernels() {
         }
     }
 }
+
+/// A name the process rewrites while its call is blocked is reported as the kernel read it. `truncate`
+/// blocks in the lease break of a file this test holds a read lease on; meanwhile the test rewrites
+/// the caller's path buffer to another file's name, then releases the lease. The event must name the
+/// file truncated (read at the call's entry), not what the buffer held at its return.
+#[test]
+fn a_name_rewritten_during_the_call_is_reported_as_the_kernel_read_it() {
+    let dir = TestDir::new("rewrite");
+    let real = dir.join("real.txt");
+    let decoy = dir.join("decoy.txt");
+    std::fs::write(&real, "0123456789").unwrap();
+    std::fs::write(&decoy, "0123456789").unwrap();
+    let fs = Filespy::start(&["--events", "truncate", "--path", dir.str()], Out::Collect);
+    // The lease break notifies by SIGIO, whose default would end the test process.
+    unsafe { libc::signal(libc::SIGIO, libc::SIG_IGN) };
+    let fd = unsafe { libc::open(cstr(&real).as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    assert!(fd >= 0);
+    assert_eq!(
+        unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) },
+        0,
+        "F_SETLEASE: {}",
+        std::io::Error::last_os_error()
+    );
+    // The caller's buffer, as big as either name: rewritten below while the call waits.
+    let mut buf = [0u8; 512];
+    let real_bytes = real.as_os_str().as_bytes();
+    buf[..real_bytes.len()].copy_from_slice(real_bytes);
+    let addr = buf.as_mut_ptr() as usize;
+    let caller =
+        std::thread::spawn(move || unsafe { libc::truncate(addr as *const libc::c_char, 3) });
+    // Breaking: F_GETLEASE then names the lease type being broken to (F_UNLCK for a truncate).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while unsafe { libc::fcntl(fd, libc::F_GETLEASE) } != libc::F_UNLCK {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "truncate never waited for the lease"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let decoy_bytes = decoy.as_os_str().as_bytes();
+    unsafe {
+        let p = addr as *mut u8;
+        std::ptr::write_bytes(p, 0, 512);
+        std::ptr::copy_nonoverlapping(decoy_bytes.as_ptr(), p, decoy_bytes.len());
+    }
+    assert_eq!(
+        unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK) },
+        0
+    );
+    assert_eq!(caller.join().unwrap(), 0, "truncate failed");
+    unsafe { libc::close(fd) };
+    assert_eq!(
+        std::fs::metadata(&real).unwrap().len(),
+        3,
+        "the kernel truncated real.txt"
+    );
+    assert_eq!(std::fs::metadata(&decoy).unwrap().len(), 10);
+    let run = fs.stop();
+    let evs: Vec<Value> = run
+        .events()
+        .into_iter()
+        .filter(|e| e["op"] == "truncate")
+        .collect();
+    assert_eq!(evs.len(), 1, "{}", run.lines.join("\n"));
+    assert_eq!(
+        evs[0]["file"]["file_path"],
+        real.to_str().unwrap(),
+        "the name as the kernel read it: {}",
+        evs[0]
+    );
+    assert_eq!(evs[0]["file"]["size"], 3);
+}

@@ -14,6 +14,10 @@ use bpfasm::{Asm, AsmError, Cond, Helper, Program, Reg, Reg::*, Size, F_CURRENT_
 pub const MAP_EVENTS: &str = "events";
 pub const MAP_SCRATCH: &str = "scratch";
 pub const MAP_INFLIGHT: &str = "inflight";
+/// Per thread, the path strings of a syscall as read at its entry (`NAMES_VALUE` bytes).
+pub const MAP_NAMES: &str = "names";
+/// Value of `names`: up to two NUL-terminated strings of at most `PATH_MAX` bytes.
+pub const NAMES_VALUE: u32 = 2 * PATH_MAX as u32;
 /// `inflight` of the read programs: a copy is both a write and a read of one thread at once.
 pub const MAP_INFLIGHT_READ: &str = "inflight_read";
 pub const MAP_ARGS: &str = "args";
@@ -100,6 +104,8 @@ pub const S_PTR: i16 = -112; // a saved kernel pointer
 pub const S_PTR2: i16 = -120; // another saved kernel pointer
 /// A syscall's saved arguments (`ARGS_VALUE` bytes), copied out of the `args` map.
 pub const S_ARGS: i16 = -184;
+/// This thread's `names` value (0: none), in the exit programs of the path-named syscalls.
+pub const S_NAMES: i16 = -192;
 /// Value of `args`: six syscall arguments and the tag of the hook that saved them.
 pub const ARGS_VALUE: u32 = 56;
 pub const ARGS_TAG: i16 = 48;
@@ -195,6 +201,17 @@ impl<'a> Gen<'a> {
         self.a
             .mov64(R3, R10)
             .add64(R3, value_slot as i32)
+            .mov64(R4, 0)
+            .call(Helper::MAP_UPDATE_ELEM);
+    }
+
+    /// `map[key_slot] = *ptr` (flags 0) for a value pointer in a register (a map value's memory).
+    pub fn update_from(&mut self, map: &str, key_slot: i16, ptr: Reg) {
+        self.a
+            .mov64(R3, ptr)
+            .ld_map_fd(R1, map)
+            .mov64(R2, R10)
+            .add64(R2, key_slot as i32)
             .mov64(R4, 0)
             .call(Helper::MAP_UPDATE_ELEM);
     }

@@ -63,6 +63,9 @@ pub struct Map {
     user_value_len: usize,
 }
 
+/// `BPF_F_NO_PREALLOC`: a hash map's elements are allocated on update and freed on delete.
+pub const BPF_F_NO_PREALLOC: u32 = 1;
+
 impl Map {
     /// Create a map. `name` is sanitised to what the kernel accepts (15 bytes of `[A-Za-z0-9_.]`).
     pub fn create(
@@ -70,6 +73,18 @@ impl Map {
         key_size: u32,
         value_size: u32,
         max_entries: u32,
+        name: &str,
+    ) -> Result<Map, SysError> {
+        Map::create_with_flags(ty, key_size, value_size, max_entries, 0, name)
+    }
+
+    /// `create` with `BPF_MAP_CREATE` flags (`BPF_F_NO_PREALLOC`: elements allocated on update).
+    pub fn create_with_flags(
+        ty: MapType,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+        map_flags: u32,
         name: &str,
     ) -> Result<Map, SysError> {
         let user_value_len = if ty.is_percpu() {
@@ -82,6 +97,7 @@ impl Map {
             key_size,
             value_size,
             max_entries,
+            map_flags,
             map_name: obj_name(name),
             ..Default::default()
         };

@@ -56,6 +56,26 @@ pub fn arg_names(sc: &Syscall) -> Vec<&'static str> {
     names
 }
 
+/// The string arguments an event reports (a path, a symlink's text), in the order of their places in
+/// `names`. They are read at the syscall's entry, so the event shows what the kernel read, not what
+/// another thread wrote into the process's memory while the call ran.
+pub fn string_args(sc: &Syscall) -> Vec<&'static str> {
+    [Some(sc.target), sc.second]
+        .into_iter()
+        .flatten()
+        .filter_map(|t| match t {
+            Target::At { path, .. } => Some(path),
+            Target::Text(n) => Some(n),
+            Target::Fd(_) | Target::RetFd => None,
+        })
+        .collect()
+}
+
+/// Where the exit finds the length `names` holds for string `i` (0: unreadable at entry).
+const fn string_len_at(i: usize) -> i16 {
+    S_ARGS + ARGS_TAG + 4 + 2 * i as i16
+}
+
 /// Tag saved with the arguments: which (kind, syscall) saved them, since several kinds may hook one
 /// syscall (`unlinkat` is `delete` or `rmdir` by its flag).
 fn tag(op: Op, via: u16) -> i32 {
@@ -116,6 +136,28 @@ pub fn enter(
         S_ARGS + ARGS_TAG + 4,
         0,
     );
+    let strings = string_args(sc);
+    if !strings.is_empty() {
+        // This CPU's scratch record (none is being built at an entry) gathers the strings for the
+        // copy into `names`.
+        g.a.call(Helper::GET_SMP_PROCESSOR_ID)
+            .stx(Size::W, R10, S_ZERO, R0);
+        g.lookup(MAP_SCRATCH, S_ZERO);
+        g.a.jmp(Cond::Eq, R0, 0, out)
+            .mov64(R7, R0)
+            .add64(R7, HEADER_LEN as i32);
+        for (i, n) in strings.iter().enumerate() {
+            let read = g.fresh("string_read");
+            g.a.mov64(R1, R7)
+                .add64(R1, i as i32 * PATH_MAX)
+                .mov64(R2, PATH_MAX)
+                .ldx(Size::DW, R3, R10, slot(layout, n))
+                .call(Helper::PROBE_READ_USER_STR);
+            g.a.jmp(Cond::Sgt, R0, 0, &read).mov64(R0, 0).label(&read);
+            g.a.stx(Size::H, R10, string_len_at(i), R0);
+        }
+        g.update_from(MAP_NAMES, S_KEY, R7);
+    }
     g.update(MAP_ARGS, S_KEY, S_ARGS);
     // The verifier rejects unreachable code: the counter exists only when a filter can jump to it.
     g.epilogue(out, cfg.filters_process().then_some(filtered));
@@ -141,7 +183,19 @@ pub fn exit(
         g.a.ldx(Size::DW, R1, R0, 8 * i)
             .stx(Size::DW, R10, S_ARGS + 8 * i, R1);
     }
+    g.a.ldx(Size::W, R1, R0, ARGS_TAG + 4)
+        .stx(Size::W, R10, S_ARGS + ARGS_TAG + 4, R1);
     g.delete(MAP_ARGS, S_KEY);
+    // From here on every way out releases this thread's `names` (a mismatched tag above is another
+    // kind's call, whose names are its own).
+    let strings = string_args(sc);
+    let out = if strings.is_empty() {
+        out
+    } else {
+        g.lookup(MAP_NAMES, S_KEY);
+        g.a.stx(Size::DW, R10, S_NAMES, R0);
+        "release_names"
+    };
     let ok = g.fresh("succeeded");
     g.a.ldx(Size::DW, R9, R6, layout.ret_off)
         .jmp(Cond::Sge, R9, 0, &ok);
@@ -198,9 +252,12 @@ pub fn exit(
             Section::Path,
             Section::PathUser,
             F_TRUNCATED,
+            Some(0),
         );
     }
     if let Some(t) = sc.second {
+        // The second string's place follows the target's, if the target has one.
+        let i = usize::from(!fd_target);
         named(
             &mut g,
             t,
@@ -208,6 +265,7 @@ pub fn exit(
             Section::Path2,
             Section::Path2User,
             F_PATH2_TRUNCATED,
+            Some(i),
         );
     }
     for (value, off, size) in [
@@ -248,25 +306,40 @@ pub fn exit(
     g.process_context(Context::FirstOfImage);
     g.submit(out);
     let filters = sc.file_filter || (fd_target && !cfg.paths.is_empty());
-    g.epilogue(out, filters.then_some(filtered));
+    if strings.is_empty() {
+        g.epilogue(out, filters.then_some(filtered));
+    } else {
+        g.a.label(out);
+        g.delete(MAP_NAMES, S_KEY);
+        g.epilogue("out", None);
+        if filters {
+            g.a.label(filtered);
+            g.count(STAT_FILTERED);
+            g.a.ja(out);
+        }
+    }
     g.walk_subprogram();
     g.finish()
 }
 
 /// A path named by the call: the walked base directory into `base` (unless the name is absolute),
 /// the name itself into `user`. A text target is only the string.
-fn named(g: &mut Gen, t: Target, layout: &Layout, base: Section, user: Section, trunc: u16) {
+fn named(
+    g: &mut Gen,
+    t: Target,
+    layout: &Layout,
+    base: Section,
+    user: Section,
+    trunc: u16,
+    place: Option<usize>,
+) {
     match t {
         Target::At { dirfd, path } => {
             let skip = g.fresh("absolute");
             let p = slot(layout, path);
             // The first byte decides: an absolute name needs no base.
-            g.a.st(Size::DW, R10, S_TMP, 0)
-                .mov64(R1, R10)
-                .add64(R1, S_TMP as i32)
-                .mov64(R2, 1)
-                .ldx(Size::DW, R3, R10, p)
-                .call(Helper::PROBE_READ_USER);
+            g.a.st(Size::DW, R10, S_TMP, 0);
+            first_byte(g, p, place);
             g.a.ldx(Size::B, R1, R10, S_TMP)
                 .jmp(Cond::Eq, R1, b'/' as i32, &skip);
             match dirfd {
@@ -287,13 +360,55 @@ fn named(g: &mut Gen, t: Target, layout: &Layout, base: Section, user: Section, 
                 None => g.cwd_path(base, trunc),
             }
             g.a.label(&skip);
-            g.a.ldx(Size::DW, R9, R10, p);
-            g.user_string(user);
+            string(g, p, place, user);
         }
-        Target::Text(n) => {
-            g.a.ldx(Size::DW, R9, R10, slot(layout, n));
-            g.user_string(user);
-        }
+        Target::Text(n) => string(g, slot(layout, n), place, user),
         Target::Fd(_) | Target::RetFd => unreachable!("fd targets are handled by the caller"),
     }
+}
+
+/// The first byte of a string argument into `S_TMP`: from `names` (its `place` there) when the entry
+/// saved it, else from the process's memory.
+fn first_byte(g: &mut Gen, arg_slot: i16, place: Option<usize>) {
+    let from_user = g.fresh("first_from_user");
+    let got = g.fresh("first_got");
+    if let Some(i) = place {
+        g.a.ldx(Size::DW, R3, R10, S_NAMES)
+            .jmp(Cond::Eq, R3, 0, &from_user)
+            .add64(R3, i as i32 * PATH_MAX)
+            .mov64(R1, R10)
+            .add64(R1, S_TMP as i32)
+            .mov64(R2, 1)
+            .call(Helper::PROBE_READ_KERNEL)
+            .ja(&got);
+    }
+    g.a.label(&from_user)
+        .mov64(R1, R10)
+        .add64(R1, S_TMP as i32)
+        .mov64(R2, 1)
+        .ldx(Size::DW, R3, R10, arg_slot)
+        .call(Helper::PROBE_READ_USER);
+    g.a.label(&got);
+}
+
+/// A string argument into `section`: the copy `names` holds (its `place`), as the kernel read it at
+/// the entry, or — when the entry could not save one — the process's memory now.
+fn string(g: &mut Gen, arg_slot: i16, place: Option<usize>, section: Section) {
+    let from_user = g.fresh("string_from_user");
+    let done = g.fresh("string_done");
+    if let Some(i) = place {
+        let readable = g.fresh("string_readable");
+        g.a.ldx(Size::DW, R9, R10, S_NAMES)
+            .jmp(Cond::Eq, R9, 0, &from_user);
+        g.a.ldx(Size::H, R1, R10, string_len_at(i))
+            .jmp(Cond::Ne, R1, 0, &readable);
+        g.set_flag(F_USER_FAULT);
+        g.a.ja(&done);
+        g.a.label(&readable).add64(R9, i as i32 * PATH_MAX);
+        g.kernel_string(section);
+        g.a.ja(&done);
+    }
+    g.a.label(&from_user).ldx(Size::DW, R9, R10, arg_slot);
+    g.user_string(section);
+    g.a.label(&done);
 }

@@ -193,12 +193,9 @@ impl Summary {
             return;
         }
         self.events += 1;
-        if self.first.as_ref().is_none_or(|f| micros < f.micros) {
-            self.first = Some(stamp(&ev.timestamp, micros));
-        }
-        if self.last.as_ref().is_none_or(|l| micros >= l.micros) {
-            self.last = Some(stamp(&ev.timestamp, micros));
-        }
+        set_stamp(&mut self.first, &ev.timestamp, micros, |new, old| new < old);
+        // Events come in time order, so this changes on nearly every event: reuse the string.
+        set_stamp(&mut self.last, &ev.timestamp, micros, |new, old| new >= old);
         self.ops.add(&ev.op, 1);
 
         let default = ProcessFields::default();
@@ -255,10 +252,21 @@ impl Summary {
     }
 }
 
-fn stamp(text: &str, micros: i64) -> Stamp {
-    Stamp {
-        text: text.to_string(),
-        micros,
+/// Replaces `slot` by (`text`, `micros`) when it is empty or `better(micros, its micros)`.
+fn set_stamp(slot: &mut Option<Stamp>, text: &str, micros: i64, better: fn(i64, i64) -> bool) {
+    match slot {
+        Some(s) if !better(micros, s.micros) => {}
+        Some(s) => {
+            s.text.clear();
+            s.text.push_str(text);
+            s.micros = micros;
+        }
+        None => {
+            *slot = Some(Stamp {
+                text: text.to_string(),
+                micros,
+            })
+        }
     }
 }
 

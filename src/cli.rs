@@ -202,8 +202,8 @@ Output:
   -h, --help                print this help and exit
   -V, --version             print version and build commit and exit
 
-Needs root, or CAP_BPF and CAP_PERFMON (except --help, --version, --dump-prog); a non-root user
-also needs CAP_DAC_READ_SEARCH to read tracefs.
+Needs root, or CAP_BPF and CAP_PERFMON (except --help, --version, --dump-prog and filespy report);
+a non-root user also needs CAP_DAC_READ_SEARCH to read tracefs.
 
 Signals: INT/TERM stop, HUP reopens the -o file, USR1/USR2 print the running stats, ALRM is ignored.
 An output that does not keep up (or a full disk) never stops the run: up to 8 MiB of events wait,

@@ -5,7 +5,9 @@
 # 6.12 VM (scripts/bench-vm.sh), then the host half on a private tmpfs (scripts/bench/run.py), and writes the
 # markdown report to bench/results.md. Needs root, bpftrace, python3, and for the VM qemu + busybox-static.
 #
-# Environment: FILESPY_BENCH_VM=0 skips the VM half; FILESPY_BENCH_ROUNDS (default 5) rounds per median.
+# Environment: FILESPY_BENCH_VM=0 skips the VM half; FILESPY_BENCH_ROUNDS (default 5) rounds per median;
+# FILESPY_BENCH_ONLY=report runs only section 6 (`filespy report` on a generated multi-GB file; no root,
+# bpftrace or VM needed) and replaces just that section of bench/results.md.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +20,12 @@ die() {
 	printf 'bench: ERROR: %s\n' "$*" >&2
 	exit 1
 }
+
+if [[ ${FILESPY_BENCH_ONLY:-} == report ]]; then
+	(cd "$ROOT" && cargo build --release --target "$MUSL" --bin filespy)
+	exec python3 "$ROOT/scripts/bench/run.py" --bin "$REL/filespy" --only report --rounds "$ROUNDS" \
+		--out "$ROOT/bench/results.md"
+fi
 
 ((EUID == 0)) || die "must run as root (filespy and bpftrace load BPF programs)"
 for tool in bpftrace python3 cargo mount; do

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::kinds::parse_events;
 pub use crate::pipeline::{AttachMode, Options, DEFAULT_BUFFER_PAGES, DEFAULT_EXTENSIONS};
+use crate::report::{Bound, ReportConfig, ReportFormat};
 
 /// Most extensions accepted (the kernel-side set is sized for this).
 pub const MAX_EXTENSIONS: usize = 256;
@@ -90,6 +91,9 @@ pub enum Action {
     Run(Config),
     Help,
     Version,
+    /// `filespy report …`: summarise event files (no privileges needed).
+    Report(ReportConfig),
+    ReportHelp,
 }
 
 /// A bad command line; the message names the offending flag. Exit code 2.
@@ -139,6 +143,22 @@ impl From<ExitStatus> for std::process::ExitCode {
 
 /// Printed after a usage error.
 pub const USAGE_HINT: &str = "usage: filespy [OPTIONS]   (try 'filespy --help')";
+/// Printed after a usage error of `filespy report`.
+pub const REPORT_USAGE_HINT: &str =
+    "usage: filespy report [OPTIONS] [FILE...]   (try 'filespy report --help')";
+
+/// The hint for a usage error in this argument list (program name first).
+pub fn usage_hint(args: &[OsString]) -> &'static str {
+    match is_report(args) {
+        true => REPORT_USAGE_HINT,
+        false => USAGE_HINT,
+    }
+}
+
+/// `filespy report …`: the subcommand must be the first argument.
+fn is_report(args: &[OsString]) -> bool {
+    args.get(1).is_some_and(|a| a == "report")
+}
 
 /// The `--help` text: one line per flag, then exit codes.
 pub const HELP: &str = "\
@@ -146,6 +166,7 @@ filespy: report every write (and, with --events, other file operations) to files
 lines, with the context of the process that did it.
 
 usage: filespy [OPTIONS]            e.g.  sudo filespy > events.jsonl
+       filespy report [FILE...]   summarise event files (see 'filespy report --help')
 
 Events:
       --events LIST         what to report, comma-separated (default: write): write, create, delete,
@@ -181,8 +202,8 @@ Output:
   -h, --help                print this help and exit
   -V, --version             print version and build commit and exit
 
-Needs root, or CAP_BPF and CAP_PERFMON (except --help, --version, --dump-prog); a non-root user
-also needs CAP_DAC_READ_SEARCH to read tracefs.
+Needs root, or CAP_BPF and CAP_PERFMON (except --help, --version, --dump-prog and filespy report);
+a non-root user also needs CAP_DAC_READ_SEARCH to read tracefs.
 
 Signals: INT/TERM stop, HUP reopens the -o file, USR1/USR2 print the running stats, ALRM is ignored.
 An output that does not keep up (or a full disk) never stops the run: up to 8 MiB of events wait,
@@ -194,10 +215,44 @@ Exit status:
   2  usage error (bad flag or value)
 ";
 
+/// The `filespy report --help` text.
+pub const REPORT_HELP: &str = "\
+filespy report: summarise filespy event files over a time range: events by op, top processes,
+scripts, users and files (by writes and by bytes written), alerts by severity, and the loss lines
+filespy wrote (its stderr, when captured into the file with 2>&1).
+
+usage: filespy report [OPTIONS] [FILE...]   e.g.  filespy report --since 2026-11-23 events.jsonl
+
+The FILEs are read in order, as filespy writes them (JSON lines); none, or -, means stdin.
+Needs no privileges.
+
+      --since TIME          only events at or after TIME: RFC 3339 (2026-11-23T03:54:33Z,
+                            2026-11-23T04:54:33.5+01:00) or a date (2026-11-23: the midnight
+                            that starts it, local time)
+      --until TIME          only events before TIME (the same forms)
+      --format FMT          table|json (default: table)
+      --top N               rows in each top table, 1..4096 (default: 10)
+  -h, --help                print this help and exit
+
+Memory is bounded by the keys kept, not by the input: each table keeps at most 4096 keys. When a
+table meets more distinct keys its counts are marked approximate, each with the most by which it
+may exceed the truth. Lines longer than 1 MiB, and lines that are neither events nor filespy's own,
+are counted as malformed, and the first few are named.
+
+Exit status:
+  0  success
+  1  an input cannot be opened or read (one line names it), or the report cannot be written
+  2  usage error (bad flag or value)
+";
+
 /// Parses the full argument list, program name first (as `std::env::args_os()` gives it).
 pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Action, UsageError> {
     use lexopt::prelude::*;
 
+    let args: Vec<OsString> = args.into_iter().collect();
+    if is_report(&args) {
+        return parse_report_args(args.into_iter().skip(2));
+    }
     let mut config = Config::default();
     let mut extensions: Option<Vec<String>> = None;
     let mut events_seen = false;
@@ -349,6 +404,74 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Action, Us
         None => {}
     }
     Ok(Action::Run(config))
+}
+
+/// `filespy report`'s arguments (after `report`).
+fn parse_report_args(args: impl IntoIterator<Item = OsString>) -> Result<Action, UsageError> {
+    use lexopt::prelude::*;
+
+    let mut config = ReportConfig::default();
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("since") => config.since = Some(parse_bound("--since", &parser.value()?)?),
+            Long("until") => config.until = Some(parse_bound("--until", &parser.value()?)?),
+            Long("format") => {
+                config.format = match utf8("--format", &parser.value()?)? {
+                    "table" => ReportFormat::Table,
+                    "json" => ReportFormat::Json,
+                    other => {
+                        return Err(usage(format!(
+                            "--format: unknown format {other:?} (expected table or json)"
+                        )))
+                    }
+                }
+            }
+            Long("top") => {
+                let n = parse_number::<usize>("--top", &parser.value()?, "a row count")?;
+                if !(1..=crate::report::topn::CAPACITY).contains(&n) {
+                    return Err(usage(format!(
+                        "--top: {n} is not in 1..={}",
+                        crate::report::topn::CAPACITY
+                    )));
+                }
+                config.top = n;
+            }
+            Short('h') | Long("help") => return Ok(Action::ReportHelp),
+            Value(v) => {
+                if v.is_empty() {
+                    return Err(usage("report: empty file name".into()));
+                }
+                config.inputs.push(PathBuf::from(v));
+            }
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    if let (Some(since), Some(until)) = (&config.since, &config.until) {
+        if until.micros <= since.micros {
+            return Err(usage(format!(
+                "--until: {:?} is not after --since {:?}",
+                until.text, since.text
+            )));
+        }
+    }
+    Ok(Action::Report(config))
+}
+
+/// A `--since`/`--until` value: RFC 3339, or a date meaning its first local midnight.
+fn parse_bound(flag: &str, value: &OsStr) -> Result<Bound, UsageError> {
+    let text = utf8(flag, value)?;
+    let tz = crate::clock::TimeZone::from_env();
+    match crate::report::time::parse_bound(text, &tz) {
+        Some(micros) => Ok(Bound {
+            text: text.to_string(),
+            micros,
+        }),
+        None => Err(usage(format!(
+            "{flag}: {text:?} is not a time (RFC 3339 such as 2026-11-23T03:54:33Z, or a date \
+             such as 2026-11-23)"
+        ))),
+    }
 }
 
 fn usage(message: String) -> UsageError {
@@ -862,6 +985,74 @@ mod tests {
         for code in ["  0  ", "  1  ", "  2  "] {
             assert!(HELP.contains(code));
         }
+    }
+
+    fn report(args: &[&str]) -> ReportConfig {
+        match parse(&[&["report"], args].concat()) {
+            Ok(Action::Report(c)) => c,
+            other => panic!("{args:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn report_subcommand() {
+        assert_eq!(report(&[]), ReportConfig::default());
+        let c = report(&[
+            "--top",
+            "3",
+            "--format",
+            "json",
+            "a.jsonl",
+            "-",
+            "--since",
+            "2026-11-23T10:00:00Z",
+            "--until=2026-11-23T12:00:00+01:00",
+            "--",
+            "--odd-name",
+        ]);
+        let names: Vec<PathBuf> = ["a.jsonl", "-", "--odd-name"].map(PathBuf::from).into();
+        assert_eq!(c.inputs, names);
+        assert_eq!((c.top, c.format), (3, ReportFormat::Json));
+        let (since, until) = (c.since.unwrap(), c.until.unwrap());
+        assert_eq!(since.text, "2026-11-23T10:00:00Z");
+        assert_eq!(until.micros - since.micros, 3_600_000_000);
+        assert_eq!(parse(&["report", "--help"]), Ok(Action::ReportHelp));
+        assert_eq!(parse(&["report", "a", "-h"]), Ok(Action::ReportHelp));
+        // `report` is a subcommand only in first place; monitor flags are not report flags.
+        assert!(error(&["--stats", "report"]).contains("report"));
+        assert!(error(&["report", "--stats"]).contains("--stats"));
+        for (args, flag) in [
+            (&["--since", "soon"][..], "--since"),
+            (&["--until", "2026-02-30"], "--until"),
+            (
+                &["--since", "2026-11-23", "--until", "2026-11-23"],
+                "--until",
+            ),
+            (&["--format", "text"], "--format"),
+            (&["--top", "0"], "--top"),
+            (&["--top", "4097"], "--top"),
+            (&[""], "report"),
+        ] {
+            let msg = error(&[&["report"], args].concat());
+            assert!(msg.contains(flag), "{args:?}: {msg}");
+        }
+        let args: Vec<OsString> = ["filespy", "report", "--bogus"].map(OsString::from).into();
+        assert_eq!(usage_hint(&args), REPORT_USAGE_HINT);
+        assert_eq!(usage_hint(&args[..1]), USAGE_HINT);
+    }
+
+    #[test]
+    fn report_help_lists_its_flags() {
+        for flag in ["--since", "--until", "--format", "--top", "-h, --help"] {
+            assert!(
+                REPORT_HELP.contains(flag),
+                "{flag} missing from report --help"
+            );
+        }
+        for code in ["  0  ", "  1  ", "  2  "] {
+            assert!(REPORT_HELP.contains(code));
+        }
+        assert!(HELP.contains("filespy report --help"));
     }
 
     #[test]

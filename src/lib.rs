@@ -22,6 +22,7 @@ pub mod proc_cache;
 #[cfg(test)]
 mod python_oracle;
 pub mod record;
+pub mod report;
 pub mod safe_open;
 pub mod script;
 pub mod sink;

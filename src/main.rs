@@ -1,4 +1,5 @@
-//! filespy: parse the command line, check privileges, run the monitor; map outcomes to exit codes.
+//! filespy: parse the command line, check privileges, run the monitor (or the report, which needs
+//! none); map outcomes to exit codes.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -11,8 +12,22 @@ fn main() -> ExitCode {
         eprintln!("filespy: {e}");
         return ExitStatus::Failure.into();
     }
-    let config = match cli::parse_args(std::env::args_os()) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let config = match cli::parse_args(args.iter().cloned()) {
         Ok(Action::Run(config)) => config,
+        Ok(Action::Report(report)) => {
+            return match filespy::report::run(&report) {
+                Ok(()) => ExitStatus::Success.into(),
+                Err(e) => {
+                    eprintln!("filespy: {e}");
+                    ExitStatus::Failure.into()
+                }
+            };
+        }
+        Ok(Action::ReportHelp) => {
+            let _ = std::io::stdout().write_all(cli::REPORT_HELP.as_bytes());
+            return ExitStatus::Success.into();
+        }
         // A closed stdout is not worth an error here: print and exit 0 regardless.
         Ok(Action::Help) => {
             let _ = std::io::stdout().write_all(cli::HELP.as_bytes());
@@ -24,7 +39,7 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("filespy: {e}");
-            eprintln!("{}", cli::USAGE_HINT);
+            eprintln!("{}", cli::usage_hint(&args));
             return ExitStatus::Usage.into();
         }
     };

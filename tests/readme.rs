@@ -1,31 +1,57 @@
-//! README.md stays true to the code: every flag of `--help` is documented, every exit code too, and
-//! the shipper configs shown are the ones in packaging/ (which tests/packaging.rs checks).
+//! README.md stays true to the code: every flag of `--help` is documented (and every flag of
+//! `filespy report --help` in the report's section), every exit code too, and the shipper configs
+//! shown are the ones in packaging/ (which tests/packaging.rs checks).
 
-use filespy::cli::{ExitStatus, HELP};
+use filespy::cli::{ExitStatus, HELP, REPORT_HELP};
 
 fn file(rel: &str) -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {rel}: {e}"))
 }
 
-#[test]
-fn every_flag_in_help_is_documented() {
-    let readme = file("README.md");
-    // The flag lines of --help: indented, starting with the flag (`  -o, --output FILE  …`).
-    let flags: Vec<&str> = HELP
-        .lines()
+/// The flag lines of a help text: indented, starting with the flag (`  -o, --output FILE  …`).
+fn flags_of(help: &str) -> Vec<&str> {
+    help.lines()
         .filter(|l| l.starts_with("  ") && l.trim_start().starts_with('-'))
         .filter_map(|l| {
             l.split(|c: char| c.is_whitespace() || c == '[' || c == '=')
                 .find(|w| w.starts_with("--"))
         })
-        .collect();
-    assert!(flags.len() >= 18, "found only {flags:?} in --help");
-    let missing: Vec<&&str> = flags
+        .collect()
+}
+
+fn undocumented<'a>(flags: &[&'a str], text: &str) -> Vec<&'a str> {
+    flags
         .iter()
-        .filter(|f| !readme.contains(&format!("`{f}")) && !readme.contains(&format!(", {f}")))
-        .collect();
+        .copied()
+        .filter(|f| !text.contains(&format!("`{f}")) && !text.contains(&format!(", {f}")))
+        .collect()
+}
+
+#[test]
+fn every_flag_in_help_is_documented() {
+    let readme = file("README.md");
+    let flags = flags_of(HELP);
+    assert!(flags.len() >= 18, "found only {flags:?} in --help");
+    let missing = undocumented(&flags, &readme);
     assert!(missing.is_empty(), "README.md lacks flags {missing:?}");
+}
+
+#[test]
+fn every_report_flag_is_documented_in_the_reports_section() {
+    let readme = file("README.md");
+    let start = readme
+        .find("\n## The report: `filespy report`\n")
+        .expect("README.md has a section for filespy report");
+    let rest = &readme[start + 1..];
+    let section = &rest[..rest.find("\n## ").unwrap_or(rest.len())];
+    let flags = flags_of(REPORT_HELP);
+    assert!(flags.len() >= 5, "found only {flags:?} in report --help");
+    let missing = undocumented(&flags, section);
+    assert!(
+        missing.is_empty(),
+        "the report's section lacks flags {missing:?}"
+    );
 }
 
 #[test]

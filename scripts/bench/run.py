@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 
+import report
+
 BPFTRACE_PROG = "tracepoint:syscalls:sys_enter_write { @[comm] = count(); }"
 
 
@@ -206,14 +208,18 @@ def access_overhead(args):
     return ns
 
 
+ACCESS_HEADING = "## 5. Access events and `--path` in the kernel"
+
+
 def access_section(ns, rounds, verdict):
     med = {c: statistics.median(v) for c, v in ns.items() if v}
     base = med["baseline"]
     added = {c: med[c] - base for c in med}
     floor = added["floor"]
     L = [
-        f"## 5. Access events and `--path` in the kernel ({rounds} alternating rounds, 64-byte pread(2) or "
-        "write(2) to tmpfs, writer CPU time per call)",
+        ACCESS_HEADING,
+        "",
+        f"{rounds} alternating rounds, 64-byte pread(2) or write(2) to tmpfs, writer CPU time per call.",
         "",
         "| condition | ns/call (median) | added ns | added vs the floor's | all runs |",
         "|---|---:|---:|---:|---|",
@@ -339,8 +345,14 @@ def vm_section(path, rounds):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
-    ap.add_argument("--examples", required=True)
-    ap.add_argument("--dir", required=True, help="a tmpfs directory")
+    ap.add_argument("--examples", help="the bench_* examples' directory (all sections but report)")
+    ap.add_argument("--dir", help="a tmpfs directory (all sections but report)")
+    ap.add_argument(
+        "--only",
+        choices=["access", "report"],
+        help="run this one section and replace (or add) its part of --out, leaving the rest as it is",
+    )
+    ap.add_argument("--report-gb", type=int, default=2, help="size of the report section's event file")
     ap.add_argument("--out", required=True)
     ap.add_argument("--vm-log")
     ap.add_argument("--rounds", type=int, default=5)
@@ -353,30 +365,34 @@ def main():
     )
     ap.add_argument("--writer-threads", type=int, default=2)
     ap.add_argument("--big-buffer-pages", type=int, default=256)
-    ap.add_argument("--only", choices=["access"], help="run one section and print it")
     args = ap.parse_args()
+    if args.only == "report":
+        splice(args.out, REPORT_HEADING, report.section(args, log))
+        return
+    if not args.examples or not args.dir:
+        ap.error("--examples and --dir are needed unless --only report")
     args.writer = os.path.join(args.examples, "bench_writer")
     args.pipeline = os.path.join(args.examples, "bench_pipeline")
     args.startup = os.path.join(args.examples, "bench_startup")
     load_before = machine()[3]
     if args.only == "access":
         L = access_section(access_overhead(args), args.rounds, lambda ok: "met" if ok else "**missed**")
-        print("\n".join(L))
+        splice(args.out, ACCESS_HEADING, L[2:])
         return
 
-    log("1/4 writer overhead")
+    log("1/6 writer overhead")
     ns, delivered, hook, contended = writer_overhead(args)
-    log("2/4 throughput")
+    log("2/6 throughput")
     sweeps = [("default (64 pages)", throughput(args))]
-    log(f"2/4 throughput again with --buffer-pages {args.big_buffer_pages}")
+    log(f"2/6 throughput again with --buffer-pages {args.big_buffer_pages}")
     sweeps.append(
         (f"--buffer-pages {args.big_buffer_pages}", throughput(args, ["--buffer-pages", str(args.big_buffer_pages)]))
     )
-    log("3/4 user-space pipeline")
+    log("3/6 user-space pipeline")
     pipe, _ = pipeline(args)
-    log("4/4 start-up and footprint")
+    log("4/6 start-up and footprint")
     start, start_runs = startup(args)
-    log("5/5 access events and --path in the kernel")
+    log("5/6 access events and --path in the kernel")
     access = access_overhead(args)
     size = os.path.getsize(args.bin)
 
@@ -517,11 +533,34 @@ def main():
     )
     L.append("")
     L.extend(access_section(access, args.rounds, verdict))
-    report = "\n".join(L) + "\n"
+    L.append("")
+    L.append(REPORT_HEADING)
+    L.append("")
+    L.extend(report.section(args, log))
+    text = "\n".join(L) + "\n"
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
-        f.write(report)
-    print(report)
+        f.write(text)
+    print(text)
+
+
+REPORT_HEADING = "## 6. `filespy report` on a multi-GB event file"
+
+
+def splice(out, heading, body):
+    """Replaces the section under `heading` in the markdown file `out` (up to the next `## ` heading) with
+    `body`, or appends it; prints the section."""
+    old = open(out).read() if os.path.exists(out) else ""
+    section = heading + "\n\n" + "\n".join(body) + "\n"
+    start = old.find(heading + "\n")
+    if start < 0:
+        new = old.rstrip("\n") + "\n\n" + section
+    else:
+        end = old.find("\n## ", start + len(heading))
+        new = old[:start] + section + (old[end:] if end >= 0 else "")
+    with open(out, "w") as f:
+        f.write(new)
+    print(section)
 
 
 if __name__ == "__main__":

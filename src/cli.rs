@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::kinds::parse_events;
 pub use crate::pipeline::{AttachMode, Options, DEFAULT_BUFFER_PAGES, DEFAULT_EXTENSIONS};
 use crate::report::{Bound, ReportConfig, ReportFormat};
+use crate::rules::Rules;
 
 /// Most extensions accepted (the kernel-side set is sized for this).
 pub const MAX_EXTENSIONS: usize = 256;
@@ -66,6 +67,17 @@ pub struct Config {
     pub dump_prog: Option<DumpProg>,
     /// No `ready` or loss lines on stderr; errors are still printed.
     pub quiet: bool,
+    /// `--syslog`, `--syslog-only`.
+    pub syslog: Option<SyslogConfig>,
+}
+
+/// Where and how events go to syslog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyslogConfig {
+    /// `--syslog-socket` (default /dev/log).
+    pub socket: PathBuf,
+    /// No JSON lines, syslog only.
+    pub only: bool,
 }
 
 impl Default for Config {
@@ -79,6 +91,7 @@ impl Default for Config {
             duration: None,
             dump_prog: None,
             quiet: false,
+            syslog: None,
         }
     }
 }
@@ -94,6 +107,8 @@ pub enum Action {
     /// `filespy report …`: summarise event files (no privileges needed).
     Report(ReportConfig),
     ReportHelp,
+    /// `--print-rules`: the sensitive-file rules in force.
+    PrintRules(Rules),
 }
 
 /// A bad command line; the message names the offending flag. Exit code 2.
@@ -183,6 +198,20 @@ Filters (repeat a filter to allow several values; different filters must all mat
       --comm NAME           only writes by this command name, at most 15 bytes (repeatable)
       --path PREFIX         only files under this absolute path (repeatable; in the kernel)
 
+Sensitive files:
+      --alerts              report only events on sensitive files, each with alert {rule, category,
+                            severity, repeats}; the built-in rules are listed by --print-rules
+      --rules FILE          add, replace or disable rules (lines: rule NAME CATEGORY MATCH [ops=LIST]
+                            [severity=S] [change=S] [read=S] | disable NAME); without --alerts,
+                            matching events carry alert and the others are reported too
+      --alert-window TIME   repeats of one (rule, process, file) within TIME are counted, not sent
+                            (default: 60s; 0 sends every one)
+      --print-rules         print the rules in force and exit
+      --syslog              also send events to syslog as RFC 5424 messages (only the alerts when
+                            rules apply), severity mapped (CRITICAL: crit ... INFO: info)
+      --syslog-only         send to syslog instead of writing JSON lines
+      --syslog-socket PATH  the syslog socket (default: /dev/log)
+
 Kernel side:
       --attach MODE         auto|kprobe|tracepoint (default: auto = kprobe if available)
       --buffer-pages N      per-CPU ring buffer pages, a power of two in 1..4096 (default: 64)
@@ -255,6 +284,9 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Action, Us
     }
     let mut config = Config::default();
     let mut extensions: Option<Vec<String>> = None;
+    let mut rules_file: Option<PathBuf> = None;
+    let mut syslog_socket: Option<PathBuf> = None;
+    let mut print_rules = false;
     let mut events_seen = false;
     let mut parser = lexopt::Parser::from_iter(args);
 
@@ -380,6 +412,40 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Action, Us
                 config.watch.btf = Some(PathBuf::from(value));
             }
             Short('q') | Long("quiet") => config.quiet = true,
+            Long("alerts") => config.watch.alerts_only = true,
+            Long("rules") => {
+                let value = parser.value()?;
+                if rules_file.is_some() {
+                    return Err(usage("--rules: given twice (one rules file)".into()));
+                }
+                rules_file = Some(PathBuf::from(value));
+            }
+            Long("alert-window") => {
+                let value = parser.value()?;
+                let text = utf8("--alert-window", &value)?;
+                config.watch.alert_window = if text == "0" {
+                    Duration::ZERO
+                } else {
+                    parse_duration(text)
+                        .map_err(|e| usage(e.0.replacen("--duration", "--alert-window", 1)))?
+                };
+            }
+            Long("print-rules") => print_rules = true,
+            Long("syslog") | Long("syslog-only") => {
+                let only = matches!(arg, Long("syslog-only"));
+                let s = config.syslog.get_or_insert_with(|| SyslogConfig {
+                    socket: PathBuf::from(DEFAULT_SYSLOG_SOCKET),
+                    only: false,
+                });
+                s.only |= only;
+            }
+            Long("syslog-socket") => {
+                let value = parser.value()?;
+                if value.is_empty() {
+                    return Err(usage("--syslog-socket: empty path".into()));
+                }
+                syslog_socket = Some(PathBuf::from(value));
+            }
             Short('h') | Long("help") => return Ok(Action::Help),
             Short('V') | Long("version") => return Ok(Action::Version),
             Value(v) => {
@@ -392,6 +458,29 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Action, Us
         }
     }
 
+    if let Some(path) = syslog_socket {
+        match config.syslog.as_mut() {
+            Some(s) => s.socket = path,
+            None => {
+                return Err(usage(
+                    "--syslog-socket: needs --syslog or --syslog-only".into(),
+                ))
+            }
+        }
+    }
+    if config.watch.alerts_only || rules_file.is_some() || print_rules {
+        let mut rules = Rules::builtin();
+        if let Some(path) = &rules_file {
+            let text = read_rules_file(path)?;
+            rules
+                .apply(&text, &path.display().to_string())
+                .map_err(|e| usage(format!("--rules: {e}")))?;
+        }
+        if print_rules {
+            return Ok(Action::PrintRules(rules));
+        }
+        config.watch.rules = Some(rules);
+    }
     match extensions {
         Some(_) if config.watch.all_files => {
             return Err(usage(
@@ -476,6 +565,32 @@ fn parse_bound(flag: &str, value: &OsStr) -> Result<Bound, UsageError> {
 
 fn usage(message: String) -> UsageError {
     UsageError(message)
+}
+
+/// The syslog socket unless `--syslog-socket` names another.
+pub const DEFAULT_SYSLOG_SOCKET: &str = "/dev/log";
+/// Largest rules file read.
+const MAX_RULES_BYTES: u64 = 1 << 20;
+
+/// A rules file's text: a regular file of at most 1 MiB of UTF-8.
+fn read_rules_file(path: &std::path::Path) -> Result<String, UsageError> {
+    use std::io::Read;
+    let shown = path.display();
+    let f = std::fs::File::open(path).map_err(|e| usage(format!("--rules: {shown}: {e}")))?;
+    let meta = f
+        .metadata()
+        .map_err(|e| usage(format!("--rules: {shown}: {e}")))?;
+    if !meta.is_file() {
+        return Err(usage(format!("--rules: {shown}: not a regular file")));
+    }
+    let mut bytes = Vec::new();
+    f.take(MAX_RULES_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| usage(format!("--rules: {shown}: {e}")))?;
+    if bytes.len() as u64 > MAX_RULES_BYTES {
+        return Err(usage(format!("--rules: {shown}: larger than 1 MiB")));
+    }
+    String::from_utf8(bytes).map_err(|_| usage(format!("--rules: {shown}: not UTF-8 text")))
 }
 
 fn utf8<'a>(flag: &str, value: &'a OsStr) -> Result<&'a str, UsageError> {

@@ -144,6 +144,18 @@ pub struct Event {
     pub io: Option<IoSummary>,
     /// The container the process runs in, from its cgroup; None on the host.
     pub container_id: Option<Rc<str>>,
+    /// The sensitive-file rule this event matched (`--alerts`, `--rules`).
+    pub alert: Option<EventAlert>,
+}
+
+/// A rule's verdict on an event: which rule, its category, the severity, and how many repeats of the
+/// same (rule, process, file) were counted, not sent, since the last one sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventAlert {
+    pub rule: Rc<str>,
+    pub category: Rc<str>,
+    pub severity: crate::rules::Severity,
+    pub repeats: u64,
 }
 
 /// `exit`: the operations of the process that filespy reported, by kind of I/O.
@@ -171,6 +183,7 @@ impl Default for Event {
             exit: None,
             io: None,
             container_id: None,
+            alert: None,
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod proc_cache;
 mod python_oracle;
 pub mod record;
 pub mod report;
+pub mod rules;
 pub mod safe_open;
 pub mod script;
 pub mod sink;

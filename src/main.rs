@@ -24,6 +24,10 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Ok(Action::PrintRules(rules)) => {
+            let _ = std::io::stdout().write_all(rules.print().as_bytes());
+            return ExitStatus::Success.into();
+        }
         Ok(Action::ReportHelp) => {
             let _ = std::io::stdout().write_all(cli::REPORT_HELP.as_bytes());
             return ExitStatus::Success.into();

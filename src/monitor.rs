@@ -7,10 +7,12 @@ use crate::cli::{Config, DumpProg, ExitStatus, Format};
 use crate::clock::Clock;
 use crate::event::Event;
 use crate::loss::Stats;
-use crate::output::{self, Formatter};
+use crate::output::syslog::Syslog;
+use crate::output::{self, Formatter, JsonWriter};
 use crate::pipeline::{self, Monitor};
 use crate::sink::{Sink, SinkError};
 use crate::sys::signal::SignalFd;
+use crate::uuid::UuidGen;
 use std::io::{IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::os::fd::AsRawFd;
@@ -106,6 +108,12 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
         let _ = monitor.report_losses(
             Instant::now() + Duration::from_secs(2),
             &mut std::io::stderr(),
+        );
+    }
+    if let (Some(s), false) = (&lines.syslog, cfg.quiet && !cfg.stats) {
+        eprintln!(
+            "filespy: syslog: {} messages sent, {} not taken by the socket",
+            s.client.sent, s.client.dropped
         );
     }
     if cfg.stats {
@@ -208,6 +216,19 @@ struct Lines {
     count: Option<u64>,
     written: u64,
     done: bool,
+    syslog: Option<SyslogOut>,
+}
+
+/// `--syslog`: the client, and what goes to it.
+struct SyslogOut {
+    client: Syslog,
+    /// `--syslog-only`: no JSON lines.
+    only: bool,
+    /// Rules apply: only the events with an alert go to syslog.
+    alerts_only: bool,
+    /// The JSON of each message when the lines are text.
+    json: Option<JsonWriter>,
+    scratch: Vec<u8>,
 }
 
 impl Lines {
@@ -219,11 +240,33 @@ impl Lines {
         };
         let mut formatter =
             Formatter::new(format, Clock::new(), color).map_err(|e| format!("output: {e}"))?;
+        let host = crate::enrich::identity::Host::read().name;
         if let Formatter::Json(j) = &mut formatter {
-            j.set_host_name(&crate::enrich::identity::Host::read().name);
+            j.set_host_name(&host);
         }
+        let syslog = match &cfg.syslog {
+            None => None,
+            Some(sc) => {
+                let json = match &formatter {
+                    Formatter::Json(_) => None,
+                    Formatter::Text(_) => {
+                        let ids = UuidGen::new().map_err(|e| format!("output: {e}"))?;
+                        let mut j = JsonWriter::new(Clock::new(), ids);
+                        j.set_host_name(&host);
+                        Some(j)
+                    }
+                };
+                Some(SyslogOut {
+                    client: Syslog::connect(&sc.socket, &host)?,
+                    only: sc.only,
+                    alerts_only: cfg.watch.rules.is_some(),
+                    json,
+                    scratch: Vec::new(),
+                })
+            }
+        };
         let mut buf = Vec::with_capacity(FLUSH_BYTES * 2);
-        if let Formatter::Text(t) = &formatter {
+        if let (Formatter::Text(t), false) = (&formatter, syslog.as_ref().is_some_and(|s| s.only)) {
             t.write_header(&mut buf);
         }
         Ok(Lines {
@@ -232,6 +275,7 @@ impl Lines {
             count: cfg.count,
             written: 0,
             done: false,
+            syslog,
         })
     }
 
@@ -248,7 +292,24 @@ impl Lines {
 
     /// Renders one event; breaks once `--count` is reached.
     fn add(&mut self, ev: &Event, script: Option<&[u8]>) -> ControlFlow<()> {
+        let start = self.buf.len();
         self.formatter.write_event(ev, script, &mut self.buf);
+        if let Some(s) = self.syslog.as_mut() {
+            if !s.alerts_only || ev.alert.is_some() {
+                let json = match s.json.as_mut() {
+                    None => &self.buf[start..],
+                    Some(j) => {
+                        s.scratch.clear();
+                        j.write_event(ev, script, &mut s.scratch);
+                        &s.scratch[..]
+                    }
+                };
+                s.client.send(ev, json.strip_suffix(b"\n").unwrap_or(json));
+            }
+            if s.only {
+                self.buf.truncate(start);
+            }
+        }
         self.written += 1;
         if self.count.is_some_and(|n| self.written >= n) {
             self.done = true;

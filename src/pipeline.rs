@@ -19,11 +19,12 @@ use crate::perfbuf::PerfBuffer;
 use crate::probes::{choose_hook, generate, Filters, Generated, HookKind, Probes};
 use crate::proc_cache::{ProcCache, ProcContext};
 use crate::record::{carries_context, decode_context, decode_into, fill_context, mono_ns_of};
+use crate::rules::{Alerter, Rules, Verdict};
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Extensions watched when none are given.
 pub const DEFAULT_EXTENSIONS: [&str; 3] = ["txt", "log", "json"];
@@ -79,7 +80,17 @@ pub struct Options {
     pub buffer_pages: u32,
     /// BTF file to use instead of /sys/kernel/btf/vmlinux.
     pub btf: Option<PathBuf>,
+    /// Sensitive-file rules: each matching event carries `alert` (`--rules`, `--alerts`).
+    pub rules: Option<Rules>,
+    /// Only the events that match a rule (`--alerts`; needs `rules`). The kernel then filters by the
+    /// rules' directories instead of the extensions.
+    pub alerts_only: bool,
+    /// Repeats of one (rule, process, file) within this are counted, not sent.
+    pub alert_window: Duration,
 }
+
+/// `--alert-window`'s default.
+pub const DEFAULT_ALERT_WINDOW: Duration = Duration::from_secs(60);
 
 impl Default for Options {
     fn default() -> Options {
@@ -94,6 +105,9 @@ impl Default for Options {
             attach: AttachMode::Auto,
             buffer_pages: DEFAULT_BUFFER_PAGES,
             btf: None,
+            rules: None,
+            alerts_only: false,
+            alert_window: DEFAULT_ALERT_WINDOW,
         }
     }
 }
@@ -103,17 +117,42 @@ impl Options {
     fn filters(&self) -> Filters {
         Filters {
             exts: self.ext_bytes(),
-            all_files: self.all_files,
+            all_files: self.all_files || self.alerts(),
             pids: self.pids.clone(),
             uids: self.uids.clone(),
             comms: self.comms.iter().map(|c| c.as_bytes().to_vec()).collect(),
-            paths: self
-                .paths
-                .iter()
-                .map(|p| std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()).to_vec())
-                .collect(),
+            paths: self.kernel_paths(),
             events: self.kinds,
         }
+    }
+
+    /// Whether only alerts are reported.
+    fn alerts(&self) -> bool {
+        self.alerts_only && self.rules.is_some()
+    }
+
+    /// The prefixes the kernel filters by: `paths`; or, for alerts only, the directories the rules'
+    /// matches lie under (none when a rule can match anywhere: a suffix).
+    fn kernel_paths(&self) -> Vec<Vec<u8>> {
+        use std::os::unix::ffi::OsStrExt;
+        if !self.paths.is_empty() || !self.alerts() {
+            return self
+                .paths
+                .iter()
+                .map(|p| p.as_os_str().as_bytes().to_vec())
+                .collect();
+        }
+        let rules = self.rules.as_ref().map_or(&[][..], |r| &r.rules[..]);
+        let mut dirs: Vec<Vec<u8>> = Vec::new();
+        for r in rules {
+            let Some(fixed) = r.pattern.fixed_dirs() else {
+                return Vec::new();
+            };
+            dirs.extend(fixed.into_iter().map(String::into_bytes));
+        }
+        dirs.sort();
+        dirs.dedup();
+        dirs
     }
 
     fn ext_bytes(&self) -> Vec<Vec<u8>> {
@@ -168,6 +207,8 @@ pub struct Counters {
     pub user_filtered: u64,
     /// Records that did not decode.
     pub malformed: u64,
+    /// Alerts not sent: repeats within the window (the next one sent carries their number).
+    pub alert_repeats: u64,
 }
 
 /// An event with its script, owned: what `Monitor::events` yields.
@@ -394,7 +435,9 @@ impl Monitor {
         let k = self.kernel_stats();
         let mut stats = Stats {
             events: self.stream.counters.delivered,
-            filtered: k[STAT_FILTERED as usize] + self.stream.counters.user_filtered,
+            filtered: k[STAT_FILTERED as usize]
+                + self.stream.counters.user_filtered
+                + self.stream.counters.alert_repeats,
             failed_writes: k[STAT_FAILED as usize],
             ..Stats::default()
         };
@@ -483,6 +526,8 @@ struct Stream {
     loss: LossReporter,
     counters: Counters,
     stopped: bool,
+    /// The rules, when any apply.
+    alerter: Option<Alerter>,
 }
 
 /// A record of the current batch: its monotonic time, CPU and place in the arena.
@@ -505,11 +550,15 @@ impl Stream {
             enricher: Enricher::system(),
             event: Event::default(),
             exts: opts.ext_bytes(),
-            all_files: opts.all_files,
+            all_files: opts.all_files || opts.alerts(),
             paths: opts.paths.clone(),
             loss: LossReporter::new(),
             counters: Counters::default(),
             stopped: false,
+            alerter: opts
+                .rules
+                .clone()
+                .map(|r| Alerter::new(r, opts.alerts_only, opts.alert_window)),
         }
     }
 
@@ -613,6 +662,19 @@ impl Stream {
         fill_context(&mut self.event, ctx);
         self.lineage.after(&mut self.event);
         self.enricher.enrich(&mut self.event, &self.cache);
+        if let Some(a) = self.alerter.as_mut() {
+            match a.judge(&mut self.event) {
+                Verdict::Send => {}
+                Verdict::NotAlert => {
+                    self.counters.user_filtered += 1;
+                    return;
+                }
+                Verdict::Repeat => {
+                    self.counters.alert_repeats += 1;
+                    return;
+                }
+            }
+        }
         let script = ctx.and_then(|c| c.script.as_deref());
         self.counters.delivered += 1;
         if on_event(&self.event, script).is_break() {

@@ -484,3 +484,24 @@ fn uring_complete_has_req() -> bool {
                 .is_ok_and(|f| f.contains(" req;"))
         })
 }
+
+/// `create` and `open` hook the same syscalls: each keeps its own per-thread entry, so one O_CREAT
+/// open that creates a file is both events.
+#[test]
+fn an_open_that_creates_is_both_open_and_create() {
+    let dir = TestDir::new("bothkinds");
+    let f = dir.join("new.txt");
+    let fs = Filespy::start(
+        &["--events", "create,open", "--path", dir.str()],
+        Out::Collect,
+    );
+    run_sh(&format!("echo made > {}", q(f.to_str().unwrap())));
+    let run = fs.stop();
+    let ops: Vec<String> = of(&run, &f, "create")
+        .iter()
+        .chain(of(&run, &f, "open").iter())
+        .map(|e| e["op"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ops, ["create", "open"], "{}", run.lines.join("\n"));
+    assert_eq!(of(&run, &f, "open")[0]["file"]["created"], true);
+}

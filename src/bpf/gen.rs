@@ -239,12 +239,30 @@ impl<'a> Gen<'a> {
     /// This thread's entry in the per-thread `map` (pid_tgid at `S_KEY`, r6 = context): r0 = its value,
     /// or a jump to `out` when there is none. The start of every exit-side program.
     pub fn thread_entry(&mut self, map: &str, out: &str) {
+        self.thread_entry_of(map, 0, out);
+    }
+
+    /// `thread_entry` with `kind` in the key's top byte (`kind_key`).
+    pub fn thread_entry_of(&mut self, map: &str, kind: u8, out: &str) {
         self.a.mov64(R6, R1);
         self.a
             .call(Helper::GET_CURRENT_PID_TGID)
             .stx(Size::DW, R10, S_KEY, R0);
+        if kind != 0 {
+            self.kind_key(kind);
+        }
         self.lookup(map, S_KEY);
         self.a.jmp(Cond::Eq, R0, 0, out);
+    }
+
+    /// `S_KEY` (pid_tgid) with `kind` in its top byte, which pids never reach: kinds that hook the
+    /// same syscall (`create` and `open` both hook openat) keep per-thread entries of their own.
+    pub fn kind_key(&mut self, kind: u8) {
+        self.a
+            .ldx(Size::DW, R1, R10, S_KEY)
+            .lddw(R2, i64::from(kind) << 56)
+            .or64(R1, R2)
+            .stx(Size::DW, R10, S_KEY, R1);
     }
 
     /// Add one to per-CPU counter `idx`.

@@ -2,7 +2,7 @@
 //!
 //! Shape (key order fixed; optional keys appear only when true or when bytes are not UTF-8, see
 //! [`super::encode`] for the `_b64` siblings):
-//! `{"id","op","via","timestamp","system_ts","process":{"name","pid","tid","ppid","uid","gid",
+//! `{"id","op","via","alert"?,"timestamp","system_ts","process":{"name","pid","tid","ppid","uid","gid",
 //! "exe_path","file_path","cmdline","cmdline_truncated"?,"cwd"},"file":{"name","file_path",
 //! <op's fields>,"inode","dev","truncated"?,"deleted"?}}`. `process.file_path` is the interpreter's
 //! script (or `-m` module), `exe_path`, `file_path` and `cwd` may be null, `dev` is `"major:minor"`
@@ -48,7 +48,20 @@ impl JsonWriter {
         out.extend_from_slice(ev.op.name().as_bytes());
         out.extend_from_slice(b"\",\"via\":\"");
         out.extend_from_slice(ev.via.as_bytes());
-        out.extend_from_slice(b"\",\"timestamp\":\"");
+        out.push(b'"');
+        if let Some(a) = &ev.alert {
+            // Rule names and categories are [A-Za-z0-9_.-]: no escaping needed.
+            out.extend_from_slice(b",\"alert\":{\"rule\":\"");
+            out.extend_from_slice(a.rule.as_bytes());
+            out.extend_from_slice(b"\",\"category\":\"");
+            out.extend_from_slice(a.category.as_bytes());
+            out.extend_from_slice(b"\",\"severity\":\"");
+            out.extend_from_slice(a.severity.name().as_bytes());
+            out.extend_from_slice(b"\",\"repeats\":");
+            push_u64(out, a.repeats);
+            out.push(b'}');
+        }
+        out.extend_from_slice(b",\"timestamp\":\"");
         self.clock.write_rfc3339(ev.mono_ns, out);
         out.extend_from_slice(b"\",\"system_ts\":");
         push_u64(out, ev.mono_ns);

@@ -1,6 +1,7 @@
 //! Rendering events to bytes: JSON lines (the default, machine-read) or aligned text (people).
 pub mod encode;
 pub mod json;
+pub mod syslog;
 pub mod text;
 
 pub use json::JsonWriter;

@@ -72,7 +72,15 @@ pub fn one_of_each_op() -> Vec<Event> {
                 }
                 Op::Link => f.target = Some(b"/var/log/orig.log".to_vec()),
                 Op::Symlink => f.target = Some(b"../rel\xfe/target".to_vec()),
-                Op::Chmod | Op::Mkdir => f.mode = Some(0o4755),
+                Op::Chmod | Op::Mkdir => {
+                    f.mode = Some(0o4755);
+                    ev.alert = (k.op == Op::Chmod).then(|| filespy::event::EventAlert {
+                        rule: "auth-shadow".into(),
+                        category: "authentication".into(),
+                        severity: filespy::rules::Severity::Critical,
+                        repeats: 3,
+                    });
+                }
                 Op::Create => f.mode = None,
                 Op::Chown => {
                     f.owner_uid = Some(0);

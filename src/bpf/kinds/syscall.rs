@@ -121,6 +121,8 @@ pub fn enter(
         }
     }
     g.monitor_filter(out);
+    // monitor_filter needs the plain pid_tgid; the entries are this kind's.
+    g.kind_key(op as u8);
     for (i, (_, off)) in layout.args.iter().enumerate() {
         g.a.ldx(Size::DW, R1, R6, *off)
             .stx(Size::DW, R10, S_ARGS + 8 * i as i16, R1);
@@ -176,7 +178,7 @@ pub fn exit(
 ) -> Result<Program, AsmError> {
     let k = g.k;
     let (out, filtered) = ("out", "filtered");
-    g.thread_entry(MAP_ARGS, out);
+    g.thread_entry_of(MAP_ARGS, op as u8, out);
     g.a.ldx(Size::W, R1, R0, ARGS_TAG)
         .jmp(Cond::Ne, R1, tag(op, via), out);
     for i in 0..layout.args.len() as i16 {

@@ -458,6 +458,41 @@ impl Iterator for Events<'_> {
     }
 }
 
+/// The user-space half of the pipeline without the kernel, for benchmarks: raw records (as a ring
+/// holds them, see `bpf::layout`) go through the same batch, time sort, decode, process cache,
+/// lineage and enrichment as a `Monitor`'s.
+pub struct Replay {
+    stream: Stream,
+}
+
+impl Replay {
+    pub fn new(opts: &Options) -> Replay {
+        Replay {
+            stream: Stream::new(opts),
+        }
+    }
+
+    /// One record read from `cpu`'s ring.
+    pub fn record(&mut self, cpu: u32, data: &[u8]) {
+        self.stream.record(cpu, Record::Sample(data));
+    }
+
+    /// Delivers the records given since the last call, as one drain of the rings does.
+    pub fn deliver<F>(&mut self, mut on_event: F)
+    where
+        F: FnMut(&Event, Option<&[u8]>) -> ControlFlow<()>,
+    {
+        let stream = &mut self.stream;
+        let older = std::mem::take(&mut stream.orphans);
+        stream.settle(older, &mut on_event);
+        stream.process_batch(&mut on_event);
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.stream.counters
+    }
+}
+
 /// The user-space state of the pipeline: records between the rings and the callback.
 struct Stream {
     /// Processes whose context the kernel must send again (applied after each drain).

@@ -323,14 +323,38 @@ BURSTS = [
 def live_run(args, writer, writes, out_name="live.jsonl"):
     """filespy with default buffers writing JSON to `out_name` (a file on the tmpfs, or /dev/null) while
     `writer` runs: (delivered, lost, writes not delivered, filespy's CPU seconds from ready to stop, i.e.
-    the reader's, and the part of them spent in the kernel)."""
+    the reader's, and the part of them spent in the kernel).
+
+    filespy watches the writer's pid, a filter the kernel applies: a ring that overflows drops events
+    before user space can tell which ones `--path` would have kept, so other processes' writes of
+    .log files elsewhere would count in `lost` and blur the accounting (delivered + lost = writes).
+    The writer waits on a pipe until filespy is ready, then execs in the same pid."""
     wait_quiet(args)
     target = os.path.join(args.dir, "burst.log")
     out = os.path.join(args.dir, out_name)
-    t = Tracer([args.bin, "--stats", "--path", args.dir, "-o", out], r"filespy: ready", "stderr")
+    gate = subprocess.Popen(
+        ["sh", "-c", 'read _ && exec "$@"', "sh", *writer(target)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        t = Tracer(
+            [args.bin, "--stats", "--pid", str(gate.pid), "--path", args.dir, "-o", out],
+            r"filespy: ready",
+            "stderr",
+        )
+    except RuntimeError:
+        gate.kill()
+        gate.wait()
+        raise
     hz = os.sysconf("SC_CLK_TCK")
     ready = cpu_ticks(t.proc.pid)
-    subprocess.run(writer(target), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    gate.stdin.write(b"go\n")
+    gate.stdin.close()
+    if gate.wait() != 0:
+        t.stop()
+        raise RuntimeError(f"{' '.join(writer(target))}: exit {gate.returncode}")
     # Let the reader catch up (the last events wait at most one 100 ms poll) before reading its CPU.
     time.sleep(0.3)
     now = cpu_ticks(t.proc.pid)
@@ -379,8 +403,10 @@ def burst_lines(args, res, live):
         BURSTS_HEADING,
         "",
         f"One writer at full speed while filespy writes JSON lines to a file; {args.rounds} rounds, bursts "
-        "interleaved. delivered % = events delivered / writes made; lost is what filespy counted (LOST "
-        "records and the kernel's failed outputs): exact accounting is delivered + lost = writes.",
+        "interleaved. filespy watches the writer's pid (`--pid`, applied in the kernel), so no other "
+        "process's events share the rings. delivered % = events delivered / writes made; lost is what "
+        "filespy counted (LOST records and the kernel's failed outputs): exact accounting is delivered + "
+        "lost = writes.",
         "",
         "| burst | writes | delivered % (median) | worst | lost (median) | delivered + lost − writes (runs) | reader CPU s (median) |",
         "|---|---:|---:|---:|---:|---|---:|",

@@ -12,6 +12,7 @@
 //! open `flags`, `mode` (null without `O_CREAT`/`O_TMPFILE`), `fd`, `created`?.
 
 use super::encode::{base64_into, json_bytes_field, json_string, push_u64};
+use crate::append::append;
 use crate::clock::Clock;
 use crate::event::Event;
 use crate::kinds::Op;
@@ -45,9 +46,9 @@ impl JsonWriter {
         out.extend_from_slice(b"{\"id\":\"");
         self.ids.write_v4(out);
         out.extend_from_slice(b"\",\"op\":\"");
-        out.extend_from_slice(ev.op.name().as_bytes());
+        append(out, ev.op.name().as_bytes());
         out.extend_from_slice(b"\",\"via\":\"");
-        out.extend_from_slice(ev.via.as_bytes());
+        append(out, ev.via.as_bytes());
         out.extend_from_slice(b"\",\"timestamp\":\"");
         self.clock.write_rfc3339(ev.mono_ns, out);
         out.extend_from_slice(b"\",\"system_ts\":");
@@ -62,7 +63,7 @@ impl JsonWriter {
             (b",\"uid\":", p.uid),
             (b",\"gid\":", p.gid),
         ] {
-            out.extend_from_slice(key);
+            append(out, key);
             push_u64(out, u64::from(v));
         }
         out.push(b',');
@@ -149,7 +150,7 @@ fn identity(ev: &Event, out: &mut Vec<u8>) {
     let p = &ev.process;
     let ids = p.ids.as_ref();
     let num = |key: &[u8], v: Option<u64>, out: &mut Vec<u8>| {
-        out.extend_from_slice(key);
+        append(out, key);
         match v {
             Some(v) => push_u64(out, v),
             None => out.extend_from_slice(b"null"),
@@ -287,7 +288,7 @@ fn op_fields(ev: &Event, out: &mut Vec<u8>) {
                 (&b",\"uid\":"[..], f.owner_uid),
                 (b",\"gid\":", f.owner_gid),
             ] {
-                out.extend_from_slice(key);
+                append(out, key);
                 match v {
                     Some(v) => push_u64(out, u64::from(v)),
                     None => out.extend_from_slice(b"null"),
@@ -329,7 +330,7 @@ fn flags_field(flags: &[&str], out: &mut Vec<u8>) {
             out.push(b',');
         }
         out.push(b'"');
-        out.extend_from_slice(name.as_bytes());
+        append(out, name.as_bytes());
         out.push(b'"');
     }
     out.push(b']');
@@ -340,7 +341,7 @@ fn optional_bytes(key: &str, v: Option<&[u8]>, out: &mut Vec<u8>) {
         Some(b) => json_bytes_field(key, b, out),
         None => {
             out.push(b'"');
-            out.extend_from_slice(key.as_bytes());
+            append(out, key.as_bytes());
             out.extend_from_slice(b"\":null");
         }
     }

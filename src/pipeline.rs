@@ -677,6 +677,7 @@ impl Stream {
         if self.filled != Some(stamp) {
             fill_context(&mut self.event, ctx);
             self.enricher.enrich(&mut self.event, &self.cache);
+            self.event.process.context_id = next_context_id();
             // Enriching may have re-read the names or started the memo again.
             self.filled = Some(Filled {
                 enricher: self.enricher.generation(),
@@ -719,6 +720,13 @@ impl Stream {
             .flatten()
             .any(|name| has_extension(name, &self.exts))
     }
+}
+
+/// A new `ProcessInfo::context_id`: unique in the process, so one formatter may serve several monitors.
+fn next_context_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Does `name` end in `.EXT` for one of `exts` (the kernel's rule: the text after the last dot)?
@@ -786,7 +794,10 @@ mod tests {
         }
         let mut got = Vec::new();
         replay.deliver(|ev, script| {
-            got.push((ev.clone(), script.map(<[u8]>::to_vec)));
+            // Ids name fills, which differ from pipeline to pipeline.
+            let mut ev = ev.clone();
+            ev.process.context_id = 0;
+            got.push((ev, script.map(<[u8]>::to_vec)));
             ControlFlow::Continue(())
         });
         got

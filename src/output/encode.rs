@@ -184,17 +184,35 @@ pub fn json_bytes_field(key: &str, bytes: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// "00" to "99", for two digits per division.
+static DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
 /// Appends `v` in decimal.
 pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
-    loop {
+    while v >= 100 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if v >= 10 {
+        let pair = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
         i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        buf[i] = b'0' + v as u8;
     }
     append(out, &buf[i..]);
 }
@@ -334,7 +352,20 @@ mod tests {
 
     #[test]
     fn numbers() {
-        for v in [0, 7, 10, 99, 1234567890, u64::MAX] {
+        for v in [
+            0,
+            7,
+            9,
+            10,
+            11,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            1234567890,
+            u64::MAX,
+        ] {
             let mut o = Vec::new();
             push_u64(&mut o, v);
             assert_eq!(o, v.to_string().as_bytes());

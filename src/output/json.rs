@@ -24,6 +24,10 @@ pub struct JsonWriter {
     ids: UuidGen,
     /// `host.name` of every event (null when empty).
     host_name: String,
+    /// The process fields from `exe_path` to `ancestors` as rendered for `process_part_id` (a
+    /// `ProcessInfo::context_id`): one writer's events come in runs of one process.
+    process_part: Vec<u8>,
+    process_part_id: u64,
 }
 
 impl JsonWriter {
@@ -32,6 +36,8 @@ impl JsonWriter {
             clock,
             ids,
             host_name: String::new(),
+            process_part: Vec::new(),
+            process_part_id: 0,
         }
     }
 
@@ -66,37 +72,18 @@ impl JsonWriter {
             append(out, key);
             push_u64(out, u64::from(v));
         }
-        out.push(b',');
-        optional_bytes("exe_path", p.exe_path.as_deref(), out);
-        out.push(b',');
-        optional_bytes("file_path", script, out);
-        out.extend_from_slice(b",\"cmdline\":[");
-        let mut all_utf8 = true;
-        for (i, arg) in p.cmdline.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
+        let id = p.context_id;
+        if id != 0 && id == self.process_part_id {
+            out.extend_from_slice(&self.process_part);
+        } else {
+            let start = out.len();
+            process_part(ev, script, out);
+            if id != 0 {
+                self.process_part.clear();
+                self.process_part.extend_from_slice(&out[start..]);
+                self.process_part_id = id;
             }
-            all_utf8 &= json_string(arg, out);
         }
-        out.push(b']');
-        if !all_utf8 {
-            out.extend_from_slice(b",\"cmdline_b64\":[");
-            for (i, arg) in p.cmdline.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.push(b'"');
-                base64_into(arg, out);
-                out.push(b'"');
-            }
-            out.push(b']');
-        }
-        if p.cmdline_truncated {
-            out.extend_from_slice(b",\"cmdline_truncated\":true");
-        }
-        out.push(b',');
-        optional_bytes("cwd", p.cwd.as_deref(), out);
-        identity(ev, out);
 
         out.push(b'}');
         if ev.op.kind().has_file {
@@ -142,6 +129,43 @@ impl JsonWriter {
         }
         out.extend_from_slice(b"}}\n");
     }
+}
+
+/// The process fields after `gid`: what its image and enrichment give, the same for every event of
+/// one `context_id`.
+fn process_part(ev: &Event, script: Option<&[u8]>, out: &mut Vec<u8>) {
+    let p = &ev.process;
+    out.push(b',');
+    optional_bytes("exe_path", p.exe_path.as_deref(), out);
+    out.push(b',');
+    optional_bytes("file_path", script, out);
+    out.extend_from_slice(b",\"cmdline\":[");
+    let mut all_utf8 = true;
+    for (i, arg) in p.cmdline.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        all_utf8 &= json_string(arg, out);
+    }
+    out.push(b']');
+    if !all_utf8 {
+        out.extend_from_slice(b",\"cmdline_b64\":[");
+        for (i, arg) in p.cmdline.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'"');
+            base64_into(arg, out);
+            out.push(b'"');
+        }
+        out.push(b']');
+    }
+    if p.cmdline_truncated {
+        out.extend_from_slice(b",\"cmdline_truncated\":true");
+    }
+    out.push(b',');
+    optional_bytes("cwd", p.cwd.as_deref(), out);
+    identity(ev, out);
 }
 
 /// The process's identity after `cwd`: effective ids, login uid and session, names, entity id,
@@ -344,5 +368,42 @@ fn optional_bytes(key: &str, v: Option<&[u8]>, out: &mut Vec<u8>) {
             append(out, key.as_bytes());
             out.extend_from_slice(b"\":null");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JsonWriter;
+    use crate::clock::Clock;
+    use crate::event::Event;
+    use crate::uuid::UuidGen;
+
+    /// The line without its random `id`.
+    fn line(w: &mut JsonWriter, ev: &Event) -> Vec<u8> {
+        let mut out = Vec::new();
+        w.write_event(ev, Some(b"/s.py"), &mut out);
+        out.split_off(b"{\"id\":\"".len() + 36)
+    }
+
+    #[test]
+    fn a_context_id_renders_the_process_part_once_and_the_same() {
+        let mut w = JsonWriter::new(Clock::new(), UuidGen::new().expect("getrandom"));
+        let mut ev = Event::default();
+        ev.process.exe_path = Some(b"/bin/a".to_vec());
+        ev.process.user = Some("alice".into());
+        let plain = line(&mut w, &ev);
+        ev.process.context_id = 7;
+        assert_eq!(line(&mut w, &ev), plain);
+        assert_eq!(line(&mut w, &ev), plain, "rendered from the kept part");
+        ev.process.exe_path = Some(b"/bin/b".to_vec());
+        ev.process.context_id = 8;
+        let next = line(&mut w, &ev);
+        ev.process.context_id = 0;
+        assert_eq!(
+            next,
+            line(&mut w, &ev),
+            "another id renders the fields again"
+        );
+        assert_ne!(next, plain);
     }
 }

@@ -2,17 +2,23 @@
 //! (`bpf::layout`) replayed through the real pipeline — `record::decode_into`, the process-context cache
 //! and `Formatter::write_event` — as the run loop does it. Prints measurements; asserts nothing.
 //!
-//!   bench_pipeline [EVENTS]   (default 2,000,000)
+//!   bench_pipeline [EVENTS [PROCESSES]]   (default 2,000,000 events of 8 processes taking turns; one
+//!                                         process is one writer's burst)
 //!
-//! Times are the thread's CPU time. Output: `decode_ns=F json_ns=F total_ns=F events_per_s=F bytes_per_event=F`.
+//! Times are the thread's CPU time. Output: `decode_ns=F json_ns=F total_ns=F events_per_s=F bytes_per_event=F
+//! stream_ns=F stream_events_per_s=F`: the `stream` figures are the whole user-space pipeline
+//! (`pipeline::Replay`: batches of a drain's size copied, sorted by time, decoded, cached, lineage and
+//! enrichment, then JSON), the others decode + context + JSON alone.
 
 use filespy::bpf::layout::*;
 use filespy::clock::Clock;
 use filespy::event::Event;
 use filespy::kinds::Op;
 use filespy::output::{Format, Formatter};
+use filespy::pipeline::{Options, Replay};
 use filespy::proc_cache::ProcCache;
 use filespy::record::{decode_context, decode_into, fill_context};
+use std::ops::ControlFlow;
 use std::process::ExitCode;
 
 /// This thread's CPU time (ns): unlike wall time it does not count time preempted by other jobs.
@@ -25,10 +31,6 @@ fn cpu_ns() -> u64 {
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
-
-/// Processes writing in the replay: each has its context record first, then plain ones, as the kernel
-/// sends them.
-const PROCESSES: u32 = 8;
 
 /// A record as the BPF programs build it: header, path components leaf first, then (first event only)
 /// exe and cwd components and raw argv.
@@ -77,15 +79,17 @@ fn record(tgid: u32, path: &[&str], ctx: Option<(&[&str], &[&str], &[u8])>) -> V
     d
 }
 
-fn run(events: u64) -> Result<(), String> {
+/// `processes` write in the replay, taking turns: each has its context record first, then plain ones,
+/// as the kernel sends them.
+fn run(events: u64, processes: u32) -> Result<(), String> {
     let path: &[&str] = &["app.log", "logs", "project", "alice", "home"];
     let exe: &[&str] = &["python3.11", "bin", "usr"];
     let cwd: &[&str] = &["project", "alice", "home"];
     let argv = b"python3\0tools/job.py\0--verbose\0--out\0logs/app.log\0";
-    let first: Vec<Vec<u8>> = (0..PROCESSES)
+    let first: Vec<Vec<u8>> = (0..processes)
         .map(|i| record(1000 + i, path, Some((exe, cwd, argv))))
         .collect();
-    let steady: Vec<Vec<u8>> = (0..PROCESSES)
+    let steady: Vec<Vec<u8>> = (0..processes)
         .map(|i| record(1000 + i, path, None))
         .collect();
 
@@ -102,7 +106,7 @@ fn run(events: u64) -> Result<(), String> {
     // /dev/null would, so only user-space work is timed.
     let t = cpu_ns();
     for i in 0..events {
-        let r = &steady[(i % u64::from(PROCESSES)) as usize];
+        let r = &steady[(i % u64::from(processes)) as usize];
         let key = decode_into(r, &mut ev).map_err(|e| e.to_string())?;
         fill_context(&mut ev, cache.get(&key));
         std::hint::black_box(&ev);
@@ -112,7 +116,7 @@ fn run(events: u64) -> Result<(), String> {
     let mut bytes: u64 = 0;
     let t = cpu_ns();
     for i in 0..events {
-        let r = &steady[(i % u64::from(PROCESSES)) as usize];
+        let r = &steady[(i % u64::from(processes)) as usize];
         let key = decode_into(r, &mut ev).map_err(|e| e.to_string())?;
         let ctx = cache.get(&key);
         fill_context(&mut ev, ctx);
@@ -126,25 +130,65 @@ fn run(events: u64) -> Result<(), String> {
     }
     let total = (cpu_ns() - t) as f64 / events as f64;
     bytes += out.len() as u64;
+
+    // The whole pipeline, in drains of a quarter of a default ring's worth of records (the wakeup
+    // watermark), each record with its own time so the sort has work.
+    let opts = Options {
+        all_files: true,
+        ..Options::default()
+    };
+    let mut replay = Replay::new(&opts);
+    for (cpu, r) in (0u32..).zip(&first) {
+        replay.record(cpu % 2, r);
+    }
+    let mut timed: Vec<Vec<u8>> = steady.clone();
+    let per_drain = 64 * 4096 / 4 / steady[0].len().next_multiple_of(8);
+    out.clear();
+    let t = cpu_ns();
+    let mut i = 0u64;
+    while i < events {
+        let n = (per_drain as u64).min(events - i);
+        for k in 0..n {
+            let at = ((i + k) % u64::from(processes)) as usize;
+            let r = &mut timed[at];
+            r[OFF_MONO_NS as usize..OFF_MONO_NS as usize + 8]
+                .copy_from_slice(&(1_000_000_000 + i + k).to_ne_bytes());
+            replay.record((at % 2) as u32, r);
+        }
+        replay.deliver(|ev, script| {
+            fmt.write_event(ev, script, &mut out);
+            ControlFlow::Continue(())
+        });
+        std::hint::black_box(&out);
+        out.clear();
+        i += n;
+    }
+    let stream = (cpu_ns() - t) as f64 / events as f64;
+    let delivered = replay.counters().delivered;
+    if delivered != events + u64::from(processes) {
+        return Err(format!("replay delivered {delivered} of {events}"));
+    }
     println!(
-        "decode_ns={decode:.1} json_ns={:.1} total_ns={total:.1} events_per_s={:.0} bytes_per_event={:.0}",
+        "decode_ns={decode:.1} json_ns={:.1} total_ns={total:.1} events_per_s={:.0} bytes_per_event={:.0} stream_ns={stream:.1} stream_events_per_s={:.0}",
         total - decode,
         1e9 / total,
-        bytes as f64 / events as f64
+        bytes as f64 / events as f64,
+        1e9 / stream
     );
     Ok(())
 }
 
 fn main() -> ExitCode {
-    let events = match std::env::args().nth(1).map(|s| s.parse::<u64>()) {
-        None => 2_000_000,
-        Some(Ok(n)) if n > 0 => n,
-        _ => {
-            eprintln!("usage: bench_pipeline [EVENTS>0]");
-            return ExitCode::FAILURE;
-        }
+    let arg = |i: usize, default: u64| match std::env::args().nth(i).map(|s| s.parse::<u64>()) {
+        None => Some(default),
+        Some(Ok(n)) if n > 0 && n <= u64::from(u32::MAX) => Some(n),
+        _ => None,
     };
-    match run(events) {
+    let (Some(events), Some(processes)) = (arg(1, 2_000_000), arg(2, 8)) else {
+        eprintln!("usage: bench_pipeline [EVENTS>0 [PROCESSES>0]]");
+        return ExitCode::FAILURE;
+    };
+    match run(events, processes as u32) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench_pipeline: {e}");

@@ -106,9 +106,10 @@ impl Default for Clock {
 
 /// Appends `v` as exactly `width` decimal digits (higher digits dropped).
 fn push_digits(out: &mut Vec<u8>, v: u32, width: usize) {
-    let start = out.len();
-    out.resize(start + width, b'0');
-    put_digits(&mut out[start..], v);
+    let mut buf = [b'0'; 10];
+    let digits = &mut buf[..width.min(10)];
+    put_digits(digits, v);
+    crate::append::append(out, digits);
 }
 
 /// Writes `v` into all of `buf` as decimal digits, zero-padded (higher digits dropped).

@@ -32,6 +32,10 @@ pub struct ProcessInfo {
     pub group: Option<Rc<str>>,
     pub entity_id: Option<Rc<str>>,
     pub parent: Option<Rc<ParentInfo>>,
+    /// Names the process part filled by the pipeline (`exe_path`, `cmdline`, `cwd`, `ids`, the
+    /// enrichment and the script): events with the same nonzero id have the same, so a formatter may
+    /// render it once. 0 (the default, for events built by hand): render it from the fields.
+    pub context_id: u64,
 }
 
 /// The parent process, as far as it is known.

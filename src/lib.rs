@@ -1,4 +1,5 @@
 //! filespy: a Linux file-activity monitor on eBPF.
+pub mod append;
 pub mod attach;
 pub mod bpf;
 pub mod btf;

@@ -17,7 +17,7 @@ use crate::offsets::KernelOffsets;
 use crate::perf_ring::Record;
 use crate::perfbuf::PerfBuffer;
 use crate::probes::{choose_hook, generate, Filters, Generated, HookKind, Probes};
-use crate::proc_cache::{ProcCache, ProcContext};
+use crate::proc_cache::{ProcCache, ProcContext, ProcKey};
 use crate::record::{carries_context, decode_context, decode_into, fill_context, mono_ns_of};
 use crate::rules::{Alerter, Rules, Verdict};
 use std::collections::VecDeque;
@@ -452,6 +452,7 @@ impl Monitor {
         F: FnMut(&Event, Option<&[u8]>) -> ControlFlow<()>,
     {
         let stream = &mut self.stream;
+        stream.enricher.check_names();
         let older = std::mem::take(&mut stream.orphans);
         self.rings.drain(|cpu, rec| stream.record(cpu, rec));
         // Every ring has now been drained once since these were read: their context, if sent, is in.
@@ -501,6 +502,42 @@ impl Iterator for Events<'_> {
     }
 }
 
+/// The user-space half of the pipeline without the kernel, for benchmarks: raw records (as a ring
+/// holds them, see `bpf::layout`) go through the same batch, time sort, decode, process cache,
+/// lineage and enrichment as a `Monitor`'s.
+pub struct Replay {
+    stream: Stream,
+}
+
+impl Replay {
+    pub fn new(opts: &Options) -> Replay {
+        Replay {
+            stream: Stream::new(opts),
+        }
+    }
+
+    /// One record read from `cpu`'s ring.
+    pub fn record(&mut self, cpu: u32, data: &[u8]) {
+        self.stream.record(cpu, Record::Sample(data));
+    }
+
+    /// Delivers the records given since the last call, as one drain of the rings does.
+    pub fn deliver<F>(&mut self, mut on_event: F)
+    where
+        F: FnMut(&Event, Option<&[u8]>) -> ControlFlow<()>,
+    {
+        let stream = &mut self.stream;
+        stream.enricher.check_names();
+        let older = std::mem::take(&mut stream.orphans);
+        stream.settle(older, &mut on_event);
+        stream.process_batch(&mut on_event);
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.stream.counters
+    }
+}
+
 /// The user-space state of the pipeline: records between the rings and the callback.
 struct Stream {
     /// Processes whose context the kernel must send again (applied after each drain).
@@ -519,6 +556,11 @@ struct Stream {
     /// Names, entity ids, parent and container of each event's process.
     enricher: Enricher,
     event: Event,
+    /// What the process part of `event` (context and enrichment) was last filled for: while the next
+    /// event is of the same process image, uid, gid and parent, and neither the cache nor the
+    /// enricher changed, that part is already what filling would give and is not filled again (a
+    /// single writer's events are consecutive once sorted).
+    filled: Option<Filled>,
     /// `extensions` for the kinds the kernel does not filter by extension (all but `write`).
     exts: Vec<Vec<u8>>,
     all_files: bool,
@@ -528,6 +570,17 @@ struct Stream {
     stopped: bool,
     /// The rules, when any apply.
     alerter: Option<Alerter>,
+}
+
+/// What `Stream::filled` compares: everything `fill_context` and `Enricher::enrich` read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Filled {
+    key: ProcKey,
+    uid: u32,
+    gid: u32,
+    ppid: u32,
+    cache: u64,
+    enricher: (u64, u64),
 }
 
 /// A record of the current batch: its monotonic time, CPU and place in the arena.
@@ -549,6 +602,7 @@ impl Stream {
             lineage: Lineage::new(),
             enricher: Enricher::system(),
             event: Event::default(),
+            filled: None,
             exts: opts.ext_bytes(),
             all_files: opts.all_files || opts.alerts(),
             paths: opts.paths.clone(),
@@ -645,11 +699,12 @@ impl Stream {
             return;
         }
         self.lineage.resolve(&self.event, &mut key, &self.cache);
-        if self.cache.get(&key).is_none() && may_wait {
+        let cached = self.cache.get(&key).is_some();
+        if !cached && may_wait {
             self.orphans.push((cpu, data.to_vec()));
             return;
         }
-        if self.cache.get(&key).is_none() {
+        if !cached {
             // The event that carried this process's context was lost (or evicted): take it from /proc
             // while the process lives, and have the kernel send it again with the next event.
             self.forget.push(key.tgid);
@@ -659,9 +714,26 @@ impl Stream {
         }
         self.lineage.account(&self.event, &key, &mut self.cache);
         let ctx = self.cache.get(&key);
-        fill_context(&mut self.event, ctx);
+        let p = &self.event.process;
+        let stamp = Filled {
+            key,
+            uid: p.uid,
+            gid: p.gid,
+            ppid: p.ppid,
+            cache: self.cache.generation(),
+            enricher: self.enricher.generation(),
+        };
+        if self.filled != Some(stamp) {
+            fill_context(&mut self.event, ctx);
+            self.enricher.enrich(&mut self.event, &self.cache);
+            self.event.process.context_id = next_context_id();
+            // Enriching may have re-read the names or started the memo again.
+            self.filled = Some(Filled {
+                enricher: self.enricher.generation(),
+                ..stamp
+            });
+        }
         self.lineage.after(&mut self.event);
-        self.enricher.enrich(&mut self.event, &self.cache);
         if let Some(a) = self.alerter.as_mut() {
             match a.judge(&mut self.event) {
                 Verdict::Send => {}
@@ -712,6 +784,13 @@ impl Stream {
     }
 }
 
+/// A new `ProcessInfo::context_id`: unique in the process, so one formatter may serve several monitors.
+fn next_context_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// Does `name` end in `.EXT` for one of `exts` (the kernel's rule: the text after the last dot)?
 fn has_extension(name: &[u8], exts: &[Vec<u8>]) -> bool {
     match name.iter().rposition(|&b| b == b'.') {
@@ -732,8 +811,121 @@ fn under(path: &[u8], prefix: &Path) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{has_extension, under, Options};
+    use super::{has_extension, under, Options, Replay};
+    use crate::bpf::layout::{
+        F_HAS_PROC, IDS_ANCESTORS, IDS_ANCESTOR_COUNT, IDS_LEN, OFF_MONO_NS, OFF_PPID, OFF_TGID,
+        OFF_UID,
+    };
+    use crate::event::Event;
+    use crate::kinds::Op;
+    use crate::record::tests::record_of;
+    use std::ops::ControlFlow;
     use std::path::Path;
+
+    /// A write by `tgid` at time `t`; with `exe`, the record carries its context (whose ids name
+    /// parent 1, "init").
+    fn write(tgid: u32, uid: u32, ppid: u32, exe: Option<&[u8]>, t: u64) -> Vec<u8> {
+        let mut ids = vec![0u8; IDS_LEN];
+        ids[IDS_ANCESTOR_COUNT as usize..][..4].copy_from_slice(&1u32.to_ne_bytes());
+        ids[IDS_ANCESTORS as usize..][..4].copy_from_slice(&1u32.to_ne_bytes());
+        ids[IDS_ANCESTORS as usize + 4..][..5].copy_from_slice(b"init\0");
+        let (flags, exe, argv, ids): (u16, &[u8], &[u8], &[u8]) = match exe {
+            Some(e) => (F_HAS_PROC, e, b"prog\0arg\0", &ids),
+            None => (0, b"", b"", b""),
+        };
+        let mut r = record_of(
+            Op::Write,
+            1,
+            flags,
+            [b"a.log\0", b"", b"", b"", exe, b"", argv, ids],
+        );
+        let mut put =
+            |off: i16, b: &[u8]| r[off as usize..off as usize + b.len()].copy_from_slice(b);
+        put(OFF_TGID, &tgid.to_ne_bytes());
+        put(OFF_UID, &uid.to_ne_bytes());
+        put(OFF_PPID, &ppid.to_ne_bytes());
+        put(OFF_MONO_NS, &t.to_ne_bytes());
+        r
+    }
+
+    /// Each event of `records` as (event, script), delivered in one drain of a fresh pipeline.
+    fn deliver(records: &[&[u8]]) -> Vec<(Event, Option<Vec<u8>>)> {
+        let mut replay = Replay::new(&Options::default());
+        for r in records {
+            replay.record(0, r);
+        }
+        let mut got = Vec::new();
+        replay.deliver(|ev, script| {
+            // Ids name fills, which differ from pipeline to pipeline.
+            let mut ev = ev.clone();
+            ev.process.context_id = 0;
+            got.push((ev, script.map(<[u8]>::to_vec)));
+            ControlFlow::Continue(())
+        });
+        got
+    }
+
+    #[test]
+    fn the_process_part_is_filled_again_whenever_what_it_comes_from_changes() {
+        // Processes taking turns, a uid change (setuid without exec), a new parent (reparented: the
+        // ids no longer describe it), a new image of the same process.
+        let records = [
+            write(7, 0, 1, Some(b"sh\0bin\0"), 1),
+            write(7, 0, 1, None, 2),
+            write(8, 0, 1, Some(b"cat\0bin\0"), 3),
+            write(7, 0, 1, None, 4),
+            write(7, 1000, 1, None, 5),
+            write(7, 1000, 9, None, 6),
+            write(8, 0, 1, None, 7),
+            write(8, 0, 1, None, 8),
+        ];
+        let all: Vec<&[u8]> = records.iter().map(|r| &r[..]).collect();
+        let got = deliver(&all);
+        assert_eq!(got.len(), records.len());
+        for (i, r) in records.iter().enumerate() {
+            // The same record alone, after the contexts it needs, in a fresh pipeline.
+            let alone = deliver(&[&records[0], &records[2], r]);
+            let this = alone.iter().find(|(ev, _)| ev.mono_ns == i as u64 + 1);
+            assert_eq!(Some(&got[i]), this, "event {i}");
+        }
+        let exe = |i: usize| got[i].0.process.exe_path.clone();
+        assert_eq!(exe(3), Some(b"/bin/sh".to_vec()));
+        assert_eq!(exe(6), Some(b"/bin/cat".to_vec()));
+        let parent = |i: usize| got[i].0.process.parent.clone().expect("a parent");
+        assert_eq!(parent(4).name.as_deref(), Some(&b"init"[..]));
+        assert_eq!((parent(5).pid, parent(5).name.as_deref()), (9, None));
+        assert_eq!(got[4].0.process.uid, 1000);
+    }
+
+    #[test]
+    fn a_context_cached_again_for_the_same_image_is_filled_in() {
+        // The kernel sends a process's context again (after user space missed it, or the cache was
+        // cleared): the next drain's events carry the new one, although their image is the same.
+        let mut replay = Replay::new(&Options::default());
+        let mut exes = Vec::new();
+        for drain in [
+            &[
+                write(7, 0, 1, Some(b"sh\0bin\0"), 1),
+                write(7, 0, 1, None, 2),
+            ][..],
+            &[
+                write(7, 0, 1, Some(b"dash\0bin\0"), 3),
+                write(7, 0, 1, None, 4),
+            ],
+        ] {
+            for r in drain {
+                replay.record(0, r);
+            }
+            replay.deliver(|ev, _| {
+                exes.push(ev.process.exe_path.clone().unwrap_or_default());
+                ControlFlow::Continue(())
+            });
+        }
+        assert_eq!(
+            exes,
+            [&b"/bin/sh"[..], b"/bin/sh", b"/bin/dash", b"/bin/dash"]
+        );
+    }
 
     #[test]
     fn extension_is_the_text_after_the_last_dot() {

@@ -109,6 +109,8 @@ pub struct ProcCache {
     /// so a process that execs twice on two CPUs may have its newer image read first.
     latest: HashMap<(u32, u64), (u64, u64), BuildHasherDefault<KeyHasher>>,
     cap: usize,
+    /// Bumped by every change: what was taken from the cache is current while it stays the same.
+    generation: u64,
 }
 
 impl ProcCache {
@@ -117,6 +119,7 @@ impl ProcCache {
             map: HashMap::default(),
             latest: HashMap::default(),
             cap,
+            generation: 0,
         }
     }
 
@@ -138,6 +141,12 @@ impl ProcCache {
         if seen_ns >= latest.1 {
             *latest = (key.mm, seen_ns);
         }
+        self.generation += 1;
+    }
+
+    /// Changes with every insert (and so with every clear).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The latest image of process (tgid, start time).

@@ -1,6 +1,7 @@
 //! Decoding of the kernel's raw records (see `bpf::layout`) into `Event`s: pure, bytes in, event out.
 //! The process context a record may carry is returned for the caller to cache (`proc_cache`).
 
+use crate::append::append;
 use crate::bpf::kinds::via_name;
 use crate::bpf::layout::*;
 use crate::event::{ChildInfo, Event, ExitInfo, ProcessIds};
@@ -91,13 +92,13 @@ fn join_components<'a>(data: &'a [u8], truncated: bool, out: &mut Vec<u8>) -> &'
         if i > 0 || !truncated {
             out.push(b'/');
         }
-        out.extend_from_slice(c);
+        append(out, c);
     }
     if !leaf.is_empty() || out.is_empty() {
         if !(truncated && out.is_empty()) {
             out.push(b'/');
         }
-        out.extend_from_slice(leaf);
+        append(out, leaf);
     }
     leaf
 }
@@ -166,8 +167,7 @@ pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> 
     p.gid = u32_at(data, OFF_GID);
     let comm = &data[OFF_COMM as usize..OFF_COMM as usize + 16];
     p.comm.clear();
-    p.comm
-        .extend_from_slice(comm.split(|&b| b == 0).next().unwrap_or(&[]));
+    append(&mut p.comm, comm.split(|&b| b == 0).next().unwrap_or(&[]));
 
     let f = &mut ev.file;
     let dev = u32_at(data, OFF_DEV);
@@ -194,7 +194,7 @@ pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> 
     );
     let leaf = f.path.rsplit(|&b| b == b'/').next().unwrap_or(&[]);
     f.name.clear();
-    f.name.extend_from_slice(leaf);
+    append(&mut f.name, leaf);
 
     f.old_path = None;
     f.source_path = None;
@@ -395,7 +395,7 @@ fn resolve(walk: &[u8], user: &[u8], truncated: bool, out: &mut Vec<u8>) {
                 if !(unrooted && out.is_empty()) {
                     out.push(b'/');
                 }
-                out.extend_from_slice(name);
+                append(out, name);
                 named += 1;
             }
         }
@@ -482,7 +482,7 @@ pub fn fill_context(ev: &mut Event, ctx: Option<&ProcContext>) {
                 match p.cmdline.get_mut(i) {
                     Some(v) => {
                         v.clear();
-                        v.extend_from_slice(arg);
+                        append(v, arg);
                     }
                     None => p.cmdline.push(arg.clone()),
                 }
@@ -504,7 +504,7 @@ fn copy_opt(dst: &mut Option<Vec<u8>>, src: &Option<Vec<u8>>) {
     match (dst.as_mut(), src) {
         (Some(d), Some(s)) => {
             d.clear();
-            d.extend_from_slice(s);
+            append(d, s);
         }
         (_, s) => *dst = s.clone(),
     }

@@ -76,13 +76,18 @@ impl UuidGen {
     pub fn write_v4(&mut self, out: &mut Vec<u8>) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let u = self.next_bytes();
+        // Built in place, then appended as one fixed-size copy (not 36 pushes).
+        let mut text = [b'-'; 36];
+        let mut at = 0;
         for (i, b) in u.iter().enumerate() {
             if matches!(i, 4 | 6 | 8 | 10) {
-                out.push(b'-');
+                at += 1;
             }
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 15)]);
+            text[at] = HEX[usize::from(b >> 4)];
+            text[at + 1] = HEX[usize::from(b & 15)];
+            at += 2;
         }
+        out.extend_from_slice(&text);
     }
 }
 

@@ -26,6 +26,8 @@ pub struct Enricher {
     running: HashMap<u32, (u64, ExeScript)>,
     /// Per process image (pid, start, uid, gid, ids known): what `enrich` computed.
     memo: HashMap<MemoKey, Memo, BuildHasherDefault<KeyHasher>>,
+    /// Times `memo` was started again: what was taken from it before may be computed anew.
+    memo_restarts: u64,
 }
 
 /// (pid, start time, uid, gid, ppid, address of the ids): one process image as enrichment sees it.
@@ -53,7 +55,21 @@ impl Enricher {
             parents: HashMap::new(),
             running: HashMap::new(),
             memo: HashMap::default(),
+            memo_restarts: 0,
         }
+    }
+
+    /// Checks whether /etc/passwd or /etc/group changed (at most one stat each a second): once per
+    /// drain, not per event.
+    pub fn check_names(&mut self) {
+        self.names.generation();
+    }
+
+    /// Which version of everything `enrich` reads besides the event and the cache is current: what it
+    /// gave under the same generation, for the same process image, uid, gid and parent, is still what
+    /// it gives.
+    pub fn generation(&self) -> (u64, u64) {
+        (self.names.last_generation(), self.memo_restarts)
     }
 
     /// One scan of /proc for the processes already running, so a parent that exits before its child's
@@ -123,6 +139,7 @@ impl Enricher {
         ev.container_id.clone_from(&m.container_id);
         if self.memo.len() >= MAX_MEMO {
             self.memo.clear();
+            self.memo_restarts += 1;
         }
         self.memo.insert(key, m);
     }

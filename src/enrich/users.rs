@@ -81,6 +81,11 @@ impl Names {
         self.generation
     }
 
+    /// The generation as of the last check, without checking: cheap enough for every event.
+    pub fn last_generation(&self) -> u64 {
+        self.generation
+    }
+
     fn refresh(&mut self) {
         let users = self.users.refresh();
         let groups = self.groups.refresh();

@@ -9,6 +9,8 @@
 //! `\` and control characters are escaped (`\n`, `\t`, … or `\u00XX`), as are DEL, U+2028 and U+2029
 //! so a line is safe to embed in JavaScript too.
 
+use crate::append::append;
+
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Appends the standard base64 (RFC 4648, padded) of `data`.
@@ -81,7 +83,7 @@ pub fn json_escape_into(s: &str, out: &mut Vec<u8>) {
                     i += 1;
                     continue;
                 }
-                out.extend_from_slice(&b[start..i]);
+                append(out, &b[start..i]);
                 out.extend_from_slice(if b[i + 2] == 0xa8 {
                     b"\\u2028"
                 } else {
@@ -93,7 +95,7 @@ pub fn json_escape_into(s: &str, out: &mut Vec<u8>) {
             }
             _ => {}
         }
-        out.extend_from_slice(&b[start..i]);
+        append(out, &b[start..i]);
         match c {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -114,7 +116,7 @@ pub fn json_escape_into(s: &str, out: &mut Vec<u8>) {
         i += 1;
         start = i;
     }
-    out.extend_from_slice(&b[start..]);
+    append(out, &b[start..]);
 }
 
 /// True when every byte is printable ASCII other than `"` and `\\`, i.e. the bytes are their own JSON
@@ -150,7 +152,7 @@ fn plain_ascii(b: &[u8]) -> bool {
 pub fn json_string(bytes: &[u8], out: &mut Vec<u8>) -> bool {
     out.push(b'"');
     if plain_ascii(bytes) {
-        out.extend_from_slice(bytes);
+        append(out, bytes);
         out.push(b'"');
         return true;
     }
@@ -171,30 +173,48 @@ pub fn json_string(bytes: &[u8], out: &mut Vec<u8>) -> bool {
 /// Appends `"key":"value"` for raw bytes, plus `,"key_b64":"…"` when they are not valid UTF-8.
 pub fn json_bytes_field(key: &str, bytes: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
-    out.extend_from_slice(key.as_bytes());
+    append(out, key.as_bytes());
     out.extend_from_slice(b"\":");
     if !json_string(bytes, out) {
         out.extend_from_slice(b",\"");
-        out.extend_from_slice(key.as_bytes());
+        append(out, key.as_bytes());
         out.extend_from_slice(b"_b64\":\"");
         base64_into(bytes, out);
         out.push(b'"');
     }
 }
 
+/// "00" to "99", for two digits per division.
+static DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
 /// Appends `v` in decimal.
 pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+    while v >= 100 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
     }
-    out.extend_from_slice(&buf[i..]);
+    if v >= 10 {
+        let pair = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + v as u8;
+    }
+    append(out, &buf[i..]);
 }
 
 /// Appends `bytes` for a terminal: invalid UTF-8 shown as U+FFFD; control characters (C0, DEL, C1)
@@ -332,7 +352,20 @@ mod tests {
 
     #[test]
     fn numbers() {
-        for v in [0, 7, 10, 99, 1234567890, u64::MAX] {
+        for v in [
+            0,
+            7,
+            9,
+            10,
+            11,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            1234567890,
+            u64::MAX,
+        ] {
             let mut o = Vec::new();
             push_u64(&mut o, v);
             assert_eq!(o, v.to_string().as_bytes());

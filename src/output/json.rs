@@ -12,6 +12,7 @@
 //! open `flags`, `mode` (null without `O_CREAT`/`O_TMPFILE`), `fd`, `created`?.
 
 use super::encode::{base64_into, json_bytes_field, json_string, push_u64};
+use crate::append::append;
 use crate::clock::Clock;
 use crate::event::Event;
 use crate::kinds::Op;
@@ -23,6 +24,10 @@ pub struct JsonWriter {
     ids: UuidGen,
     /// `host.name` of every event (null when empty).
     host_name: String,
+    /// The process fields from `exe_path` to `ancestors` as rendered for `process_part_id` (a
+    /// `ProcessInfo::context_id`): one writer's events come in runs of one process.
+    process_part: Vec<u8>,
+    process_part_id: u64,
 }
 
 impl JsonWriter {
@@ -31,6 +36,8 @@ impl JsonWriter {
             clock,
             ids,
             host_name: String::new(),
+            process_part: Vec::new(),
+            process_part_id: 0,
         }
     }
 
@@ -45,9 +52,9 @@ impl JsonWriter {
         out.extend_from_slice(b"{\"id\":\"");
         self.ids.write_v4(out);
         out.extend_from_slice(b"\",\"op\":\"");
-        out.extend_from_slice(ev.op.name().as_bytes());
+        append(out, ev.op.name().as_bytes());
         out.extend_from_slice(b"\",\"via\":\"");
-        out.extend_from_slice(ev.via.as_bytes());
+        append(out, ev.via.as_bytes());
         out.push(b'"');
         if let Some(a) = &ev.alert {
             // Rule names and categories are [A-Za-z0-9_.-]: no escaping needed.
@@ -75,40 +82,21 @@ impl JsonWriter {
             (b",\"uid\":", p.uid),
             (b",\"gid\":", p.gid),
         ] {
-            out.extend_from_slice(key);
+            append(out, key);
             push_u64(out, u64::from(v));
         }
-        out.push(b',');
-        optional_bytes("exe_path", p.exe_path.as_deref(), out);
-        out.push(b',');
-        optional_bytes("file_path", script, out);
-        out.extend_from_slice(b",\"cmdline\":[");
-        let mut all_utf8 = true;
-        for (i, arg) in p.cmdline.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
+        let id = p.context_id;
+        if id != 0 && id == self.process_part_id {
+            out.extend_from_slice(&self.process_part);
+        } else {
+            let start = out.len();
+            process_part(ev, script, out);
+            if id != 0 {
+                self.process_part.clear();
+                self.process_part.extend_from_slice(&out[start..]);
+                self.process_part_id = id;
             }
-            all_utf8 &= json_string(arg, out);
         }
-        out.push(b']');
-        if !all_utf8 {
-            out.extend_from_slice(b",\"cmdline_b64\":[");
-            for (i, arg) in p.cmdline.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.push(b'"');
-                base64_into(arg, out);
-                out.push(b'"');
-            }
-            out.push(b']');
-        }
-        if p.cmdline_truncated {
-            out.extend_from_slice(b",\"cmdline_truncated\":true");
-        }
-        out.push(b',');
-        optional_bytes("cwd", p.cwd.as_deref(), out);
-        identity(ev, out);
 
         out.push(b'}');
         if ev.op.kind().has_file {
@@ -156,13 +144,50 @@ impl JsonWriter {
     }
 }
 
+/// The process fields after `gid`: what its image and enrichment give, the same for every event of
+/// one `context_id`.
+fn process_part(ev: &Event, script: Option<&[u8]>, out: &mut Vec<u8>) {
+    let p = &ev.process;
+    out.push(b',');
+    optional_bytes("exe_path", p.exe_path.as_deref(), out);
+    out.push(b',');
+    optional_bytes("file_path", script, out);
+    out.extend_from_slice(b",\"cmdline\":[");
+    let mut all_utf8 = true;
+    for (i, arg) in p.cmdline.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        all_utf8 &= json_string(arg, out);
+    }
+    out.push(b']');
+    if !all_utf8 {
+        out.extend_from_slice(b",\"cmdline_b64\":[");
+        for (i, arg) in p.cmdline.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'"');
+            base64_into(arg, out);
+            out.push(b'"');
+        }
+        out.push(b']');
+    }
+    if p.cmdline_truncated {
+        out.extend_from_slice(b",\"cmdline_truncated\":true");
+    }
+    out.push(b',');
+    optional_bytes("cwd", p.cwd.as_deref(), out);
+    identity(ev, out);
+}
+
 /// The process's identity after `cwd`: effective ids, login uid and session, names, entity id,
 /// cgroup id, parent and ancestors (null where unknown).
 fn identity(ev: &Event, out: &mut Vec<u8>) {
     let p = &ev.process;
     let ids = p.ids.as_ref();
     let num = |key: &[u8], v: Option<u64>, out: &mut Vec<u8>| {
-        out.extend_from_slice(key);
+        append(out, key);
         match v {
             Some(v) => push_u64(out, v),
             None => out.extend_from_slice(b"null"),
@@ -300,7 +325,7 @@ fn op_fields(ev: &Event, out: &mut Vec<u8>) {
                 (&b",\"uid\":"[..], f.owner_uid),
                 (b",\"gid\":", f.owner_gid),
             ] {
-                out.extend_from_slice(key);
+                append(out, key);
                 match v {
                     Some(v) => push_u64(out, u64::from(v)),
                     None => out.extend_from_slice(b"null"),
@@ -342,7 +367,7 @@ fn flags_field(flags: &[&str], out: &mut Vec<u8>) {
             out.push(b',');
         }
         out.push(b'"');
-        out.extend_from_slice(name.as_bytes());
+        append(out, name.as_bytes());
         out.push(b'"');
     }
     out.push(b']');
@@ -353,8 +378,45 @@ fn optional_bytes(key: &str, v: Option<&[u8]>, out: &mut Vec<u8>) {
         Some(b) => json_bytes_field(key, b, out),
         None => {
             out.push(b'"');
-            out.extend_from_slice(key.as_bytes());
+            append(out, key.as_bytes());
             out.extend_from_slice(b"\":null");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JsonWriter;
+    use crate::clock::Clock;
+    use crate::event::Event;
+    use crate::uuid::UuidGen;
+
+    /// The line without its random `id`.
+    fn line(w: &mut JsonWriter, ev: &Event) -> Vec<u8> {
+        let mut out = Vec::new();
+        w.write_event(ev, Some(b"/s.py"), &mut out);
+        out.split_off(b"{\"id\":\"".len() + 36)
+    }
+
+    #[test]
+    fn a_context_id_renders_the_process_part_once_and_the_same() {
+        let mut w = JsonWriter::new(Clock::new(), UuidGen::new().expect("getrandom"));
+        let mut ev = Event::default();
+        ev.process.exe_path = Some(b"/bin/a".to_vec());
+        ev.process.user = Some("alice".into());
+        let plain = line(&mut w, &ev);
+        ev.process.context_id = 7;
+        assert_eq!(line(&mut w, &ev), plain);
+        assert_eq!(line(&mut w, &ev), plain, "rendered from the kept part");
+        ev.process.exe_path = Some(b"/bin/b".to_vec());
+        ev.process.context_id = 8;
+        let next = line(&mut w, &ev);
+        ev.process.context_id = 0;
+        assert_eq!(
+            next,
+            line(&mut w, &ev),
+            "another id renders the fields again"
+        );
+        assert_ne!(next, plain);
     }
 }

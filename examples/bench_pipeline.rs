@@ -2,8 +2,11 @@
 //! (`bpf::layout`) replayed through the real pipeline — `record::decode_into`, the process-context cache
 //! and `Formatter::write_event` — as the run loop does it. Prints measurements; asserts nothing.
 //!
-//!   bench_pipeline [EVENTS [PROCESSES]]   (default 2,000,000 events of 8 processes taking turns; one
-//!                                         process is one writer's burst)
+//!   bench_pipeline [EVENTS [PROCESSES [IDS]]]   (default 2,000,000 events of 8 processes taking
+//!                                         turns; one process is one writer's burst; IDS 1: the context
+//!                                         records carry the identity section, as the kernel sends them —
+//!                                         parent, 3 ancestors, a container's cgroup — so the difference
+//!                                         to IDS 0 is the per-event cost of the identity fields)
 //!
 //! Times are the thread's CPU time. Output: `decode_ns=F json_ns=F total_ns=F events_per_s=F bytes_per_event=F
 //! stream_ns=F stream_events_per_s=F`: the `stream` figures are the whole user-space pipeline
@@ -34,12 +37,21 @@ fn cpu_ns() -> u64 {
 
 /// A record as the BPF programs build it: header, path components leaf first, then (first event only)
 /// exe and cwd components and raw argv.
-fn record(tgid: u32, path: &[&str], ctx: Option<(&[&str], &[&str], &[u8])>) -> Vec<u8> {
+fn record(
+    tgid: u32,
+    path: &[&str],
+    ctx: Option<(&[&str], &[&str], &[u8])>,
+    with_ids: bool,
+) -> Vec<u8> {
     let comps = |c: &[&str]| -> Vec<u8> { c.iter().flat_map(|s| s.bytes().chain([0])).collect() };
     let p = comps(path);
     let (e, c, a) = match ctx {
         Some((e, c, a)) => (comps(e), comps(c), a.to_vec()),
         None => (Vec::new(), Vec::new(), Vec::new()),
+    };
+    let ids = match ctx {
+        Some(_) if with_ids => ids_section(tgid),
+        _ => Vec::new(),
     };
     let mut d = vec![0u8; HEADER_LEN];
     let mut put = |off: i16, b: &[u8]| d[off as usize..off as usize + b.len()].copy_from_slice(b);
@@ -68,6 +80,7 @@ fn record(tgid: u32, path: &[&str], ctx: Option<(&[&str], &[&str], &[u8])>) -> V
         (Section::Exe, e.len()),
         (Section::Cwd, c.len()),
         (Section::Argv, a.len()),
+        (Section::Ids, ids.len()),
     ] {
         put(section.len_off(), &(len as u16).to_ne_bytes());
     }
@@ -75,22 +88,46 @@ fn record(tgid: u32, path: &[&str], ctx: Option<(&[&str], &[&str], &[u8])>) -> V
     d.extend_from_slice(&e);
     d.extend_from_slice(&c);
     d.extend_from_slice(&a);
+    d.extend_from_slice(&ids);
     d.extend_from_slice(&[0; 4]); // perf pads raw samples to 8 bytes
     d
 }
 
+/// An `Ids` section as the kernel fills it: effective ids, login uid and session, a container's
+/// cgroup, the parent's start and three ancestors.
+fn ids_section(tgid: u32) -> Vec<u8> {
+    // SAFETY: Ids is plain old data (integers and byte arrays); all zeroes is a valid value.
+    let mut ids: Ids = unsafe { std::mem::zeroed() };
+    ids.euid = 1000;
+    ids.egid = 1000;
+    ids.auid = 1000;
+    ids.session = 3;
+    ids.cgroup_id = 4242;
+    ids.parent_start = u64::from(tgid) * 1000 - 500;
+    ids.ancestor_count = 3;
+    for (i, (pid, name)) in [(900, "bash"), (800, "sshd"), (1, "systemd")].iter().enumerate() {
+        ids.ancestors[i].tgid = *pid;
+        ids.ancestors[i].comm[..name.len()].copy_from_slice(name.as_bytes());
+    }
+    let leaf = b"docker-4f1c2a9e8b7d6c5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f.scope";
+    ids.cgroup_leaf[..leaf.len()].copy_from_slice(leaf);
+    ids.cgroup_parent[..13].copy_from_slice(b"system.slice\0");
+    // SAFETY: a #[repr(C)] value read as its IDS_LEN bytes (zeroed above, padding included).
+    unsafe { std::slice::from_raw_parts((&ids as *const Ids).cast::<u8>(), IDS_LEN) }.to_vec()
+}
+
 /// `processes` write in the replay, taking turns: each has its context record first, then plain ones,
 /// as the kernel sends them.
-fn run(events: u64, processes: u32) -> Result<(), String> {
+fn run(events: u64, processes: u32, with_ids: bool) -> Result<(), String> {
     let path: &[&str] = &["app.log", "logs", "project", "alice", "home"];
     let exe: &[&str] = &["python3.11", "bin", "usr"];
     let cwd: &[&str] = &["project", "alice", "home"];
     let argv = b"python3\0tools/job.py\0--verbose\0--out\0logs/app.log\0";
     let first: Vec<Vec<u8>> = (0..processes)
-        .map(|i| record(1000 + i, path, Some((exe, cwd, argv))))
+        .map(|i| record(1000 + i, path, Some((exe, cwd, argv)), with_ids))
         .collect();
     let steady: Vec<Vec<u8>> = (0..processes)
-        .map(|i| record(1000 + i, path, None))
+        .map(|i| record(1000 + i, path, None, false))
         .collect();
 
     let mut cache = ProcCache::new(8192);
@@ -184,11 +221,16 @@ fn main() -> ExitCode {
         Some(Ok(n)) if n > 0 && n <= u64::from(u32::MAX) => Some(n),
         _ => None,
     };
-    let (Some(events), Some(processes)) = (arg(1, 2_000_000), arg(2, 8)) else {
-        eprintln!("usage: bench_pipeline [EVENTS>0 [PROCESSES>0]]");
+    let ids = match std::env::args().nth(3).as_deref() {
+        None | Some("0") => Some(false),
+        Some("1") => Some(true),
+        Some(_) => None,
+    };
+    let (Some(events), Some(processes), Some(ids)) = (arg(1, 2_000_000), arg(2, 8), ids) else {
+        eprintln!("usage: bench_pipeline [EVENTS>0 [PROCESSES>0 [IDS: 0|1]]]");
         return ExitCode::FAILURE;
     };
-    match run(events, processes as u32) {
+    match run(events, processes as u32, ids) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench_pipeline: {e}");

@@ -11,9 +11,9 @@
 #                        unstable and falls back to unstable's newest kernel (what linux-image-amd64 depends on)
 #                        once the pinned one is gone from the archive; the log and summary say which one ran.
 #                        Default: bullseye's 5.10, bookworm's 6.1, bookworm-backports' 6.12 and unstable's 7.2.
-#   FILESPY_VM_TIMEOUT   seconds allowed per boot+test (default 480, about 5x a boot+test under TCG today; a VM
+#   FILESPY_VM_TIMEOUT   seconds allowed per boot+test (default 720, about 2x a boot+test under TCG on a loaded host today; a VM
 #                        that never reports is booted once more)
-#   FILESPY_VM_BUDGET    seconds for all boots together, retries included (default 2400): however many kernels
+#   FILESPY_VM_BUDGET    seconds for all boots together, retries included (default 3000): however many kernels
 #                        hang, the VM stage ends in time for CI's 90 minutes; kernels left unbooted fail.
 set -euo pipefail
 
@@ -24,8 +24,8 @@ KERNEL_CACHE="$CACHE/kernels"
 LOG_DIR="$CACHE/vm-logs"
 MUSL=x86_64-unknown-linux-musl
 KERNELS=${FILESPY_VM_KERNELS:-"5.10.0-46-amd64 6.1.0-56-amd64 6.12.117+deb12-amd64 unstable:7.2.13+deb14-amd64"}
-TIMEOUT=${FILESPY_VM_TIMEOUT:-480}
-BUDGET=${FILESPY_VM_BUDGET:-2400}
+TIMEOUT=${FILESPY_VM_TIMEOUT:-720}
+BUDGET=${FILESPY_VM_BUDGET:-3000}
 export PATH="$HOME/.cargo/bin:$PATH"
 
 log() { printf 'vm-test: %s\n' "$*" >&2; }

@@ -105,7 +105,10 @@ fn ids_section(tgid: u32) -> Vec<u8> {
     ids.cgroup_id = 4242;
     ids.parent_start = u64::from(tgid) * 1000 - 500;
     ids.ancestor_count = 3;
-    for (i, (pid, name)) in [(900, "bash"), (800, "sshd"), (1, "systemd")].iter().enumerate() {
+    for (i, (pid, name)) in [(900, "bash"), (800, "sshd"), (1, "systemd")]
+        .iter()
+        .enumerate()
+    {
         ids.ancestors[i].tgid = *pid;
         ids.ancestors[i].comm[..name.len()].copy_from_slice(name.as_bytes());
     }

@@ -5,6 +5,7 @@
 
 pub use crate::perfbuf::Wake;
 
+use crate::bpf::gen::NameSuffix;
 use crate::bpf::layout::{STAT_COUNT, STAT_FAILED, STAT_FILTERED, STAT_OUTPUT_ERR};
 use crate::btf::Btf;
 use crate::enrich::process::Enricher;
@@ -19,7 +20,7 @@ use crate::perfbuf::PerfBuffer;
 use crate::probes::{choose_hook, generate, Filters, Generated, HookKind, Probes};
 use crate::proc_cache::{ProcCache, ProcContext, ProcKey};
 use crate::record::{carries_context, decode_context, decode_into, fill_context, mono_ns_of};
-use crate::rules::{Alerter, Rules, Verdict};
+use crate::rules::{Alerter, Pattern, Rules, Verdict};
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::os::fd::RawFd;
@@ -121,7 +122,8 @@ impl Options {
             pids: self.pids.clone(),
             uids: self.uids.clone(),
             comms: self.comms.iter().map(|c| c.as_bytes().to_vec()).collect(),
-            paths: self.kernel_paths(),
+            paths: self.kernel_paths().0,
+            names: self.kernel_paths().1,
             events: self.kinds,
         }
     }
@@ -131,28 +133,35 @@ impl Options {
         self.alerts_only && self.rules.is_some()
     }
 
-    /// The prefixes the kernel filters by: `paths`; or, for alerts only, the directories the rules'
-    /// matches lie under (none when a rule can match anywhere: a suffix).
-    fn kernel_paths(&self) -> Vec<Vec<u8>> {
+    /// What the kernel's path filter passes: `paths`; or, for alerts only, the directories the rules'
+    /// matches lie under and the names their suffixes end with (nothing, so no filter, when a rule
+    /// can match anywhere else).
+    fn kernel_paths(&self) -> (Vec<Vec<u8>>, Vec<NameSuffix>) {
         use std::os::unix::ffi::OsStrExt;
         if !self.paths.is_empty() || !self.alerts() {
-            return self
-                .paths
-                .iter()
-                .map(|p| p.as_os_str().as_bytes().to_vec())
-                .collect();
+            let paths = self.paths.iter().map(|p| p.as_os_str().as_bytes().to_vec());
+            return (paths.collect(), Vec::new());
         }
         let rules = self.rules.as_ref().map_or(&[][..], |r| &r.rules[..]);
-        let mut dirs: Vec<Vec<u8>> = Vec::new();
+        let (mut dirs, mut names) = (Vec::new(), Vec::new());
         for r in rules {
-            let Some(fixed) = r.pattern.fixed_dirs() else {
-                return Vec::new();
-            };
-            dirs.extend(fixed.into_iter().map(String::into_bytes));
+            match (&r.pattern, r.pattern.fixed_dirs()) {
+                (_, Some(fixed)) => dirs.extend(fixed.into_iter().map(String::into_bytes)),
+                (Pattern::Suffix(s), None) => match NameSuffix::of(s) {
+                    Some(n) => names.push(n),
+                    None => return (Vec::new(), Vec::new()),
+                },
+                (_, None) => return (Vec::new(), Vec::new()),
+            }
+        }
+        if dirs.iter().any(|d| d == b"/") {
+            // A rule under `/` (a glob like /**/secrets/**) may match anywhere.
+            return (Vec::new(), Vec::new());
         }
         dirs.sort();
         dirs.dedup();
-        dirs
+        names.dedup();
+        (dirs, names)
     }
 
     fn ext_bytes(&self) -> Vec<Vec<u8>> {
@@ -811,7 +820,7 @@ fn under(path: &[u8], prefix: &Path) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{has_extension, under, Options, Replay};
+    use super::{has_extension, under, NameSuffix, Options, Replay};
     use crate::bpf::layout::{
         F_HAS_PROC, IDS_ANCESTORS, IDS_ANCESTOR_COUNT, IDS_LEN, OFF_MONO_NS, OFF_PPID, OFF_TGID,
         OFF_UID,
@@ -820,7 +829,7 @@ mod tests {
     use crate::kinds::Op;
     use crate::record::tests::record_of;
     use std::ops::ControlFlow;
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
 
     /// A write by `tgid` at time `t`; with `exe`, the record carries its context (whose ids name
     /// parent 1, "init").
@@ -943,6 +952,46 @@ mod tests {
         assert!(under(b"/var/log", Path::new("/var/log")));
         assert!(!under(b"/var/logs/a.log", Path::new("/var/log")));
         assert!(under(b"/x", Path::new("/")));
+    }
+
+    #[test]
+    fn alert_rules_become_the_kernels_path_filter_where_they_can() {
+        use crate::rules::Rules;
+        let mut opts = Options {
+            rules: Some(Rules::builtin()),
+            alerts_only: true,
+            ..Options::default()
+        };
+        // The built-in secret-dir and secret-vault match a directory anywhere: no kernel filter.
+        assert_eq!(opts.kernel_paths(), (Vec::new(), Vec::new()));
+        let mut rules = Rules::builtin();
+        rules
+            .apply("disable secret-dir\ndisable secret-vault\n", "t")
+            .unwrap();
+        opts.rules = Some(rules);
+        let (dirs, names) = opts.kernel_paths();
+        for d in [
+            "/etc/shadow",
+            "/etc/pam.d",
+            "/etc/ssh",
+            "/root",
+            "/home",
+            "/var/lib/mysql",
+        ] {
+            assert!(dirs.contains(&d.as_bytes().to_vec()), "{d}: {dirs:?}");
+        }
+        assert!(names.contains(&NameSuffix::Ends(b".env".to_vec())));
+        assert!(names.contains(&NameSuffix::Whole(b"credentials.json".to_vec())));
+        // --path given with --alerts is the kernel's filter.
+        opts.paths = vec![PathBuf::from("/srv")];
+        assert_eq!(opts.kernel_paths(), (vec![b"/srv".to_vec()], Vec::new()));
+        opts.alerts_only = false;
+        opts.paths.clear();
+        assert_eq!(
+            opts.kernel_paths(),
+            (Vec::new(), Vec::new()),
+            "--rules alone filters nothing"
+        );
     }
 
     #[test]

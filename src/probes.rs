@@ -27,6 +27,8 @@ pub struct Filters {
     /// `--path` prefixes (absolute, normal form): the kernel drops what is outside them all where it
     /// walks the file's path itself (user space applies them exactly).
     pub paths: Vec<Vec<u8>>,
+    /// File-name suffixes that pass besides `paths` (the rules' `suffix:` matches under `--alerts`).
+    pub names: Vec<codegen::NameSuffix>,
     /// The kinds to report.
     pub events: OpSet,
 }
@@ -41,6 +43,7 @@ impl Default for Filters {
             uids: Vec::new(),
             comms: Vec::new(),
             paths: Vec::new(),
+            names: Vec::new(),
             events: OpSet::only(Op::Write),
         }
     }
@@ -213,13 +216,22 @@ pub fn choose_hook(mode: AttachMode) -> Result<HookKind, SysError> {
 }
 
 fn filter_config(f: &Filters, self_tgid: u32) -> FilterConfig {
+    let paths = codegen::kernel_paths(&f.paths);
+    // Prefixes the kernel cannot test leave the whole path filter to user space, names too: alone
+    // they would drop what is under the prefixes.
+    let names = if paths.is_empty() && !f.paths.is_empty() {
+        Vec::new()
+    } else {
+        f.names.clone()
+    };
     FilterConfig {
         self_tgid,
         all_files: f.all_files,
         filter_pids: !f.pids.is_empty(),
         filter_uids: !f.uids.is_empty(),
         filter_comms: !f.comms.is_empty(),
-        paths: codegen::kernel_paths(&f.paths),
+        paths,
+        names,
     }
 }
 

@@ -113,3 +113,99 @@ fn outside_every_prefix_is_dropped_in_the_kernel() {
         counters.delivered
     );
 }
+
+/// Under `--alerts` the rules compile to the kernel's path filter: a prefix rule's directory, and a
+/// suffix rule's name ending (`suffix:.env`) or whole name (`suffix:/credentials.json`); what matches
+/// none stops in the kernel.
+#[test]
+fn alert_rules_compile_to_prefixes_and_name_suffixes() {
+    use filespy::rules::{file_ops, Pattern, Rule, Rules, Severity};
+    require_root();
+    let dir = TestDir::new("krules");
+    for sub in ["in", "out"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let rule = |name: &str, spec: &str| Rule {
+        name: name.into(),
+        category: "test".into(),
+        pattern: Pattern::parse(spec).unwrap(),
+        ops: file_ops(),
+        change: Severity::High,
+        read: Severity::Medium,
+    };
+    let opts = Options {
+        kinds: OpSet::only(Op::Write),
+        rules: Some(Rules {
+            rules: vec![
+                rule("in-dir", &format!("prefix:{}/in/", dir.str())),
+                rule("dotenv", "suffix:.env"),
+                rule("creds", "suffix:/credentials.json"),
+            ],
+        }),
+        alerts_only: true,
+        alert_window: std::time::Duration::ZERO,
+        ..Options::default()
+    };
+    let mut mon = Monitor::open(&opts).unwrap_or_else(|e| panic!("open: {e}"));
+    let hits = [
+        dir.join("in/a.bin"),
+        dir.join("out/prod.env"),
+        dir.join("out/credentials.json"),
+    ];
+    let misses = [
+        dir.join("out/xcredentials.json"),
+        dir.join("out/env"),
+        dir.join("out/c.txt"),
+    ];
+    const ROUNDS: usize = 100;
+    let mut script = String::new();
+    for p in &misses {
+        script += &format!(
+            "i=0; while [ $i -lt {ROUNDS} ]; do echo x; i=$((i+1)); done >> {}\n",
+            q(p.to_str().unwrap())
+        );
+    }
+    for p in &hits {
+        script += &format!("echo x >> {}\n", q(p.to_str().unwrap()));
+    }
+    run_sh(&script);
+    let mut events: Vec<Event> = Vec::new();
+    let mut collect = |e: &Event, _: Option<&[u8]>| {
+        events.push(e.clone());
+        ControlFlow::Continue(())
+    };
+    for _ in 0..20 {
+        mon.poll(50, None, &mut collect).unwrap();
+    }
+    mon.finish(&mut collect);
+    let ours = |p: &PathBuf| {
+        events
+            .iter()
+            .filter(|e| e.file.path == p.as_os_str().as_encoded_bytes())
+            .collect::<Vec<_>>()
+    };
+    for (p, rule) in hits.iter().zip(["in-dir", "dotenv", "creds"]) {
+        let evs = ours(p);
+        assert_eq!(evs.len(), 1, "{}", p.display());
+        assert_eq!(&*evs[0].alert.as_ref().unwrap().rule, rule);
+    }
+    for p in &misses {
+        assert!(ours(p).is_empty(), "{}", p.display());
+    }
+    let kernel = mon.kernel_stats()[STAT_FILTERED as usize];
+    let miss_writes = (misses.len() * ROUNDS) as u64;
+    assert!(
+        kernel >= miss_writes,
+        "kernel filtered {kernel}, the misses alone wrote {miss_writes} times"
+    );
+    // Had the kernel passed the misses, user space would have dropped them.
+    assert!(
+        mon.counters().user_filtered < miss_writes / 2,
+        "user space filtered {}",
+        mon.counters().user_filtered
+    );
+    println!(
+        "kernel filtered {kernel}; user space filtered {}",
+        mon.counters().user_filtered
+    );
+}

@@ -43,6 +43,42 @@ pub struct FilterConfig {
     pub filter_comms: bool,
     /// `--path` prefixes as the walk writes them (`path_suffix`); empty: no path filter in the kernel.
     pub paths: Vec<Vec<u8>>,
+    /// File-name suffixes that also pass the path filter (the rules' `suffix:` matches, `--alerts`).
+    pub names: Vec<NameSuffix>,
+}
+
+/// A rule's `suffix:` as the kernel tests it on the file's name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NameSuffix {
+    /// The name ends with this (`suffix:.env`).
+    Ends(Vec<u8>),
+    /// The name is this (`suffix:/credentials.json`).
+    Whole(Vec<u8>),
+}
+
+impl NameSuffix {
+    /// A `suffix:` pattern's kernel form: none for one that reaches past the name (`/a/b`), or an empty
+    /// or overlong one.
+    pub fn of(suffix: &str) -> Option<NameSuffix> {
+        let s = suffix.as_bytes();
+        let (whole, text) = match s.strip_prefix(b"/") {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        if text.is_empty() || text.len() > 255 || text.contains(&b'/') {
+            return None;
+        }
+        Some(match whole {
+            true => NameSuffix::Whole(text.to_vec()),
+            false => NameSuffix::Ends(text.to_vec()),
+        })
+    }
+
+    fn text(&self) -> &[u8] {
+        match self {
+            NameSuffix::Ends(t) | NameSuffix::Whole(t) => t,
+        }
+    }
 }
 
 /// Longest `--path` prefix, and most bytes of them together, that the kernel tests (each byte costs
@@ -86,6 +122,11 @@ pub fn kernel_paths(prefixes: &[Vec<u8>]) -> Vec<Vec<u8>> {
 
 impl FilterConfig {
     /// Does `process_filter` ever jump to its `filtered` label?
+    /// Does `path_filter` emit nothing?
+    pub fn no_path_filter(&self) -> bool {
+        self.paths.is_empty() && self.names.is_empty()
+    }
+
     pub fn filters_process(&self) -> bool {
         self.filter_pids || self.filter_uids || self.filter_comms
     }
@@ -422,12 +463,13 @@ impl<'a> Gen<'a> {
     }
 
     /// `--path` in the kernel, on the path just walked into `Path`, the record's first section (data
-    /// bytes 0..cursor): jumps to `outside` unless it ends in one of `cfg.paths` at a component
-    /// boundary (the file is a prefix or under one). A truncated walk lacks its top and is kept, as in
-    /// user space, which still applies `--path` exactly. The prefixes are immediates: they are fixed
-    /// when the programs are generated.
+    /// bytes 0..cursor; the walked dentry at `S_PTR`): jumps to `outside` unless it ends in one of
+    /// `cfg.paths` at a component boundary (the file is a prefix or under one) or its name ends in
+    /// one of `cfg.names` (the rules' suffixes, under `--alerts`). A truncated walk lacks its top and
+    /// is kept, as in user space, which still applies `--path` exactly. The texts are immediates:
+    /// they are fixed when the programs are generated.
     pub fn path_filter(&mut self, cfg: &FilterConfig, outside: &str) {
-        if cfg.paths.is_empty() {
+        if cfg.no_path_filter() {
             return;
         }
         let inside = self.fresh("path_inside");
@@ -436,45 +478,77 @@ impl<'a> Gen<'a> {
             .and64(R1, F_TRUNCATED as i32)
             .jmp(Cond::Ne, R1, 0, &inside);
         self.a.ldx(Size::W, R9, R7, OFF_CURSOR).and64(R9, DATA_MASK);
-        let data = HEADER_LEN as i16;
         for suffix in &cfg.paths {
-            let n = suffix.len() as i32;
             let next = self.fresh("path_next");
-            self.a.jmp(Cond::Lt, R9, n, &next);
+            self.a.jmp(Cond::Lt, R9, suffix.len() as i32, &next);
             // Unless the walk is exactly the prefix, the byte before it ends a component.
-            let whole = self.fresh("path_boundary");
-            self.a.jmp(Cond::Eq, R9, n, &whole);
-            self.a
-                .mov64(R1, R9)
-                .sub64(R1, n + 1)
-                .and64(R1, DATA_MASK)
-                .add64(R1, R7)
-                .ldx(Size::B, R2, R1, data)
-                .jmp(Cond::Ne, R2, 0, &next);
-            self.a.label(&whole);
-            for (j, chunk) in suffix.chunks(8).enumerate() {
-                let mut word = [0u8; 8];
-                word[..chunk.len()].copy_from_slice(chunk);
-                self.a
-                    .mov64(R1, R9)
-                    .sub64(R1, n - 8 * j as i32)
-                    .and64(R1, DATA_MASK)
-                    .add64(R1, R7)
-                    .ldx(Size::DW, R2, R1, data);
-                if chunk.len() < 8 {
-                    // Bytes past the walk's end are stale: only the chunk's own are compared.
-                    let mask = (1u64 << (8 * chunk.len())) - 1;
-                    self.a.lddw(R3, mask as i64).and64(R2, R3);
-                }
-                self.a
-                    .lddw(R3, u64::from_le_bytes(word) as i64)
-                    .jmp(Cond::Ne, R2, R3, &next);
-            }
+            self.boundary_before(suffix.len() as i32, &next);
+            self.ends_with(suffix, &next);
             self.a.ja(&inside);
             self.a.label(&next);
         }
+        if !cfg.names.is_empty() {
+            // The leaf is the walk's first component: r9 = its length, from the walked dentry.
+            let k = self.k;
+            self.a.ldx(Size::DW, R1, R10, S_PTR);
+            self.read_to_stack(S_TMP, 4, R1, k.dentry_d_name_len);
+            self.a.ldx(Size::W, R9, R10, S_TMP).and64(R9, DATA_MASK);
+            for name in &cfg.names {
+                let next = self.fresh("name_next");
+                let text = name.text();
+                match name {
+                    NameSuffix::Ends(_) => {
+                        self.a.jmp(Cond::Lt, R9, text.len() as i32, &next);
+                    }
+                    NameSuffix::Whole(_) => {
+                        self.a.jmp(Cond::Ne, R9, text.len() as i32, &next);
+                    }
+                }
+                self.ends_with(text, &next);
+                self.a.ja(&inside);
+                self.a.label(&next);
+            }
+        }
         self.a.ja(outside);
         self.a.label(&inside);
+    }
+
+    /// Jumps to `not` unless r9 (a data offset) equals `n` or the data byte at r9 - n - 1 is a NUL.
+    fn boundary_before(&mut self, n: i32, not: &str) {
+        let whole = self.fresh("path_boundary");
+        self.a.jmp(Cond::Eq, R9, n, &whole);
+        self.a
+            .mov64(R1, R9)
+            .sub64(R1, n + 1)
+            .and64(R1, DATA_MASK)
+            .add64(R1, R7)
+            .ldx(Size::B, R2, R1, HEADER_LEN as i16)
+            .jmp(Cond::Ne, R2, 0, not);
+        self.a.label(&whole);
+    }
+
+    /// Jumps to `not` unless the data bytes before offset r9 (at least `text.len()` of them) are
+    /// `text`, compared eight at a time. Clobbers r1-r3.
+    fn ends_with(&mut self, text: &[u8], not: &str) {
+        let n = text.len() as i32;
+        for (j, chunk) in text.chunks(8).enumerate() {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.a
+                .mov64(R1, R9)
+                .sub64(R1, n - 8 * j as i32)
+                .and64(R1, DATA_MASK)
+                .add64(R1, R7)
+                .ldx(Size::DW, R2, R1, HEADER_LEN as i16);
+            if chunk.len() < 8 {
+                // Bytes past the text are another component's or stale: only the chunk's own count.
+                let mask = (1u64 << (8 * chunk.len())) - 1;
+                self.a.lddw(R3, mask as i64).and64(R2, R3);
+            }
+            self.a
+                .lddw(R3, u64::from_le_bytes(word) as i64)
+                .jmp(Cond::Ne, R2, R3, not);
+        }
     }
 
     /// `return 0` at `out`, and the filtered counter at `filtered`.

@@ -307,7 +307,7 @@ pub fn exit(
     }
     g.process_context(Context::FirstOfImage);
     g.submit(out);
-    let filters = sc.file_filter || (fd_target && !cfg.paths.is_empty());
+    let filters = sc.file_filter || (fd_target && !cfg.no_path_filter());
     if strings.is_empty() {
         g.epilogue(out, filters.then_some(filtered));
     } else {

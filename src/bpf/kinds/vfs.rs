@@ -408,7 +408,7 @@ pub fn done(
     }
     g.process_context(Context::FirstOfImage);
     g.submit(done);
-    if !cfg.paths.is_empty() {
+    if !cfg.no_path_filter() {
         g.a.ja(done);
         g.a.label(&outside);
         g.count(STAT_FILTERED);

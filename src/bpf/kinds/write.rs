@@ -250,7 +250,7 @@ pub fn exit(
     }
     g.process_context(Context::FirstOfImage);
     g.submit(out);
-    g.epilogue(out, (!cfg.paths.is_empty()).then_some(filtered));
+    g.epilogue(out, (!cfg.no_path_filter()).then_some(filtered));
     g.walk_subprogram();
     g.finish()
 }

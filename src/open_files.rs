@@ -146,7 +146,7 @@ mod tests {
     fn an_entry_reads_back_as_its_opener_and_totals() {
         let mut v = vec![0u8; OPEN_ENTRY_LEN];
         v[..4].copy_from_slice(&42u32.to_ne_bytes());
-        for (off, n) in [(8, 7u64), (16, 1), (24, 100), (32, 2), (40, 30)] {
+        for (off, n) in [(8, 7u64), (24, 1), (32, 100), (40, 2), (48, 30)] {
             v[off..off + 8].copy_from_slice(&n.to_ne_bytes());
         }
         let (opener, t) = totals_of(&v);

@@ -456,13 +456,22 @@ impl<'a> Gen<'a> {
     }
 
     /// A read or write of `bytes` (the u64 at stack slot `bytes_slot`) through r8 = `struct file *`:
-    /// one more call and its bytes in the file's `opens` entry, when its open is tracked. Atomic
-    /// adds: the threads of a process share the file. Stores r8 at `S_OPEN_KEY`; keeps r6-r9.
+    /// one more call and its bytes in the file's `opens` entry, when its open is tracked (and the
+    /// entry's inode is the file's). Atomic adds: the threads of a process share the file. Stores r8
+    /// at `S_OPEN_KEY`; uses `S_PTR`; keeps r6-r9.
     pub fn add_to_open(&mut self, calls: i16, bytes: i16, bytes_slot: i16) {
+        let k = self.k;
         let untracked = self.fresh("untracked");
         self.a.stx(Size::DW, R10, S_OPEN_KEY, R8);
         self.lookup(MAP_OPENS, S_OPEN_KEY);
-        self.a.jmp(Cond::Eq, R0, 0, &untracked);
+        self.a
+            .jmp(Cond::Eq, R0, 0, &untracked)
+            .stx(Size::DW, R10, S_PTR, R0);
+        self.read_u64(R1, R8, k.file_f_inode);
+        self.a
+            .ldx(Size::DW, R0, R10, S_PTR)
+            .ldx(Size::DW, R2, R0, OPEN_INODE)
+            .jmp(Cond::Ne, R1, R2, &untracked);
         self.a
             .mov64(R1, 1)
             .atomic(Size::DW, AtomicOp::Add, R0, calls, R1)

@@ -146,6 +146,9 @@ pub struct OpenEntry {
     pub spare: u32,
     /// The opener's process start time: with `tgid`, which process opened it.
     pub start_time: u64,
+    /// The file's `struct inode *` at the open: a `struct file` freed unseen (closed by exec on the
+    /// tracepoint path) whose memory now holds another file's is not that open.
+    pub inode: u64,
     pub reads: u64,
     pub bytes_read: u64,
     pub writes: u64,
@@ -161,6 +164,7 @@ macro_rules! open_offsets {
 open_offsets! {
     OPEN_TGID = tgid;
     OPEN_START_TIME = start_time;
+    OPEN_INODE = inode;
     OPEN_READS = reads;
     OPEN_BYTES_READ = bytes_read;
     OPEN_WRITES = writes;

@@ -75,6 +75,15 @@ pub fn close(mut g: Gen, hook: Hook, via: u16, file_ref: FileRef) -> Result<Prog
     // Most closes are of files no one tracks: one lookup and out.
     g.lookup(MAP_OPENS, S_OPEN_KEY);
     g.a.jmp(Cond::Eq, R0, 0, out).mov64(R9, R0);
+    // Another file in the memory of a `struct file` freed unseen: that open's close was missed.
+    let same = g.fresh("same_file");
+    g.read_u64(R1, R8, k.file_f_inode);
+    g.a.ldx(Size::DW, R2, R9, OPEN_INODE)
+        .jmp(Cond::Eq, R1, R2, &same);
+    g.delete(MAP_OPENS, S_OPEN_KEY);
+    g.count(STAT_UNTRACKED);
+    g.a.ja(out);
+    g.a.label(&same);
     g.read_to_stack(S_TMP, 8, R8, file_ref.off);
     g.a.ldx(Size::DW, R1, R10, S_TMP)
         .jmp(Cond::Ne, R1, file_ref.one, out);

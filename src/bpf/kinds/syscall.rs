@@ -148,7 +148,10 @@ pub fn exit(
     let ok = g.fresh("succeeded");
     g.a.ldx(Size::DW, R9, R6, layout.ret_off)
         .jmp(Cond::Sge, R9, 0, &ok);
-    g.count(STAT_FAILED);
+    // A failed open is no open to close: counted only where `open` is reported.
+    if report {
+        g.count(STAT_FAILED);
+    }
     g.a.ja(out);
     g.a.label(&ok);
     g.a.stx(Size::DW, R10, S_VAL, R9);
@@ -279,6 +282,10 @@ fn track_open(g: &mut Gen, report: bool, out: &str) {
         .st(Size::W, R10, v + OPEN_TGID + 4, 0);
     g.a.ldx(Size::DW, R1, R7, OFF_START_TIME)
         .stx(Size::DW, R10, v + OPEN_START_TIME, R1);
+    g.a.ldx(Size::DW, R8, R10, S_OPEN_KEY);
+    let k = g.k;
+    g.read_u64(R1, R8, k.file_f_inode);
+    g.a.stx(Size::DW, R10, v + OPEN_INODE, R1);
     for off in [OPEN_READS, OPEN_BYTES_READ, OPEN_WRITES, OPEN_BYTES_WRITTEN] {
         g.a.st(Size::DW, R10, v + off, 0);
     }

@@ -826,6 +826,44 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_close_carries_its_totals_and_a_tracked_open_its_handle() {
+        let path = comps(&["f.log", "tmp"]);
+        let data: Vec<u8> = [0xffff_8880_1234_5600u64, 2, 300, 5, 40]
+            .iter()
+            .flat_map(|v| v.to_ne_bytes())
+            .collect();
+        let e: &[u8] = b"";
+        let r = record_of(Op::Close, 1, 0, [&path[..], e, e, e, e, e, e, e, &data]);
+        let mut ev = Event::default();
+        decode_into(&r, &mut ev).unwrap();
+        assert_eq!((ev.op, ev.via), (Op::Close, "close"));
+        assert_eq!(ev.file.path, b"/tmp/f.log");
+        let f = &ev.file;
+        assert_eq!(
+            (f.reads, f.bytes_read, f.writes, f.bytes_written),
+            (2, 300, 5, 40)
+        );
+        assert_eq!(open_handle(&r), Some(0xffff_8880_1234_5600));
+
+        let handle = &data[..OPEN_DATA_HANDLE_LEN];
+        let tracked = record_of(
+            Op::Open,
+            0,
+            F_TRACKED,
+            [&path[..], e, e, e, e, e, e, e, handle],
+        );
+        assert_eq!(open_handle(&tracked), Some(0xffff_8880_1234_5600));
+        decode_into(&tracked, &mut ev).unwrap();
+        assert_eq!(
+            (ev.op, ev.file.reads, ev.file.bytes_written),
+            (Op::Open, 0, 0)
+        );
+        let untracked = record_of(Op::Open, 0, 0, [&path[..], e, e, e, e, e, e, e, handle]);
+        assert_eq!(open_handle(&untracked), None);
+        assert_eq!(open_handle(&record(0, &["a.txt"], &[], &[], b"")), None);
+    }
+
+    #[test]
     fn malformed_records_are_errors_not_panics() {
         let mut ev = Event::default();
         assert_eq!(decode_into(&[0; 10], &mut ev), Err(RecordError::Short(10)));

@@ -79,8 +79,8 @@ pub struct KernelOffsets {
     pub syscall_exit_ret: Option<i16>,
     /// `struct file`'s reference count (`close`): `f_ref` from 6.13, `f_count` before.
     pub file_ref: Option<close::FileRef>,
-    /// The kernel has `filp_close` (BTF lists it), where the kprobe path sees every close.
-    pub has_filp_close: bool,
+    /// The kernel's functions of `close::KPROBES` that BTF lists: where the kprobe path sees closes.
+    pub close_functions: Vec<&'static str>,
 }
 
 impl KernelOffsets {
@@ -172,7 +172,11 @@ impl KernelOffsets {
                 .map(|off| close::FileRef { off, one: 0 })
                 .or_else(|_| off("file", "f_count").map(|off| close::FileRef { off, one: 1 }))
                 .ok(),
-            has_filp_close: btf.has_function("filp_close"),
+            close_functions: close::KPROBES
+                .iter()
+                .map(|&(f, _)| f)
+                .filter(|f| btf.has_function(f))
+                .collect(),
         })
     }
 }

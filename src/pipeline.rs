@@ -630,6 +630,12 @@ impl Stream {
             self.counters.user_filtered += 1;
             return;
         }
+        if op == Op::Exit && self.opens.is_some() && may_wait {
+            // Its process's tracked opens may sit in a ring not drained yet (it ran on another
+            // CPU): after one more drain every record older than this one is in.
+            self.orphans.push((cpu, data.to_vec()));
+            return;
+        }
         self.lineage.resolve(&self.event, &mut key, &self.cache);
         if self.cache.get(&key).is_none() && may_wait {
             self.orphans.push((cpu, data.to_vec()));

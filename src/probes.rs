@@ -353,8 +353,8 @@ fn process_programs(
     Ok(())
 }
 
-/// `close`: `filp_close` on the kprobe path where the kernel has it, else the syscalls that close a
-/// descriptor.
+/// `close`: `filp_close` and `filp_flush` on the kprobe path where the kernel has them, else the
+/// syscalls that close a descriptor.
 fn close_programs(
     k: &KernelOffsets,
     hook: HookKind,
@@ -363,13 +363,17 @@ fn close_programs(
     let file_ref = k.file_ref.ok_or_else(|| {
         SysError::Unsupported("close: struct file has neither f_ref nor f_count in BTF".into())
     })?;
-    if hook == HookKind::Kprobe && k.has_filp_close {
-        out.push(Generated {
-            name: "fs_close".into(),
-            section: "kprobe/filp_close".into(),
-            program: close::close(Gen::new(k), close::Hook::Kprobe, 0, file_ref)
-                .map_err(asm_err)?,
-        });
+    if hook == HookKind::Kprobe && !k.close_functions.is_empty() {
+        for (func, via) in close::KPROBES {
+            if k.close_functions.contains(&func) {
+                out.push(Generated {
+                    name: format!("fs_close_{func}"),
+                    section: format!("kprobe/{func}"),
+                    program: close::close(Gen::new(k), close::Hook::Kprobe, via, file_ref)
+                        .map_err(asm_err)?,
+                });
+            }
+        }
         return Ok(());
     }
     for (name, replaces, via) in close::SYSCALLS {

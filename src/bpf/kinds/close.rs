@@ -2,8 +2,10 @@
 //! closed; the event carries the file, the closing process and the totals of that open, which the
 //! data programs added up (`write.rs`).
 //!
-//! - kprobe path: `filp_close`, through which every descriptor is closed: `close`, `close_range`,
-//!   `dup2`/`dup3` over it, exec's `O_CLOEXEC`, io_uring's close and the process's exit.
+//! - kprobe path: `filp_close`, through which every descriptor is closed — `close_range`,
+//!   `dup2`/`dup3` over it, exec's `O_CLOEXEC`, io_uring's close, the process's exit, and `close`
+//!   itself before 6.8 — and `filp_flush`, which `close` calls instead from 6.8 on (and `filp_close`
+//!   too, unless inlined: the first to see the close claims it).
 //! - tracepoint path: `sys_enter_close` and `sys_enter_dup2`/`dup3` (the descriptor they replace).
 //!   Descriptors closed otherwise (exec, `close_range`, the process's exit) are ended by user space
 //!   when the process that opened the file exits (`crate::open_files`).
@@ -17,15 +19,25 @@ use crate::bpf::layout::*;
 use crate::kinds::Op;
 use bpfasm::{AsmError, Cond, Helper, Program, Reg::*, Size};
 
-/// How the close arrived, by `via`: the kprobe, the syscalls, user space's sweep at exit.
-pub const VIA: [&str; 5] = ["filp_close", "close", "dup2", "dup3", "sched_process_exit"];
+/// How the close arrived, by `via`: the kprobes, the syscalls, user space's sweep at exit.
+pub const VIA: [&str; 6] = [
+    "filp_close",
+    "close",
+    "dup2",
+    "dup3",
+    "sched_process_exit",
+    "filp_flush",
+];
 /// `via` of the closes user space makes when the opener exits.
 pub const VIA_EXIT: u16 = 4;
+
+/// The kprobe path's functions, where the kernel has them, and their `via`.
+pub const KPROBES: [(&str, u16); 2] = [("filp_close", 0), ("filp_flush", 5)];
 
 /// Where the closing program finds the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hook {
-    /// kprobe on `filp_close(struct file *, fl_owner_t)`.
+    /// kprobe on `filp_close` or `filp_flush(struct file *, fl_owner_t)`.
     Kprobe,
     /// `sys_enter_close`: the fd closed (offset in the enter record).
     Fd(i16),

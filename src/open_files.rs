@@ -45,6 +45,11 @@ impl OpenFiles {
         self.by_handle.is_empty()
     }
 
+    /// Does `opener` hold tracked opens?
+    pub fn holds(&self, opener: Opener) -> bool {
+        self.by_opener.contains_key(&opener)
+    }
+
     /// A tracked open: `handle` is now `file`, opened by `opener`. A handle already known was a
     /// `struct file` closed unseen (the kernel counted it when it replaced the entry).
     pub fn opened(&mut self, handle: u64, opener: Opener, file: &FileInfo) {
@@ -132,7 +137,7 @@ mod tests {
         // Handle 1 closed unseen, then reused by another process's open.
         t.opened(1, (11, 6), &file("/d"));
         assert_eq!(t.len(), 2);
-        assert!(!t.by_opener.contains_key(&(10, 5)));
+        assert!(!t.holds((10, 5)) && t.holds((11, 6)));
         let mut mine: Vec<u64> = t.by_opener[&(11, 6)].clone();
         mine.sort_unstable();
         assert_eq!(mine, [1, 3]);

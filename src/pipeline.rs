@@ -636,6 +636,11 @@ impl Stream {
             self.orphans.push((cpu, data.to_vec()));
             return;
         }
+        if !report && !self.open_files.holds((key.tgid, key.start_time)) {
+            // An exit read for its opens, and it had none: nothing to look up.
+            self.lineage.after(&mut self.event);
+            return;
+        }
         self.lineage.resolve(&self.event, &mut key, &self.cache);
         if self.cache.get(&key).is_none() && may_wait {
             self.orphans.push((cpu, data.to_vec()));

@@ -186,8 +186,10 @@ usage: filespy [OPTIONS]            e.g.  sudo filespy > events.jsonl
 Events:
       --events LIST         what to report, comma-separated (default: write): write, create, delete,
                             rename, mkdir, rmdir, link, symlink, chmod, chown, truncate, mmap, exec,
-                            fork, exit, open, read; or the groups fim (write and the file
-                            operations), process (exec, fork, exit), access (open, read) and all
+                            fork, exit, open, read, close; or the groups fim (write and the file
+                            operations), process (exec, fork, exit), access (open, read, close)
+                            and all. close: one event per open of a watched file, when its last
+                            descriptor closes, with the reads and writes of that open
 
 Filters (repeat a filter to allow several values; different filters must all match):
       --ext EXT[,EXT..]     watch files ending in .EXT (repeatable; default: txt,log,json; max 256);

@@ -94,10 +94,13 @@ pub struct FileInfo {
     pub name: Vec<u8>,
     /// Absolute path: the one the operation leaves (a rename's new name).
     pub path: Vec<u8>,
-    /// `write`: bytes the call wrote.
+    /// `write`: bytes the call wrote; `close`: bytes written through that open.
     pub bytes_written: u64,
-    /// `read`: bytes the call read.
+    /// `read`: bytes the call read; `close`: bytes read through that open.
     pub bytes_read: u64,
+    /// `close`: the reads and writes (calls that moved bytes) through that open.
+    pub reads: u64,
+    pub writes: u64,
     /// `open`: the fd returned, and whether this open created the file.
     pub fd: Option<i32>,
     pub created: bool,

@@ -26,6 +26,7 @@ pub enum Op {
     Exit = 15,
     Open = 16,
     Read = 17,
+    Close = 18,
 }
 
 /// Named sets of kinds for `--events`.
@@ -35,7 +36,7 @@ pub enum Group {
     Fim,
     /// Process lifecycle: exec, fork, exit.
     Process,
-    /// Access: open and read.
+    /// Access: open, read and close.
     Access,
 }
 
@@ -61,7 +62,7 @@ pub struct Kind {
 }
 
 /// Every kind, in `Op` order.
-pub static KINDS: [Kind; 17] = [
+pub static KINDS: [Kind; 18] = [
     Kind {
         op: Op::Write,
         name: "write",
@@ -267,6 +268,19 @@ pub static KINDS: [Kind; 17] = [
         ocsf_activity: 2,
         summary: "bytes read from a file",
     },
+    Kind {
+        op: Op::Close,
+        name: "close",
+        groups: &[Group::Access],
+        ext_filtered: true,
+        has_file: true,
+        ecs_type: "access",
+        ecs_action: "close",
+        // File System Activity has no close activity: 99 Other.
+        ocsf_class: 1001,
+        ocsf_activity: 99,
+        summary: "a file opened while filespy ran closed: the reads and writes of that open, in calls and bytes",
+    },
 ];
 
 impl Op {
@@ -376,8 +390,8 @@ mod tests {
             assert_eq!(k.op as usize, i + 1, "{}", k.name);
             assert_eq!(Op::from_u16(k.op as u16), Some(k.op));
             assert_eq!(Op::from_name(k.name), Some(k.op));
-            // OCSF File System Activity: 1-7 for changes, 2 Read, 14 Open.
-            assert!((1..=7).contains(&k.ocsf_activity) || k.ocsf_activity == 14);
+            // OCSF File System Activity: 1-7 for changes, 2 Read, 14 Open, 99 Other (close).
+            assert!([14, 99].contains(&k.ocsf_activity) || (1..=7).contains(&k.ocsf_activity));
             assert!([1001, 1007].contains(&k.ocsf_class));
             assert_eq!(
                 k.has_file,
@@ -398,7 +412,10 @@ mod tests {
         assert!(p.contains(Op::Exec) && p.contains(Op::Fork) && p.contains(Op::Exit));
         assert!(!p.contains(Op::Write));
         let a = parse_events("access").unwrap();
-        assert_eq!(a.iter().collect::<Vec<_>>(), [Op::Open, Op::Read]);
+        assert_eq!(
+            a.iter().collect::<Vec<_>>(),
+            [Op::Open, Op::Read, Op::Close]
+        );
         assert_eq!(parse_events("all").unwrap(), OpSet::all());
         assert!(parse_events("wrte")
             .unwrap_err()

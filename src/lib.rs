@@ -13,6 +13,7 @@ pub mod loss;
 pub mod monitor;
 pub mod monitors;
 pub mod offsets;
+pub mod open_files;
 pub mod output;
 pub mod perf_ring;
 pub mod perfbuf;

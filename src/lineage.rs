@@ -39,7 +39,8 @@ impl Lineage {
     pub fn resolve(&self, ev: &Event, key: &mut ProcKey, cache: &ProcCache) {
         // Whether the mm is gone by the tracepoint depends on the kernel: fall back whenever the
         // exact image is not known.
-        if ev.op == Op::Exit && cache.get(key).is_none() {
+        // A close at exit (kprobe path) is as late.
+        if matches!(ev.op, Op::Exit | Op::Close) && cache.get(key).is_none() {
             if let Some((k, _)) = cache.latest(key.tgid, key.start_time) {
                 *key = k;
             }

@@ -105,12 +105,18 @@ pub struct Stats {
     pub lost_per_cpu: Vec<(u32, u64)>,
     /// Events read but never written: the output stalled or was full longer than its buffer lasted.
     pub lost_output: u64,
+    /// `close` events that cannot come: opens the kernel could not track (its map full) or whose
+    /// close it did not see, and opens user space could not remember. Counted in `lost` too.
+    pub lost_closes: u64,
 }
 
 impl Stats {
     /// Takes `lost` and `lost_per_cpu` from the reporter's totals.
     pub fn set_losses(&mut self, totals: &LossTotals) {
-        self.lost = totals.total.saturating_add(self.lost_output);
+        self.lost = totals
+            .total
+            .saturating_add(self.lost_output)
+            .saturating_add(self.lost_closes);
         self.lost_per_cpu = totals.per_cpu.clone();
     }
 
@@ -122,7 +128,7 @@ impl Stats {
 
     /// One line, keys always present and in this order, no trailing newline:
     /// `filespy: stats events=N lost=N filtered=N failed_writes=N lost_per_cpu=cpu0:N,cpu3:N
-    /// lost_output=N` (`lost_per_cpu=-` when no ring lost anything).
+    /// lost_output=N lost_closes=N` (`lost_per_cpu=-` when no ring lost anything).
     pub fn summary_line(&self) -> String {
         let per_cpu = if self.lost_per_cpu.is_empty() {
             "-".to_string()
@@ -134,8 +140,8 @@ impl Stats {
                 .join(",")
         };
         format!(
-            "filespy: stats events={} lost={} filtered={} failed_writes={} lost_per_cpu={per_cpu} lost_output={}",
-            self.events, self.lost, self.filtered, self.failed_writes, self.lost_output
+            "filespy: stats events={} lost={} filtered={} failed_writes={} lost_per_cpu={per_cpu} lost_output={} lost_closes={}",
+            self.events, self.lost, self.filtered, self.failed_writes, self.lost_output, self.lost_closes
         )
     }
 }
@@ -250,7 +256,7 @@ mod tests {
         };
         assert_eq!(
             s.summary_line(),
-            "filespy: stats events=10 lost=0 filtered=4 failed_writes=1 lost_per_cpu=- lost_output=0"
+            "filespy: stats events=10 lost=0 filtered=4 failed_writes=1 lost_per_cpu=- lost_output=0 lost_closes=0"
         );
         let mut r = LossReporter::new();
         let t0 = Instant::now();
@@ -259,12 +265,12 @@ mod tests {
         s.set_losses(&r.totals());
         assert_eq!(
             s.summary_line(),
-            "filespy: stats events=10 lost=7 filtered=4 failed_writes=1 lost_per_cpu=cpu0:5,cpu3:2 lost_output=0"
+            "filespy: stats events=10 lost=7 filtered=4 failed_writes=1 lost_per_cpu=cpu0:5,cpu3:2 lost_output=0 lost_closes=0"
         );
         s.add_output_losses(3);
         assert_eq!(
             s.summary_line(),
-            "filespy: stats events=10 lost=10 filtered=4 failed_writes=1 lost_per_cpu=cpu0:5,cpu3:2 lost_output=3"
+            "filespy: stats events=10 lost=10 filtered=4 failed_writes=1 lost_per_cpu=cpu0:5,cpu3:2 lost_output=3 lost_closes=0"
         );
         assert!(!s.summary_line().contains('\n'));
     }

@@ -1,6 +1,6 @@
 //! Every kernel struct offset the BPF programs use, read from BTF at start-up: no hard-coded layouts.
 
-use crate::bpf::kinds::vfs;
+use crate::bpf::kinds::{close, vfs};
 use crate::btf::{Btf, BtfError};
 
 /// Byte offsets of the members filespy's programs dereference, for the running kernel.
@@ -77,6 +77,10 @@ pub struct KernelOffsets {
     /// (see `syscall_layout`). None when the kernel has no syscall tracepoints.
     pub syscall_enter_args: Option<i16>,
     pub syscall_exit_ret: Option<i16>,
+    /// `struct file`'s reference count (`close`): `f_ref` from 6.13, `f_count` before.
+    pub file_ref: Option<close::FileRef>,
+    /// The kernel's functions of `close::KPROBES` that BTF lists: where the kprobe path sees closes.
+    pub close_functions: Vec<&'static str>,
 }
 
 impl KernelOffsets {
@@ -164,6 +168,15 @@ impl KernelOffsets {
                 .ok(),
             syscall_enter_args: off("syscall_trace_enter", "args").ok(),
             syscall_exit_ret: off("syscall_trace_exit", "ret").ok(),
+            file_ref: off("file", "f_ref")
+                .map(|off| close::FileRef { off, one: 0 })
+                .or_else(|_| off("file", "f_count").map(|off| close::FileRef { off, one: 1 }))
+                .ok(),
+            close_functions: close::KPROBES
+                .iter()
+                .map(|&(f, _)| f)
+                .filter(|f| btf.has_function(f))
+                .collect(),
         })
     }
 }

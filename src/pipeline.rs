@@ -6,7 +6,8 @@
 pub use crate::perfbuf::Wake;
 
 use crate::bpf::gen::NameSuffix;
-use crate::bpf::layout::{STAT_COUNT, STAT_FAILED, STAT_FILTERED, STAT_OUTPUT_ERR};
+use crate::bpf::kinds::close;
+use crate::bpf::layout::{STAT_COUNT, STAT_FAILED, STAT_FILTERED, STAT_OUTPUT_ERR, STAT_UNTRACKED};
 use crate::btf::Btf;
 use crate::enrich::process::Enricher;
 use crate::event::Event;
@@ -15,12 +16,16 @@ use crate::lineage::Lineage;
 use crate::loss::{LossReporter, LossTotals, Stats};
 use crate::monitors::Registry;
 use crate::offsets::KernelOffsets;
+use crate::open_files::OpenFiles;
 use crate::perf_ring::Record;
 use crate::perfbuf::PerfBuffer;
 use crate::probes::{choose_hook, generate, Filters, Generated, HookKind, Probes};
 use crate::proc_cache::{ProcCache, ProcContext, ProcKey};
-use crate::record::{carries_context, decode_context, decode_into, fill_context, mono_ns_of};
+use crate::record::{
+    carries_context, decode_context, decode_into, fill_context, mono_ns_of, open_handle,
+};
 use crate::rules::{Alerter, Pattern, Rules, Verdict};
+use crate::sys::map::Map;
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::os::fd::RawFd;
@@ -319,11 +324,16 @@ impl Monitor {
             probes.attach().map_err(|why| fell_back(why.to_string()))?;
             kprobe_fallback = Some(e.to_string());
         }
+        let opens = if opts.kinds.contains(Op::Close) {
+            Some(probes.maps.opens.try_clone().map_err(|e| e.to_string())?)
+        } else {
+            None
+        };
         Ok(Monitor {
             rings,
             probes,
             _registry: registry,
-            stream: Stream::new(opts),
+            stream: Stream::new(opts, opens),
             unshared,
             kprobe_fallback,
             finished: false,
@@ -448,6 +458,7 @@ impl Monitor {
                 + self.stream.counters.user_filtered
                 + self.stream.counters.alert_repeats,
             failed_writes: k[STAT_FAILED as usize],
+            lost_closes: k[STAT_UNTRACKED as usize] + self.stream.open_files.forgotten,
             ..Stats::default()
         };
         stats.set_losses(&self.stream.loss.totals());
@@ -521,7 +532,7 @@ pub struct Replay {
 impl Replay {
     pub fn new(opts: &Options) -> Replay {
         Replay {
-            stream: Stream::new(opts),
+            stream: Stream::new(opts, None),
         }
     }
 
@@ -579,6 +590,11 @@ struct Stream {
     stopped: bool,
     /// The rules, when any apply.
     alerter: Option<Alerter>,
+    /// The kinds reported: a tracked `open` and an `exit` are read for `close` even when they are not.
+    kinds: OpSet,
+    /// `close` is watched: the kernel's tracked opens, and what user space knows of them.
+    opens: Option<Map>,
+    open_files: OpenFiles,
 }
 
 /// What `Stream::filled` compares: everything `fill_context` and `Enricher::enrich` read.
@@ -601,7 +617,7 @@ struct Pending {
 }
 
 impl Stream {
-    fn new(opts: &Options) -> Stream {
+    fn new(opts: &Options, opens: Option<Map>) -> Stream {
         Stream {
             forget: Vec::new(),
             orphans: Vec::new(),
@@ -622,6 +638,9 @@ impl Stream {
                 .rules
                 .clone()
                 .map(|r| Alerter::new(r, opts.alerts_only, opts.alert_window)),
+            kinds: opts.kinds,
+            opens,
+            open_files: OpenFiles::new(),
         }
     }
 
@@ -703,8 +722,35 @@ impl Stream {
                 return;
             }
         };
+        let op = self.event.op;
+        if self.opens.is_some() {
+            match (op, open_handle(data)) {
+                (Op::Open, Some(h)) => {
+                    self.open_files
+                        .opened(h, (key.tgid, key.start_time), &self.event.file)
+                }
+                (Op::Close, Some(h)) => self.open_files.closed(h),
+                _ => {}
+            }
+        }
+        let report = self.kinds.contains(op);
+        if !report && op != Op::Exit {
+            // A tracked open, for its close only.
+            return;
+        }
         if !self.wanted() {
             self.counters.user_filtered += 1;
+            return;
+        }
+        if op == Op::Exit && self.opens.is_some() && may_wait {
+            // Its process's tracked opens may sit in a ring not drained yet (it ran on another
+            // CPU): after one more drain every record older than this one is in.
+            self.orphans.push((cpu, data.to_vec()));
+            return;
+        }
+        if !report && !self.open_files.holds((key.tgid, key.start_time)) {
+            // An exit read for its opens, and it had none: nothing to look up.
+            self.lineage.after(&mut self.event);
             return;
         }
         self.lineage.resolve(&self.event, &mut key, &self.cache);
@@ -721,11 +767,67 @@ impl Stream {
                 self.cache.insert(key, ctx, self.event.mono_ns);
             }
         }
-        self.lineage.account(&self.event, &key, &mut self.cache);
-        let ctx = self.cache.get(&key);
+        if op == Op::Exit && self.opens.is_some() {
+            self.end_opens(&key, on_event);
+            if self.stopped {
+                return;
+            }
+        }
+        if !report {
+            // An exit read for the opens it ends: its summary is dropped, the event not delivered.
+            self.lineage.after(&mut self.event);
+            return;
+        }
+        self.deliver(&key, on_event);
+    }
+
+    /// The exit in `self.event` ends the opens its process still holds: a `close` event each, at the
+    /// exit, by the exiting process.
+    fn end_opens<F>(&mut self, key: &ProcKey, on_event: &mut F)
+    where
+        F: FnMut(&Event, Option<&[u8]>) -> ControlFlow<()>,
+    {
+        let Some(opens) = self.opens.as_ref() else {
+            return;
+        };
+        let opener = (self.event.process.pid, self.event.start_time);
+        let ended = self.open_files.take_process(opener, opens);
+        if ended.is_empty() {
+            return;
+        }
+        let exit = self.event.clone();
+        for (file, totals) in ended {
+            let ev = &mut self.event;
+            ev.op = Op::Close;
+            ev.via = close::VIA[close::VIA_EXIT as usize];
+            ev.exit = None;
+            ev.file = file;
+            ev.file.reads = totals.reads;
+            ev.file.bytes_read = totals.bytes_read;
+            ev.file.writes = totals.writes;
+            ev.file.bytes_written = totals.bytes_written;
+            if !self.wanted() {
+                self.counters.user_filtered += 1;
+                continue;
+            }
+            self.deliver(key, on_event);
+            if self.stopped {
+                break;
+            }
+        }
+        self.event = exit;
+    }
+
+    /// Hands `self.event` of process `key` to the callback, with its context and enrichment.
+    fn deliver<F>(&mut self, key: &ProcKey, on_event: &mut F)
+    where
+        F: FnMut(&Event, Option<&[u8]>) -> ControlFlow<()>,
+    {
+        self.lineage.account(&self.event, key, &mut self.cache);
+        let ctx = self.cache.get(key);
         let p = &self.event.process;
         let stamp = Filled {
-            key,
+            key: *key,
             uid: p.uid,
             gid: p.gid,
             ppid: p.ppid,

@@ -4,8 +4,8 @@
 
 use crate::attach::{self, KprobeMethod, Link};
 use crate::bpf::gen::{self as codegen, FilterConfig, Gen, ARGS_VALUE};
-use crate::bpf::kinds::{self, process, syscall, vfs, write};
-use crate::bpf::layout::{ext_key, SCRATCH_SIZE, STAT_COUNT};
+use crate::bpf::kinds::{self, close, process, syscall, vfs, write};
+use crate::bpf::layout::{ext_key, OPEN_ENTRY_LEN, SCRATCH_SIZE, STAT_COUNT};
 use crate::cli::AttachMode;
 use crate::kinds::{Op, OpSet};
 use crate::offsets::KernelOffsets;
@@ -81,7 +81,12 @@ pub struct Maps {
     pub stats: Map,
     /// The registry of running monitors (`crate::monitors`), shared or private.
     pub monitors: Map,
+    /// Tracked opens, for `close`.
+    pub opens: Map,
 }
+
+/// Opens tracked at once for `close` (a full map's opens are counted, `STAT_UNTRACKED`).
+pub const OPENS_MAX: u32 = 16384;
 
 impl Maps {
     fn create(f: &Filters, monitors: Option<&Map>) -> Result<Maps, SysError> {
@@ -133,6 +138,18 @@ impl Maps {
             uids: Map::create(MapType::Hash, 4, 1, 256, codegen::MAP_UIDS)?,
             comms: Map::create(MapType::Hash, 16, 1, 256, codegen::MAP_COMMS)?,
             stats: Map::create(MapType::PercpuArray, 4, 8, STAT_COUNT, codegen::MAP_STATS)?,
+            // Not LRU: an open pushed out would lose its close silently; a full map is counted.
+            opens: Map::create(
+                MapType::Hash,
+                8,
+                OPEN_ENTRY_LEN as u32,
+                if f.events.contains(Op::Close) {
+                    OPENS_MAX
+                } else {
+                    1
+                },
+                codegen::MAP_OPENS,
+            )?,
             monitors: match monitors {
                 Some(m) => m.try_clone()?,
                 None => Map::create(
@@ -180,6 +197,7 @@ impl Maps {
             codegen::MAP_COMMS => &self.comms,
             codegen::MAP_STATS => &self.stats,
             codegen::MAP_MONITORS => &self.monitors,
+            codegen::MAP_OPENS => &self.opens,
             _ => return None,
         };
         Some(m.fd())
@@ -232,6 +250,7 @@ fn filter_config(f: &Filters, self_tgid: u32) -> FilterConfig {
         filter_comms: !f.comms.is_empty(),
         paths,
         names,
+        track_opens: f.events.contains(Op::Close),
     }
 }
 
@@ -245,18 +264,28 @@ pub fn generate(
 ) -> Result<Vec<Generated>, SysError> {
     let cfg = filter_config(f, self_tgid);
     let mut out = Vec::new();
-    if f.events.contains(Op::Write) {
-        data_programs(k, hook, &cfg, write::Data::Written, &mut out)?;
-    }
-    if f.events.contains(Op::Read) {
-        data_programs(k, hook, &cfg, write::Data::Read, &mut out)?;
+    // `close` needs the opens (tracked), the reads and writes (counted) and the exits (the opens a
+    // process leaves to its exit), whether or not they are reported.
+    let close = f.events.contains(Op::Close);
+    for (op, data) in [
+        (Op::Write, write::Data::Written),
+        (Op::Read, write::Data::Read),
+    ] {
+        if f.events.contains(op) || close {
+            data_programs(k, hook, &cfg, data, f.events.contains(op), &mut out)?;
+        }
     }
     process_programs(k, f, &cfg, &mut out)?;
-    for op in f
-        .events
-        .iter()
-        .filter(|&op| !kinds::syscalls(op).is_empty())
-    {
+    if close {
+        close_programs(k, hook, &mut out)?;
+    }
+    let hooked = if close {
+        f.events.with(Op::Open)
+    } else {
+        f.events
+    };
+    for op in hooked.iter().filter(|&op| !kinds::syscalls(op).is_empty()) {
+        let report = f.events.contains(op);
         if hook == HookKind::Kprobe {
             if let Some((h, l)) = vfs::hook_of(op).zip(k.vfs.iter().find(|l| l.op == op)) {
                 let name = format!("fs_{}", op.name());
@@ -309,7 +338,8 @@ pub fn generate(
             out.push(Generated {
                 name: format!("{name}_out"),
                 section: format!("tracepoint/syscalls/{exit}"),
-                program: syscall::exit(Gen::new(k), op, via, sc, &layout, &cfg).map_err(asm_err)?,
+                program: syscall::exit(Gen::new(k), op, via, sc, &layout, &cfg, report)
+                    .map_err(asm_err)?,
             });
         }
     }
@@ -337,7 +367,7 @@ fn process_programs(
             program: process::fork(Gen::new(k), cfg).map_err(asm_err)?,
         });
     }
-    if f.events.contains(Op::Exit) {
+    if f.events.contains(Op::Exit) || f.events.contains(Op::Close) {
         // `group_dead` is in the record from 6.16 on; before, the count of live threads tells.
         let group_dead = crate::sys::tracefs::tracepoint_field_offset(
             "sched",
@@ -355,6 +385,51 @@ fn process_programs(
     Ok(())
 }
 
+/// `close`: `filp_close` and `filp_flush` on the kprobe path where the kernel has them, else the
+/// syscalls that close a descriptor.
+fn close_programs(
+    k: &KernelOffsets,
+    hook: HookKind,
+    out: &mut Vec<Generated>,
+) -> Result<(), SysError> {
+    let file_ref = k.file_ref.ok_or_else(|| {
+        SysError::Unsupported("close: struct file has neither f_ref nor f_count in BTF".into())
+    })?;
+    if hook == HookKind::Kprobe && !k.close_functions.is_empty() {
+        for (func, via) in close::KPROBES {
+            if k.close_functions.contains(&func) {
+                out.push(Generated {
+                    name: format!("fs_close_{func}"),
+                    section: format!("kprobe/{func}"),
+                    program: close::close(Gen::new(k), close::Hook::Kprobe, via, file_ref)
+                        .map_err(asm_err)?,
+                });
+            }
+        }
+        return Ok(());
+    }
+    for (name, replaces, via) in close::SYSCALLS {
+        let enter = format!("sys_enter_{name}");
+        if !syscall_layout::exists(k, &enter) {
+            continue;
+        }
+        let h = if replaces {
+            close::Hook::Replaced {
+                oldfd: syscall_layout::field_offset(k, &enter, "oldfd")?,
+                newfd: syscall_layout::field_offset(k, &enter, "newfd")?,
+            }
+        } else {
+            close::Hook::Fd(syscall_layout::field_offset(k, &enter, "fd")?)
+        };
+        out.push(Generated {
+            name: format!("fs_close_{name}"),
+            section: format!("tracepoint/syscalls/{enter}"),
+            program: close::close(Gen::new(k), h, via, file_ref).map_err(asm_err)?,
+        });
+    }
+    Ok(())
+}
+
 fn asm_err(e: bpfasm::AsmError) -> SysError {
     SysError::Invalid(format!("generating programs: {e}"))
 }
@@ -367,6 +442,7 @@ fn data_programs(
     hook: HookKind,
     cfg: &FilterConfig,
     data: write::Data,
+    report: bool,
     out: &mut Vec<Generated>,
 ) -> Result<(), SysError> {
     let (syscalls, prefix, uring_name): (&[write::WriteSyscall], &str, &str) = match data {
@@ -378,12 +454,12 @@ fn data_programs(
         out.push(Generated {
             name: "filespy_entry".into(),
             section: "kprobe/vfs_write".into(),
-            program: write::entry(Gen::new(k), h, cfg, data).map_err(asm_err)?,
+            program: write::entry(Gen::new(k), h, cfg, data, report).map_err(asm_err)?,
         });
         out.push(Generated {
             name: "filespy_exit".into(),
             section: "kretprobe/vfs_write".into(),
-            program: write::exit(Gen::new(k), h, 0, data, cfg).map_err(asm_err)?,
+            program: write::exit(Gen::new(k), h, 0, data, cfg, report).map_err(asm_err)?,
         });
     }
     for sc in syscalls {
@@ -406,19 +482,19 @@ fn data_programs(
         out.push(Generated {
             name: format!("{prefix}_enter_{name}"),
             section: format!("tracepoint/syscalls/{enter}"),
-            program: write::entry(Gen::new(k), h, cfg, data).map_err(asm_err)?,
+            program: write::entry(Gen::new(k), h, cfg, data, report).map_err(asm_err)?,
         });
         out.push(Generated {
             name: format!("{prefix}_exit_{name}"),
             section: format!("tracepoint/syscalls/{exit}"),
-            program: write::exit(Gen::new(k), h, sc.via, data, cfg).map_err(asm_err)?,
+            program: write::exit(Gen::new(k), h, sc.via, data, cfg, report).map_err(asm_err)?,
         });
     }
     if let Some(layout) = uring_layout(k)? {
         out.push(Generated {
             name: uring_name.into(),
             section: "tracepoint/io_uring/io_uring_complete".into(),
-            program: write::uring(Gen::new(k), layout, cfg, data).map_err(asm_err)?,
+            program: write::uring(Gen::new(k), layout, cfg, data, report).map_err(asm_err)?,
         });
     }
     Ok(())

@@ -59,6 +59,21 @@ pub fn mono_ns_of(data: &[u8]) -> u64 {
     u64_at(data, OFF_MONO_NS)
 }
 
+/// The kernel's handle of the open a record is about: a tracked `open`'s (`F_TRACKED`) or a
+/// `close`'s, from the `Data` section (None for every other record, or a malformed one).
+pub fn open_handle(data: &[u8]) -> Option<u64> {
+    let r = parse(data).ok()?;
+    let op = Op::from_u16(u16_at(data, OFF_KIND))?;
+    let tracked = match op {
+        Op::Open => r.flags & F_TRACKED != 0,
+        Op::Close => true,
+        _ => false,
+    };
+    let d = r.sections[Section::Data as usize];
+    (tracked && d.len() >= OPEN_DATA_HANDLE_LEN)
+        .then(|| u64::from_ne_bytes(d[..8].try_into().expect("8 bytes")))
+}
+
 /// Does this raw record carry its process's context (exe, cwd, argv)?
 pub fn carries_context(data: &[u8]) -> bool {
     data.len() >= HEADER_LEN && u16_at(data, OFF_FLAGS) & F_HAS_PROC != 0
@@ -122,8 +137,8 @@ fn parse(data: &[u8]) -> Result<Parsed<'_>, RecordError> {
     let mut rest = &data[HEADER_LEN..];
     let have = rest.len();
     let mut declared = 0;
-    for (i, s) in sections.iter_mut().enumerate() {
-        let len = u16_at(data, OFF_LENS + 2 * i as i16) as usize;
+    for (s, section) in sections.iter_mut().zip(Section::ALL) {
+        let len = u16_at(data, section.len_off()) as usize;
         declared += len;
         if len > rest.len() {
             return Err(RecordError::Lengths { declared, have });
@@ -183,6 +198,8 @@ pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> 
     let (arg0, arg1) = (u32_at(data, OFF_ARG0), u32_at(data, OFF_ARG1));
     f.bytes_written = if op == Op::Write { bytes } else { 0 };
     f.bytes_read = if op == Op::Read { bytes } else { 0 };
+    f.reads = 0;
+    f.writes = 0;
     f.fd = None;
     f.created = false;
     let s = &r.sections;
@@ -257,6 +274,18 @@ pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> 
             }
             f.fd = Some(bytes as i32);
             f.created = flags & F_CREATED != 0;
+        }
+        Op::Close => {
+            let d = s[Section::Data as usize];
+            if d.len() == OPEN_DATA_LEN {
+                let at = |field: usize| {
+                    u64::from_ne_bytes(d[field..field + 8].try_into().expect("8 bytes"))
+                };
+                f.reads = at(std::mem::offset_of!(OpenData, reads));
+                f.bytes_read = at(std::mem::offset_of!(OpenData, bytes_read));
+                f.writes = at(std::mem::offset_of!(OpenData, writes));
+                f.bytes_written = at(std::mem::offset_of!(OpenData, bytes_written));
+            }
         }
         Op::Delete | Op::Rmdir | Op::Exec | Op::Read => {}
         Op::Fork => {
@@ -531,8 +560,13 @@ pub(crate) mod tests {
         assert_eq!(open_flag_names(0o10000000), ["O_RDONLY", "O_PATH"]);
     }
 
-    /// A record as the kernel programs build it: `sections` in `Section` order.
-    pub(crate) fn record_of(op: Op, via: u16, flags: u16, sections: [&[u8]; SECTIONS]) -> Vec<u8> {
+    /// A record as the kernel programs build it: `sections` in `Section` order (the first `N`).
+    pub(crate) fn record_of<const N: usize>(
+        op: Op,
+        via: u16,
+        flags: u16,
+        sections: [&[u8]; N],
+    ) -> Vec<u8> {
         let mut d = vec![0u8; HEADER_LEN];
         let put = |d: &mut Vec<u8>, off: i16, b: &[u8]| {
             d[off as usize..off as usize + b.len()].copy_from_slice(b)
@@ -553,12 +587,8 @@ pub(crate) mod tests {
         put(&mut d, OFF_START_TIME, &5u64.to_ne_bytes());
         put(&mut d, OFF_MM, &0xffff_8880_0000_1000u64.to_ne_bytes());
         put(&mut d, OFF_COMM, b"python3\0");
-        for (i, s) in sections.iter().enumerate() {
-            put(
-                &mut d,
-                OFF_LENS + 2 * i as i16,
-                &(s.len() as u16).to_ne_bytes(),
-            );
+        for (s, section) in sections.iter().zip(Section::ALL) {
+            put(&mut d, section.len_off(), &(s.len() as u16).to_ne_bytes());
         }
         for s in sections {
             d.extend_from_slice(s);
@@ -793,6 +823,44 @@ pub(crate) mod tests {
         );
         decode_into(&r, &mut ev).unwrap();
         assert_eq!((ev.via, ev.file.size), ("ftruncate", Some(64)));
+    }
+
+    #[test]
+    fn a_close_carries_its_totals_and_a_tracked_open_its_handle() {
+        let path = comps(&["f.log", "tmp"]);
+        let data: Vec<u8> = [0xffff_8880_1234_5600u64, 2, 300, 5, 40]
+            .iter()
+            .flat_map(|v| v.to_ne_bytes())
+            .collect();
+        let e: &[u8] = b"";
+        let r = record_of(Op::Close, 1, 0, [&path[..], e, e, e, e, e, e, e, &data]);
+        let mut ev = Event::default();
+        decode_into(&r, &mut ev).unwrap();
+        assert_eq!((ev.op, ev.via), (Op::Close, "close"));
+        assert_eq!(ev.file.path, b"/tmp/f.log");
+        let f = &ev.file;
+        assert_eq!(
+            (f.reads, f.bytes_read, f.writes, f.bytes_written),
+            (2, 300, 5, 40)
+        );
+        assert_eq!(open_handle(&r), Some(0xffff_8880_1234_5600));
+
+        let handle = &data[..OPEN_DATA_HANDLE_LEN];
+        let tracked = record_of(
+            Op::Open,
+            0,
+            F_TRACKED,
+            [&path[..], e, e, e, e, e, e, e, handle],
+        );
+        assert_eq!(open_handle(&tracked), Some(0xffff_8880_1234_5600));
+        decode_into(&tracked, &mut ev).unwrap();
+        assert_eq!(
+            (ev.op, ev.file.reads, ev.file.bytes_written),
+            (Op::Open, 0, 0)
+        );
+        let untracked = record_of(Op::Open, 0, 0, [&path[..], e, e, e, e, e, e, e, handle]);
+        assert_eq!(open_handle(&untracked), None);
+        assert_eq!(open_handle(&record(0, &["a.txt"], &[], &[], b"")), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use super::layout::*;
 use crate::offsets::KernelOffsets;
-use bpfasm::{Asm, AsmError, Cond, Helper, Program, Reg, Reg::*, Size, F_CURRENT_CPU};
+use bpfasm::{Asm, AsmError, AtomicOp, Cond, Helper, Program, Reg, Reg::*, Size, F_CURRENT_CPU};
 
 /// Map names shared with the loader.
 pub const MAP_EVENTS: &str = "events";
@@ -28,6 +28,8 @@ pub const MAP_PIDS: &str = "pids";
 pub const MAP_UIDS: &str = "uids";
 pub const MAP_COMMS: &str = "comms";
 pub const MAP_STATS: &str = "stats";
+/// Tracked opens (`close`): `struct file *` → `layout::OpenEntry`.
+pub const MAP_OPENS: &str = "opens";
 /// The registry of running monitors (`crate::monitors`): host tgid → start time.
 pub const MAP_MONITORS: &str = "monitors";
 
@@ -45,6 +47,9 @@ pub struct FilterConfig {
     pub paths: Vec<Vec<u8>>,
     /// File-name suffixes that also pass the path filter (the rules' `suffix:` matches, `--alerts`).
     pub names: Vec<NameSuffix>,
+    /// `close` is watched: opens of watched files are tracked in `opens`, the data programs add
+    /// their reads and writes to them.
+    pub track_opens: bool,
 }
 
 /// A rule's `suffix:` as the kernel tests it on the file's name.
@@ -150,6 +155,9 @@ pub const S_NAMES: i16 = -192;
 /// Value of `args`: six syscall arguments and the tag of the hook that saved them.
 pub const ARGS_VALUE: u32 = 56;
 pub const ARGS_TAG: i16 = 48;
+/// A tracked open: the key of `opens` (a `struct file *`) and its value (`OPEN_ENTRY_LEN` bytes).
+pub const S_OPEN_KEY: i16 = -192;
+pub const S_OPEN_VALUE: i16 = -248;
 
 // Stack slots of the path-walk subprogram (its own frame).
 const W_TMP: i16 = -8;
@@ -235,6 +243,11 @@ impl<'a> Gen<'a> {
 
     /// `map[key_slot] = value_slot` (flags 0).
     pub fn update(&mut self, map: &str, key_slot: i16, value_slot: i16) {
+        self.update_with(map, key_slot, value_slot, 0);
+    }
+
+    /// `map[key_slot] = value_slot` with `flags` (`BPF_NOEXIST`…); r0 = the helper's result.
+    pub fn update_with(&mut self, map: &str, key_slot: i16, value_slot: i16, flags: i32) {
         self.a
             .ld_map_fd(R1, map)
             .mov64(R2, R10)
@@ -242,7 +255,7 @@ impl<'a> Gen<'a> {
         self.a
             .mov64(R3, R10)
             .add64(R3, value_slot as i32)
-            .mov64(R4, 0)
+            .mov64(R4, flags)
             .call(Helper::MAP_UPDATE_ELEM);
     }
 
@@ -551,6 +564,66 @@ impl<'a> Gen<'a> {
         }
     }
 
+    /// A read or write of `bytes` (the u64 at stack slot `bytes_slot`) through r8 = `struct file *`:
+    /// one more call and its bytes in the file's `opens` entry, when its open is tracked (and the
+    /// entry's inode is the file's). Atomic adds: the threads of a process share the file. Stores r8
+    /// at `S_OPEN_KEY`; uses `S_PTR`; keeps r6-r9.
+    pub fn add_to_open(&mut self, calls: i16, bytes: i16, bytes_slot: i16) {
+        let k = self.k;
+        let untracked = self.fresh("untracked");
+        self.a.stx(Size::DW, R10, S_OPEN_KEY, R8);
+        self.lookup(MAP_OPENS, S_OPEN_KEY);
+        self.a
+            .jmp(Cond::Eq, R0, 0, &untracked)
+            .stx(Size::DW, R10, S_PTR, R0);
+        self.read_u64(R1, R8, k.file_f_inode);
+        self.a
+            .ldx(Size::DW, R0, R10, S_PTR)
+            .ldx(Size::DW, R2, R0, OPEN_INODE)
+            .jmp(Cond::Ne, R1, R2, &untracked);
+        self.a
+            .mov64(R1, 1)
+            .atomic(Size::DW, AtomicOp::Add, R0, calls, R1)
+            .ldx(Size::DW, R1, R10, bytes_slot)
+            .atomic(Size::DW, AtomicOp::Add, R0, bytes, R1);
+        self.a.label(&untracked);
+    }
+
+    /// The `Data` section at the cursor: the handle at `S_OPEN_KEY`, then — `with_totals` — the
+    /// totals of the `OpenEntry` at `S_OPEN_VALUE` (r7 = record).
+    pub fn open_data(&mut self, with_totals: bool) {
+        let b = R9;
+        self.a
+            .ldx(Size::W, b, R7, OFF_CURSOR)
+            .and64(b, DATA_MASK)
+            .add64(b, HEADER_LEN as i32)
+            .add64(b, R7);
+        self.a
+            .ldx(Size::DW, R1, R10, S_OPEN_KEY)
+            .stx(Size::DW, b, 0, R1);
+        let len = if with_totals {
+            for (i, from) in [OPEN_READS, OPEN_BYTES_READ, OPEN_WRITES, OPEN_BYTES_WRITTEN]
+                .into_iter()
+                .enumerate()
+            {
+                self.a.ldx(Size::DW, R1, R10, S_OPEN_VALUE + from).stx(
+                    Size::DW,
+                    b,
+                    8 * (i as i16 + 1),
+                    R1,
+                );
+            }
+            OPEN_DATA_LEN
+        } else {
+            OPEN_DATA_HANDLE_LEN
+        };
+        self.a
+            .st(Size::H, R7, Section::Data.len_off(), len as i32)
+            .ldx(Size::W, R1, R7, OFF_CURSOR)
+            .add64(R1, len as i32)
+            .stx(Size::W, R7, OFF_CURSOR, R1);
+    }
+
     /// `return 0` at `out`, and the filtered counter at `filtered`.
     pub fn epilogue(&mut self, out: &str, filtered: Option<&str>) {
         self.a.label(out).mov64(R0, 0).exit();
@@ -580,7 +653,7 @@ impl<'a> Gen<'a> {
         for off in [OFF_BYTES, OFF_INO] {
             self.a.st(Size::DW, R7, off, 0);
         }
-        for off in [OFF_DEV, OFF_ARG0, OFF_ARG1, OFF_ARG1 + 4] {
+        for off in [OFF_DEV, OFF_ARG0, OFF_ARG1, OFF_DATA_LEN] {
             self.a.st(Size::W, R7, off, 0);
         }
         for i in 0..2 {

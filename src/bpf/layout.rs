@@ -6,7 +6,8 @@
 //! path: relative to the walked directory unless it starts with `/`), the same two for a second path
 //! (a rename's source, a link's existing file, a symlink's target text), then — only on the first event
 //! of a process image — the executable's and the cwd's components and the raw argv (NUL-separated, as
-//! in `mm->arg_start..arg_end`).
+//! in `mm->arg_start..arg_end`), the `Ids` section, and last the `Data` section of a tracked open
+//! (`OpenData`: the handle of the open file and, on its close, its totals).
 
 pub const VERSION: u16 = 2;
 
@@ -44,8 +45,11 @@ pub struct Header {
     pub arg0: u32,
     /// chown's gid, rename's flags, mmap's flags.
     pub arg1: u32,
-    pub reserved: u32,
-    /// Section lengths, `Section` order.
+    /// The length of the `Data` section, the ninth: apart from `lens` so that adding it moved no
+    /// field (the programs of the other kinds are what they were).
+    pub data_len: u16,
+    pub spare: u16,
+    /// Section lengths, `Section` order, but for `Data` (`data_len`).
     pub lens: [u16; 8],
 }
 
@@ -75,6 +79,7 @@ offsets! {
     OFF_VIA = via;
     OFF_ARG0 = arg0;
     OFF_ARG1 = arg1;
+    OFF_DATA_LEN = data_len;
     OFF_LENS = lens;
 }
 pub const HEADER_LEN: usize = std::mem::size_of::<Header>();
@@ -92,15 +97,80 @@ pub enum Section {
     Argv = 6,
     /// `Ids`, with the context: the identity of the process beyond its pid.
     Ids = 7,
+    /// `OpenData`: a tracked open's handle (`open` with `F_TRACKED`) and its totals (`close`).
+    Data = 8,
 }
-pub const SECTIONS: usize = 8;
+pub const SECTIONS: usize = 9;
 
 impl Section {
+    pub const ALL: [Section; SECTIONS] = [
+        Section::Path,
+        Section::PathUser,
+        Section::Path2,
+        Section::Path2User,
+        Section::Exe,
+        Section::Cwd,
+        Section::Argv,
+        Section::Ids,
+        Section::Data,
+    ];
+
     /// Header offset of this section's u16 length.
     pub const fn len_off(self) -> i16 {
-        OFF_LENS + 2 * self as i16
+        match self {
+            Section::Data => OFF_DATA_LEN,
+            s => OFF_LENS + 2 * s as i16,
+        }
     }
 }
+
+/// The `Data` section: the open file's handle in the kernel (its `struct file *`, the key of the
+/// `opens` map; never printed) and, on a `close`, the totals of that open. A tracked `open` sends the
+/// handle alone (`OPEN_DATA_HANDLE_LEN` bytes).
+#[repr(C)]
+pub struct OpenData {
+    pub handle: u64,
+    pub reads: u64,
+    pub bytes_read: u64,
+    pub writes: u64,
+    pub bytes_written: u64,
+}
+pub const OPEN_DATA_LEN: usize = std::mem::size_of::<OpenData>();
+pub const OPEN_DATA_HANDLE_LEN: usize = 8;
+
+/// Value of the `opens` map (key: the `struct file *`): who opened the file, and the totals of the
+/// reads and writes through it, added atomically by the data programs.
+#[repr(C)]
+pub struct OpenEntry {
+    pub tgid: u32,
+    pub spare: u32,
+    /// The opener's process start time: with `tgid`, which process opened it.
+    pub start_time: u64,
+    /// The file's `struct inode *` at the open: a `struct file` freed unseen (closed by exec on the
+    /// tracepoint path) whose memory now holds another file's is not that open.
+    pub inode: u64,
+    pub reads: u64,
+    pub bytes_read: u64,
+    pub writes: u64,
+    pub bytes_written: u64,
+}
+
+macro_rules! open_offsets {
+    ($($name:ident = $field:ident;)*) => {
+        $(pub const $name: i16 = std::mem::offset_of!(OpenEntry, $field) as i16;)*
+    };
+}
+
+open_offsets! {
+    OPEN_TGID = tgid;
+    OPEN_START_TIME = start_time;
+    OPEN_INODE = inode;
+    OPEN_READS = reads;
+    OPEN_BYTES_READ = bytes_read;
+    OPEN_WRITES = writes;
+    OPEN_BYTES_WRITTEN = bytes_written;
+}
+pub const OPEN_ENTRY_LEN: usize = std::mem::size_of::<OpenEntry>();
 
 /// Most ancestors recorded (parent first).
 pub const MAX_ANCESTORS: usize = 8;
@@ -175,6 +245,9 @@ pub const F_USER_FAULT: u16 = 512;
 pub const F_THREAD: u16 = 1024;
 /// An `open` that created the file (`FMODE_CREATED`).
 pub const F_CREATED: u16 = 2048;
+/// An `open` tracked for its `close` (in `opens`): the `Data` section holds its handle. Sent even
+/// when `open` is not reported, so that user space can end it when its process exits.
+pub const F_TRACKED: u16 = 4096;
 
 /// Data area: offsets into it are masked with `DATA_MASK` so the verifier can bound every write. Two
 /// paths of `PATH_MAX` with their user strings, exe, cwd and argv fit.
@@ -195,7 +268,11 @@ pub const STAT_FILTERED: u32 = 1;
 /// Writes (and other operations) that failed: not events.
 pub const STAT_FAILED: u32 = 2;
 pub const STAT_OUTPUT_ERR: u32 = 3;
-pub const STAT_COUNT: u32 = 4;
+/// Opens of watched files that could not be tracked for `close` (`opens` full), and tracked opens
+/// found replaced by a new open of the same `struct file` (their close was not seen): each a `close`
+/// event that will not come.
+pub const STAT_UNTRACKED: u32 = 4;
+pub const STAT_COUNT: u32 = 5;
 
 /// Map key of an extension: the bytes after the last dot folded big-endian into a u128
 /// (`k = k << 8 | byte`), stored as two little-endian u64 halves (low first). Names hold no NUL, so

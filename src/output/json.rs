@@ -9,7 +9,8 @@
 //! (both null when the kernel did not reach the file). The op's fields: write `bytes_written`;
 //! a copy's write also `source_path`, `source_inode`; rename `old_path`, `flags`; link and symlink `target`; chmod, mkdir and create `mode` (octal
 //! string); chown `uid`, `gid`; truncate `size`, `flags`; mmap `size`, `flags`; read `bytes_read`;
-//! open `flags`, `mode` (null without `O_CREAT`/`O_TMPFILE`), `fd`, `created`?.
+//! open `flags`, `mode` (null without `O_CREAT`/`O_TMPFILE`), `fd`, `created`?; close `reads`,
+//! `bytes_read`, `writes`, `bytes_written`.
 
 use super::encode::{base64_into, json_bytes_field, json_string, push_u64};
 use crate::append::append;
@@ -340,6 +341,17 @@ fn op_fields(ev: &Event, out: &mut Vec<u8>) {
         Op::Read => {
             out.extend_from_slice(b",\"bytes_read\":");
             push_u64(out, f.bytes_read);
+        }
+        Op::Close => {
+            for (key, v) in [
+                (&b",\"reads\":"[..], f.reads),
+                (b",\"bytes_read\":", f.bytes_read),
+                (b",\"writes\":", f.writes),
+                (b",\"bytes_written\":", f.bytes_written),
+            ] {
+                out.extend_from_slice(key);
+                push_u64(out, v);
+            }
         }
         Op::Open => {
             flags_field(&f.flags, out);

@@ -1,6 +1,6 @@
 //! Human-readable lines: `HH:MM:SS.mmm  PID  PROCESS  OP  BYTES  PATH [detail]`, aligned, optionally
 //! coloured. BYTES is what a write wrote, or a truncate's or mapping's size; the detail names a rename's
-//! old path, a link's target, a mode or an owner.
+//! old path, a link's target, a mode, an owner or a close's totals.
 
 use super::encode::{push_u64, text_escape_into};
 use crate::clock::Clock;
@@ -105,6 +105,15 @@ impl TextWriter {
         }
         if let Some(mode) = f.mode {
             out.extend_from_slice(format!(" mode {mode:04o}").as_bytes());
+        }
+        if ev.op == Op::Close {
+            out.extend_from_slice(
+                format!(
+                    " read {} B in {}, wrote {} B in {}",
+                    f.bytes_read, f.reads, f.bytes_written, f.writes
+                )
+                .as_bytes(),
+            );
         }
         if ev.op == Op::Chown {
             let id = |v: Option<u32>| v.map_or("-".to_string(), |v| v.to_string());

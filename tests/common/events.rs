@@ -63,7 +63,7 @@ pub fn one_of_each_op() -> Vec<Event> {
             f.bytes_written = 0;
             f.has_inode = matches!(
                 k.op,
-                Op::Create | Op::Truncate | Op::Mmap | Op::Open | Op::Read
+                Op::Create | Op::Truncate | Op::Mmap | Op::Open | Op::Read | Op::Close
             );
             match k.op {
                 Op::Rename => {
@@ -94,6 +94,12 @@ pub fn one_of_each_op() -> Vec<Event> {
                     f.created = true;
                 }
                 Op::Read => f.bytes_read = 4096,
+                Op::Close => {
+                    f.reads = 2;
+                    f.bytes_read = 8192;
+                    f.writes = 3;
+                    f.bytes_written = 120;
+                }
                 Op::Mmap => {
                     f.size = Some(4096);
                     f.flags = vec!["PROT_READ", "PROT_WRITE"];

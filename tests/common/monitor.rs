@@ -129,6 +129,8 @@ pub struct Stats {
     pub failed_writes: u64,
     /// Events never written because the output stalled or was full (0 when not printed).
     pub lost_output: u64,
+    /// `close` events that cannot come (untracked opens; 0 when not printed).
+    pub lost_closes: u64,
 }
 
 /// Parses `filespy: stats events=N lost=N filtered=N failed_writes=N lost_per_cpu=...` from stderr.
@@ -145,6 +147,10 @@ pub fn parse_stats(stderr: &str) -> Option<Stats> {
             "failed_writes" => &mut s.failed_writes,
             "lost_output" => {
                 s.lost_output = v.parse().ok()?;
+                continue;
+            }
+            "lost_closes" => {
+                s.lost_closes = v.parse().ok()?;
                 continue;
             }
             _ => continue,
@@ -900,7 +906,7 @@ mod harness_tests {
         assert!(!is_uuid_v4("0F8FAD5B-D9CB-469F-A165-70867728950E"));
         assert_eq!(
             parse_stats("x\nfilespy: stats events=3 lost=1 filtered=7 failed_writes=2 lost_per_cpu=cpu0:1\n"),
-            Some(Stats { events: 3, lost: 1, filtered: 7, failed_writes: 2, lost_output: 0 })
+            Some(Stats { events: 3, lost: 1, filtered: 7, failed_writes: 2, lost_output: 0, lost_closes: 0 })
         );
     }
 }

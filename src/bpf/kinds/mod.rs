@@ -6,6 +6,7 @@
 
 pub mod chmod;
 pub mod chown;
+pub mod close;
 pub mod create;
 pub mod delete;
 pub mod link;
@@ -123,7 +124,7 @@ pub const fn at(dirfd: &'static str, path: &'static str) -> Target {
     }
 }
 
-/// The syscalls of each kind but `write` and `read` (programs of their own), whose `via` is the index in its list; the kind's VFS
+/// The syscalls of each kind but `write`, `read` and `close` (programs of their own), whose `via` is the index in its list; the kind's VFS
 /// function (kprobe path) follows them (`vfs_via`).
 pub fn syscalls(op: Op) -> &'static [Syscall] {
     match op {
@@ -139,7 +140,7 @@ pub fn syscalls(op: Op) -> &'static [Syscall] {
         Op::Truncate => truncate::SYSCALLS,
         Op::Mmap => mmap::SYSCALLS,
         Op::Open => open::SYSCALLS,
-        Op::Write | Op::Read | Op::Exec | Op::Fork | Op::Exit => &[],
+        Op::Write | Op::Read | Op::Close | Op::Exec | Op::Fork | Op::Exit => &[],
     }
 }
 
@@ -153,6 +154,7 @@ pub fn via_name(op: Op, via: u16) -> Option<&'static str> {
     match op {
         Op::Write => write::VIA.get(via as usize).copied(),
         Op::Read => write::READ_VIA.get(via as usize).copied(),
+        Op::Close => close::VIA.get(via as usize).copied(),
         Op::Exec => process::EXEC_VIA.get(via as usize).copied(),
         Op::Fork => process::FORK_VIA.get(via as usize).copied(),
         Op::Exit => process::EXIT_VIA.get(via as usize).copied(),

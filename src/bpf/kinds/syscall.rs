@@ -167,7 +167,9 @@ pub fn enter(
 }
 
 /// Exit: the saved arguments back; failures counted; the file filters where the kind asks for them;
-/// the record built and sent.
+/// the record built and sent. An `open` when `close` is watched is tracked in `opens` (`F_TRACKED`,
+/// its handle in the `Data` section) and sent even when not `report`ed, for user space to end it at
+/// its process's exit.
 pub fn exit(
     mut g: Gen,
     op: Op,
@@ -175,6 +177,7 @@ pub fn exit(
     sc: &Syscall,
     layout: &Layout,
     cfg: &FilterConfig,
+    report: bool,
 ) -> Result<Program, AsmError> {
     let k = g.k;
     let (out, filtered) = ("out", "filtered");
@@ -201,7 +204,10 @@ pub fn exit(
     let ok = g.fresh("succeeded");
     g.a.ldx(Size::DW, R9, R6, layout.ret_off)
         .jmp(Cond::Sge, R9, 0, &ok);
-    g.count(STAT_FAILED);
+    // A failed open is no open to close: counted only where `open` is reported.
+    if report {
+        g.count(STAT_FAILED);
+    }
     g.a.ja(out);
     g.a.label(&ok);
     g.a.stx(Size::DW, R10, S_VAL, R9);
@@ -305,7 +311,14 @@ pub fn exit(
             None => {}
         }
     }
+    let track = cfg.track_opens && op == Op::Open;
+    if track {
+        g.a.stx(Size::DW, R10, S_OPEN_KEY, R8);
+    }
     g.process_context(Context::FirstOfImage);
+    if track {
+        track_open(&mut g, report, out);
+    }
     g.submit(out);
     let filters = sc.file_filter || (fd_target && !cfg.no_path_filter());
     if strings.is_empty() {
@@ -322,6 +335,49 @@ pub fn exit(
     }
     g.walk_subprogram();
     g.finish()
+}
+
+/// `BPF_NOEXIST` and the error of an update that finds the key.
+const BPF_NOEXIST: i32 = 1;
+const EEXIST: i32 = 17;
+
+/// The opened file (at `S_OPEN_KEY`) into `opens`, its opener the record's process, its totals 0;
+/// the record flagged `F_TRACKED` with the handle in its `Data` section. A file already there is an
+/// open whose close was not seen (the same `struct file` again): replaced, and counted as a close
+/// that will not come, as is an open the full map cannot take. Not `report`ing, an untracked open
+/// sends nothing.
+fn track_open(g: &mut Gen, report: bool, out: &str) {
+    let v = S_OPEN_VALUE;
+    g.a.ldx(Size::W, R1, R7, OFF_TGID)
+        .stx(Size::W, R10, v + OPEN_TGID, R1)
+        .st(Size::W, R10, v + OPEN_TGID + 4, 0);
+    g.a.ldx(Size::DW, R1, R7, OFF_START_TIME)
+        .stx(Size::DW, R10, v + OPEN_START_TIME, R1);
+    g.a.ldx(Size::DW, R8, R10, S_OPEN_KEY);
+    let k = g.k;
+    g.read_u64(R1, R8, k.file_f_inode);
+    g.a.stx(Size::DW, R10, v + OPEN_INODE, R1);
+    for off in [OPEN_READS, OPEN_BYTES_READ, OPEN_WRITES, OPEN_BYTES_WRITTEN] {
+        g.a.st(Size::DW, R10, v + off, 0);
+    }
+    let (tracked, full, done) = (
+        g.fresh("tracked"),
+        g.fresh("untracked"),
+        g.fresh("tracking_done"),
+    );
+    g.update_with(MAP_OPENS, S_OPEN_KEY, v, BPF_NOEXIST);
+    g.a.jmp(Cond::Eq, R0, 0, &tracked)
+        .jmp(Cond::Ne, R0, -EEXIST, &full);
+    g.count(STAT_UNTRACKED);
+    g.update(MAP_OPENS, S_OPEN_KEY, v);
+    g.a.jmp(Cond::Eq, R0, 0, &tracked);
+    g.a.label(&full);
+    g.count(STAT_UNTRACKED);
+    g.a.ja(if report { &done } else { out });
+    g.a.label(&tracked);
+    g.set_flag(F_TRACKED);
+    g.open_data(false);
+    g.a.label(&done);
 }
 
 /// A path named by the call: the walked base directory into `base` (unless the name is absolute),

@@ -8,6 +8,9 @@
 //!   `vfs_write`, so both paths hook their syscall tracepoints; a copy's source file rides along.
 //! - io_uring writes are seen at `io_uring:io_uring_complete`, in the submitter's process (the
 //!   completing task is the submitter or one of its io-wq/SQPOLL threads), with the request's file.
+//! - When `close` is watched, each write (read) that moved bytes through a tracked open is added to
+//!   its totals in `opens`; without `write` (`read`) events the same programs only count
+//!   (`report == false`): no filters beyond the opens map, no record.
 
 use crate::bpf::gen::*;
 use crate::bpf::layout::*;
@@ -79,6 +82,14 @@ impl Data {
         match self {
             Data::Written => MAP_INFLIGHT,
             Data::Read => MAP_INFLIGHT_READ,
+        }
+    }
+
+    /// The `OpenEntry` fields this direction adds to: calls and bytes.
+    fn totals(self) -> (i16, i16) {
+        match self {
+            Data::Written => (OPEN_WRITES, OPEN_BYTES_WRITTEN),
+            Data::Read => (OPEN_READS, OPEN_BYTES_READ),
         }
     }
 
@@ -168,12 +179,9 @@ pub const URING_READ_OPS: [(i32, u16); 3] = [(1, 8), (4, 9), (22, 10)];
 /// Value of `inflight`: the written file and the file copied from (0 for plain writes).
 pub const INFLIGHT_VALUE: u32 = 16;
 
-/// Entry: filters, then remember r8 = file for this thread in `inflight` (`inflight_read`).
-pub fn entry(mut g: Gen, hook: Hook, cfg: &FilterConfig, data: Data) -> Result<Program, AsmError> {
+/// r8 = the file an entry program's call names (jumps to `out` when none).
+fn entry_file(g: &mut Gen, hook: Hook, out: &str) {
     let k = g.k;
-    let (out, filtered) = ("out", "filtered");
-    g.a.mov64(R6, R1);
-    g.process_filter(cfg, out, filtered);
     match hook {
         Hook::Kprobe => {
             g.a.ldx(Size::DW, R8, R6, k.pt_regs_di);
@@ -184,6 +192,33 @@ pub fn entry(mut g: Gen, hook: Hook, cfg: &FilterConfig, data: Data) -> Result<P
         }
     }
     g.a.jmp(Cond::Eq, R8, 0, out);
+}
+
+/// Entry: filters, then remember r8 = file for this thread in `inflight` (`inflight_read`). Not
+/// `report`ing (only `close`'s totals): the files of tracked opens only.
+pub fn entry(
+    mut g: Gen,
+    hook: Hook,
+    cfg: &FilterConfig,
+    data: Data,
+    report: bool,
+) -> Result<Program, AsmError> {
+    let (out, filtered) = ("out", "filtered");
+    g.a.mov64(R6, R1);
+    if !report {
+        g.process_filter(cfg, out, out);
+        entry_file(&mut g, hook, out);
+        g.a.stx(Size::DW, R10, S_OPEN_KEY, R8);
+        g.lookup(MAP_OPENS, S_OPEN_KEY);
+        g.a.jmp(Cond::Eq, R0, 0, out);
+        g.a.stx(Size::DW, R10, S_SEEN, R8)
+            .st(Size::DW, R10, S_SEEN + 8, 0);
+        g.update(data.map(), S_KEY, S_SEEN);
+        g.epilogue(out, None);
+        return g.finish();
+    }
+    g.process_filter(cfg, out, filtered);
+    entry_file(&mut g, hook, out);
     g.file_filter(cfg, filtered);
     // Only for writes that would be reported: a monitor's output passes the file filters.
     g.monitor_filter(out);
@@ -205,13 +240,15 @@ pub fn entry(mut g: Gen, hook: Hook, cfg: &FilterConfig, data: Data) -> Result<P
     g.finish()
 }
 
-/// Exit: take this thread's file from `inflight`; count failed calls; build and send the event.
+/// Exit: take this thread's file from `inflight`; count failed calls; add to a tracked open's
+/// totals; build and send the event (not `report`ing: only the totals).
 pub fn exit(
     mut g: Gen,
     hook: Hook,
     via: u16,
     data: Data,
     cfg: &FilterConfig,
+    report: bool,
 ) -> Result<Program, AsmError> {
     let k = g.k;
     let (out, filtered) = ("out", "filtered");
@@ -224,6 +261,13 @@ pub fn exit(
         Hook::Tracepoint { ret_off, .. } => ret_off,
     };
     g.a.ldx(Size::DW, R9, R6, ret_off);
+    let (calls, bytes) = data.totals();
+    if !report {
+        g.a.jmp(Cond::Sle, R9, 0, out).stx(Size::DW, R10, S_VAL, R9);
+        g.add_to_open(calls, bytes, S_VAL);
+        g.epilogue(out, None);
+        return g.finish();
+    }
     let wrote = g.fresh("wrote");
     g.a.jmp(Cond::Sgt, R9, 0, &wrote);
     if data == Data::Read {
@@ -234,6 +278,9 @@ pub fn exit(
     g.a.ja(out);
     g.a.label(&wrote);
     g.a.stx(Size::DW, R10, S_VAL, R9);
+    if cfg.track_opens {
+        g.add_to_open(calls, bytes, S_VAL);
+    }
     g.header(data.op() as u16, via, out);
     g.a.ldx(Size::DW, R9, R10, S_VAL)
         .stx(Size::DW, R7, OFF_BYTES, R9);
@@ -287,11 +334,12 @@ pub fn uring(
     l: UringLayout,
     cfg: &FilterConfig,
     data: Data,
+    report: bool,
 ) -> Result<Program, AsmError> {
     let k = g.k;
     let (out, filtered) = ("out", "filtered");
     g.a.mov64(R6, R1);
-    g.process_filter(cfg, out, filtered);
+    g.process_filter(cfg, out, if report { filtered } else { out });
     g.a.ldx(Size::DW, R9, R6, l.req_off)
         .jmp(Cond::Eq, R9, 0, out);
     g.a.st(Size::DW, R10, S_PTR2, 0);
@@ -307,13 +355,28 @@ pub fn uring(
     g.a.ldx(Size::W, R1, R6, l.res_off)
         .jmp32(Cond::Sgt, R1, 0, &done)
         .jmp32(Cond::Eq, R1, 0, out);
-    g.count(STAT_FAILED);
+    if report {
+        g.count(STAT_FAILED);
+    }
     g.a.ja(out);
     g.a.label(&done);
     g.read_u64(R8, R9, l.kiocb_file);
     g.a.jmp(Cond::Eq, R8, 0, out);
+    let (calls, bytes) = data.totals();
+    if !report {
+        g.a.ldx(Size::W, R1, R6, l.res_off)
+            .stx(Size::DW, R10, S_VAL, R1);
+        g.add_to_open(calls, bytes, S_VAL);
+        g.epilogue(out, None);
+        return g.finish();
+    }
     g.file_filter(cfg, filtered);
     g.monitor_filter(out);
+    if cfg.track_opens {
+        g.a.ldx(Size::W, R1, R6, l.res_off)
+            .stx(Size::DW, R10, S_VAL, R1);
+        g.add_to_open(calls, bytes, S_VAL);
+    }
     g.header(data.op() as u16, 0, out);
     g.a.ldx(Size::W, R1, R6, l.res_off)
         .stx(Size::DW, R7, OFF_BYTES, R1);

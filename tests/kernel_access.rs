@@ -398,7 +398,7 @@ fn copies_and_io_uring_read_their_source() {
     for e in &reads {
         assert_eq!(e["process"]["pid"], me, "the submitter: {e}");
     }
-    if uring_complete_has_req() {
+    if uring::complete_has_req() {
         for (via, n) in [
             ("io_uring_read", 500),
             ("io_uring_readv", 700),
@@ -473,16 +473,6 @@ fn open_flags_match_strace() {
         assert_eq!(e["file"]["fd"], *fd);
     }
     println!("strace and filespy agree on {} opens", evs.len());
-}
-
-/// Does this kernel's `io_uring_complete` carry the request (5.18 and later)?
-fn uring_complete_has_req() -> bool {
-    ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
-        .iter()
-        .any(|t| {
-            std::fs::read_to_string(format!("{t}/events/io_uring/io_uring_complete/format"))
-                .is_ok_and(|f| f.contains(" req;"))
-        })
 }
 
 /// `create` and `open` hook the same syscalls: each keeps its own per-thread entry, so one O_CREAT

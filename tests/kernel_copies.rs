@@ -194,16 +194,6 @@ fn the_systems_cp_and_cat_are_seen() {
     }
 }
 
-/// Does this kernel's `io_uring_complete` carry the request (5.18 and later)?
-fn uring_complete_has_req() -> bool {
-    ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
-        .iter()
-        .any(|t| {
-            std::fs::read_to_string(format!("{t}/events/io_uring/io_uring_complete/format"))
-                .is_ok_and(|f| f.contains(" req;"))
-        })
-}
-
 #[test]
 fn io_uring_writes_are_the_submitters() {
     let dir = TestDir::new("uring");
@@ -282,7 +272,7 @@ fn io_uring_writes_are_the_submitters() {
         libc::close(w);
     }
     let run = fs.stop();
-    if !uring_complete_has_req() {
+    if !uring::complete_has_req() {
         // This kernel's tracepoint does not say which request completed (before 5.18): the documented
         // limit is that io_uring writes are not seen, and none may be claimed.
         let claimed: Vec<String> = run

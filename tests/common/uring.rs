@@ -289,3 +289,14 @@ impl Drop for Ring {
         unsafe { libc::close(self.fd) };
     }
 }
+
+/// Does this kernel's `io_uring_complete` carry the request (5.18 and later)? Before, a completion
+/// does not say which request it was, and io_uring reads and writes cannot be seen.
+pub fn complete_has_req() -> bool {
+    ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+        .iter()
+        .any(|t| {
+            std::fs::read_to_string(format!("{t}/events/io_uring/io_uring_complete/format"))
+                .is_ok_and(|f| f.contains(" req;"))
+        })
+}

@@ -64,12 +64,12 @@ fn sensitive_paths_raise_alerts_by_category_and_access() {
     std::fs::write(&fake, "root:*:1::::::\n").unwrap();
     let plain = dir.join("plain.txt");
     if in_vm() {
-        // The VMs' initramfs (a throwaway root) has no /etc/shadow or /etc/security to mount over; a
+        // The VMs' initramfs (a throwaway root) has no /etc/shadow or /etc/security (nor /etc) to mount over; a
         // host always has them, and nothing of the host's is created.
+        std::fs::create_dir_all("/etc/security").unwrap();
         if !std::path::Path::new("/etc/shadow").exists() {
             std::fs::write("/etc/shadow", "").unwrap();
         }
-        std::fs::create_dir_all("/etc/security").unwrap();
     }
     let fs = Filespy::start(
         &["--alerts", "--events", "all", "--alert-window", "0"],

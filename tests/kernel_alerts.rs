@@ -76,7 +76,7 @@ fn sensitive_paths_raise_alerts_by_category_and_access() {
         Out::Collect,
     );
     in_private_mounts(&format!(
-        "mount --bind {fake} /etc/shadow && mount -t tmpfs none /etc/security && \
+        "mount -o bind {fake} /etc/shadow && mount -t tmpfs none /etc/security && \
          echo 'x:*:1::::::' >> /etc/shadow && cat /etc/shadow > /dev/null && \
          echo conf > /etc/security/t.conf && chmod 600 /etc/security/t.conf && \
          mv /etc/security/t.conf /etc/security/u.conf && echo plain >> {plain}",

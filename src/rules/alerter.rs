@@ -2,7 +2,7 @@
 //! others are dropped; repeats of one (rule, process, file) within the window are counted, not sent,
 //! and the next one sent carries their number.
 
-use super::Rules;
+use super::{Access, Rules};
 use crate::event::{Event, EventAlert};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -63,9 +63,10 @@ impl Alerter {
     pub fn judge(&mut self, ev: &mut Event) -> Verdict {
         ev.alert = None;
         let f = &ev.file;
+        let access = Access::of(ev.op, &f.flags, f.bytes_written);
         let Some(a) = self
             .rules
-            .matching(ev.op, &f.path, f.old_path.as_deref(), &f.flags)
+            .matching(ev.op, access, &f.path, f.old_path.as_deref())
         else {
             return if self.only_alerts {
                 Verdict::NotAlert

@@ -82,10 +82,12 @@ pub enum Access {
 const WRITING_OPEN: [&str; 5] = ["O_WRONLY", "O_RDWR", "O_TRUNC", "O_CREAT", "O_APPEND"];
 
 impl Access {
-    pub fn of(op: Op, flags: &[&str]) -> Access {
+    /// What `op` did: an `open` by its flags, a `close` by whether its open wrote.
+    pub fn of(op: Op, flags: &[&str], bytes_written: u64) -> Access {
         match op {
             Op::Open if flags.iter().any(|f| WRITING_OPEN.contains(f)) => Access::Change,
-            Op::Open | Op::Read | Op::Exec => Access::Read,
+            Op::Close if bytes_written > 0 => Access::Change,
+            Op::Open | Op::Read | Op::Exec | Op::Close => Access::Read,
             _ => Access::Change,
         }
     }
@@ -142,16 +144,15 @@ impl Rules {
         }
     }
 
-    /// The most severe rule matching `path` (or, for a rename, the path it came from) for `op`; the
-    /// first in order among equals.
+    /// The most severe rule matching `path` (or, for a rename, the path it came from) for `op`, which
+    /// did `access`; the first in order among equals.
     pub fn matching(
         &self,
         op: Op,
+        access: Access,
         path: &[u8],
         old_path: Option<&[u8]>,
-        flags: &[&str],
     ) -> Option<Alert> {
-        let access = Access::of(op, flags);
         let mut best: Option<Alert> = None;
         for (i, r) in self.rules.iter().enumerate() {
             if !r.ops.contains(op) {
@@ -304,7 +305,7 @@ mod tests {
 
     fn alert(rules: &Rules, op: Op, path: &str) -> Option<(String, Severity)> {
         rules
-            .matching(op, path.as_bytes(), None, &[])
+            .matching(op, Access::of(op, &[], 0), path.as_bytes(), None)
             .map(|a| (rules.rules[a.rule].category.clone(), a.severity))
     }
 
@@ -417,11 +418,15 @@ mod tests {
         }
         // Process events carry no sensitive file; a rename counts where it came from too.
         assert_eq!(alert(&r, Op::Fork, "/etc/shadow"), None);
-        let from = r.matching(Op::Rename, b"/tmp/x", Some(b"/etc/shadow"), &[]);
+        let from = r.matching(Op::Rename, Access::Change, b"/tmp/x", Some(b"/etc/shadow"));
         assert_eq!(from.map(|a| a.severity), Some(Severity::Critical));
         // An open that can write is a change.
-        let w = r.matching(Op::Open, b"/etc/shadow", None, &["O_WRONLY"]);
+        let w = Access::of(Op::Open, &["O_WRONLY"], 0);
+        let w = r.matching(Op::Open, w, b"/etc/shadow", None);
         assert_eq!(w.map(|a| a.severity), Some(Severity::Critical));
+        // A close rates as what its open did.
+        assert_eq!(Access::of(Op::Close, &[], 0), Access::Read);
+        assert_eq!(Access::of(Op::Close, &[], 1), Access::Change);
     }
 
     #[test]

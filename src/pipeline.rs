@@ -121,14 +121,15 @@ impl Default for Options {
 impl Options {
     /// The part of the options the kernel applies.
     fn filters(&self) -> Filters {
+        let (paths, names) = self.kernel_paths();
         Filters {
             exts: self.ext_bytes(),
             all_files: self.all_files || self.alerts(),
             pids: self.pids.clone(),
             uids: self.uids.clone(),
             comms: self.comms.iter().map(|c| c.as_bytes().to_vec()).collect(),
-            paths: self.kernel_paths().0,
-            names: self.kernel_paths().1,
+            paths,
+            names,
             events: self.kinds,
         }
     }

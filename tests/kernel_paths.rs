@@ -15,6 +15,21 @@ use monitor::*;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
+/// Everything the monitor delivers in about a second of polls, then what the probes sent before
+/// detaching.
+fn drain(mon: &mut Monitor) -> Vec<Event> {
+    let mut events: Vec<Event> = Vec::new();
+    let mut collect = |e: &Event, _: Option<&[u8]>| {
+        events.push(e.clone());
+        ControlFlow::Continue(())
+    };
+    for _ in 0..20 {
+        mon.poll(50, None, &mut collect).unwrap();
+    }
+    mon.finish(&mut collect);
+    events
+}
+
 #[test]
 fn outside_every_prefix_is_dropped_in_the_kernel() {
     require_root();
@@ -58,15 +73,7 @@ fn outside_every_prefix_is_dropped_in_the_kernel() {
     }
     run_sh(&script);
 
-    let mut events: Vec<Event> = Vec::new();
-    let mut collect = |e: &Event, _: Option<&[u8]>| {
-        events.push(e.clone());
-        ControlFlow::Continue(())
-    };
-    for _ in 0..20 {
-        mon.poll(50, None, &mut collect).unwrap();
-    }
-    mon.finish(&mut collect);
+    let events = drain(&mut mon);
     let text = |e: &Event| format!("{} {}", e.op, String::from_utf8_lossy(&e.file.path));
     let seen: Vec<String> = events.iter().map(text).collect();
     let of = |p: &PathBuf, op: Op| {
@@ -169,15 +176,7 @@ fn alert_rules_compile_to_prefixes_and_name_suffixes() {
         script += &format!("echo x >> {}\n", q(p.to_str().unwrap()));
     }
     run_sh(&script);
-    let mut events: Vec<Event> = Vec::new();
-    let mut collect = |e: &Event, _: Option<&[u8]>| {
-        events.push(e.clone());
-        ControlFlow::Continue(())
-    };
-    for _ in 0..20 {
-        mon.poll(50, None, &mut collect).unwrap();
-    }
-    mon.finish(&mut collect);
+    let events = drain(&mut mon);
     let ours = |p: &PathBuf| {
         events
             .iter()

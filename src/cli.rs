@@ -220,6 +220,9 @@ Kernel side:
       --btf FILE            read kernel types from FILE (a regular file, at most 256 MiB)
                             instead of /sys/kernel/btf/vmlinux
       --dump-prog[=FILE]    print the BPF programs' disassembly, or write them to FILE as ELF; then exit
+      --probe-reads         read kernel memory only through bpf_probe_read_kernel, as on kernels
+                            without typed BTF pointers (default: load directly where the kernel
+                            allows it, probed at start; 'ready' says which: reads=...)
 
 Output:
       --format FMT          json|text (default: json)
@@ -309,6 +312,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Action, Us
                 }
             }
             Long("all-files") => config.watch.all_files = true,
+            Long("probe-reads") => config.watch.typed_reads = false,
             Long("events") => {
                 let value = parser.value()?;
                 let set = parse_events(utf8("--events", &value)?)
@@ -1093,6 +1097,7 @@ mod tests {
             "--duration",
             "--dump-prog",
             "--btf",
+            "--probe-reads",
             "-q, --quiet",
             "-h, --help",
             "-V, --version",

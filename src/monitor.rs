@@ -74,12 +74,18 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
     if let Some(e) = monitor.kprobe_fallback() {
         eprintln!("filespy: kprobe attach failed ({e}); falling back to syscall tracepoints");
     }
+    if let Some(e) = monitor.typed_refused() {
+        eprintln!(
+            "filespy: typed kernel reads refused ({e}); reading through bpf_probe_read_kernel"
+        );
+    }
     let mut sink = Sink::from_output(cfg.output.as_deref()).map_err(|e| e.to_string())?;
     let mut lines = Lines::new(cfg)?;
     if !cfg.quiet {
         eprintln!(
-            "filespy: ready (hook={}, cpus={}, buffer-pages={}, output={})",
+            "filespy: ready (hook={}, reads={}, cpus={}, buffer-pages={}, output={})",
             monitor.hook().name(),
+            monitor.kernel_reads(),
             monitor.cpus(),
             cfg.watch.buffer_pages,
             sink.describe()

@@ -1,6 +1,7 @@
 //! Every kernel struct offset the BPF programs use, read from BTF at start-up: no hard-coded layouts.
 
 use crate::bpf::kinds::{close, vfs};
+use crate::bpf::typed::Typed;
 use crate::btf::{Btf, BtfError};
 
 /// Byte offsets of the members filespy's programs dereference, for the running kernel.
@@ -81,6 +82,9 @@ pub struct KernelOffsets {
     pub file_ref: Option<close::FileRef>,
     /// The kernel's functions of `close::KPROBES` that BTF lists: where the kprobe path sees closes.
     pub close_functions: Vec<&'static str>,
+    /// What the programs may load directly instead of through `bpf_probe_read_kernel`: nothing until
+    /// probed (`probes::probe_typed`), since BTF alone cannot say what the verifier accepts.
+    pub typed: Typed,
 }
 
 impl KernelOffsets {
@@ -177,6 +181,7 @@ impl KernelOffsets {
                 .map(|&(f, _)| f)
                 .filter(|f| btf.has_function(f))
                 .collect(),
+            typed: Typed::none(),
         })
     }
 }

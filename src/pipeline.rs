@@ -8,6 +8,7 @@ pub use crate::perfbuf::Wake;
 use crate::bpf::gen::NameSuffix;
 use crate::bpf::kinds::close;
 use crate::bpf::layout::{STAT_COUNT, STAT_FAILED, STAT_FILTERED, STAT_OUTPUT_ERR, STAT_UNTRACKED};
+use crate::bpf::typed::Typed;
 use crate::btf::Btf;
 use crate::enrich::process::Enricher;
 use crate::event::Event;
@@ -93,6 +94,9 @@ pub struct Options {
     pub alerts_only: bool,
     /// Repeats of one (rule, process, file) within this are counted, not sent.
     pub alert_window: Duration,
+    /// Load kernel memory directly through BTF-typed pointers where the kernel allows it (probed);
+    /// false: always through `bpf_probe_read_kernel`, as on kernels without them (`--probe-reads`).
+    pub typed_reads: bool,
 }
 
 /// `--alert-window`'s default.
@@ -114,6 +118,7 @@ impl Default for Options {
             rules: None,
             alerts_only: false,
             alert_window: DEFAULT_ALERT_WINDOW,
+            typed_reads: true,
         }
     }
 }
@@ -204,11 +209,23 @@ pub fn kernel_offsets(btf: Option<&Path>) -> Result<KernelOffsets, String> {
     KernelOffsets::from_btf(&btf).map_err(|e| e.to_string())
 }
 
+/// `kernel_offsets` with the typed reads this kernel accepts for `hook`'s programs (probed by
+/// loading; without the privilege to load, or with an external BTF file, whose type ids need not be
+/// the kernel's, nothing is typed).
+pub fn probed_offsets(opts: &Options, hook: HookKind) -> Result<KernelOffsets, String> {
+    let btf = Btf::load(opts.btf.as_deref()).map_err(|e| e.to_string())?;
+    let mut k = KernelOffsets::from_btf(&btf).map_err(|e| e.to_string())?;
+    if opts.typed_reads && opts.btf.is_none() {
+        k.typed = crate::probes::probe_typed(&k, &Typed::from_btf(&btf), hook);
+    }
+    Ok(k)
+}
+
 /// The programs a `Monitor` with `opts` would load on this kernel, for `--dump-prog` (needs BTF, not
-/// privileges; nothing is loaded).
+/// privileges; nothing is loaded but the typed-read probes, where privileged).
 pub fn programs(opts: &Options) -> Result<Vec<Generated>, String> {
-    let k = kernel_offsets(opts.btf.as_deref())?;
     let hook = choose_hook(opts.attach).map_err(|e| e.to_string())?;
+    let k = probed_offsets(opts, hook)?;
     generate(&k, hook, &opts.filters(), std::process::id()).map_err(|e| e.to_string())
 }
 
@@ -281,6 +298,10 @@ pub struct Monitor {
     stream: Stream,
     unshared: Option<String>,
     kprobe_fallback: Option<String>,
+    /// What the programs load directly (`Typed::describe`).
+    kernel_reads: String,
+    /// Why the typed reads the probe accepted were refused by a program (then none are used).
+    typed_refused: Option<String>,
     finished: bool,
 }
 
@@ -290,8 +311,8 @@ impl Monitor {
     /// tracepoints (`kprobe_fallback` says why).
     pub fn open(opts: &Options) -> Result<Monitor, String> {
         opts.check_paths()?;
-        let k = kernel_offsets(opts.btf.as_deref())?;
         let hook = choose_hook(opts.attach).map_err(|e| e.to_string())?;
+        let mut k = probed_offsets(opts, hook)?;
         if hook == HookKind::Kprobe {
             let _ = crate::attach::remove_stale_kprobe_events();
         }
@@ -303,14 +324,24 @@ impl Monitor {
         // Wake the reader once a quarter of a ring is used, not per event.
         let pages = opts.buffer_pages as usize;
         let wakeup = (pages * crate::sys::mmap::page_size() / 4).max(1) as u32;
-        let load = |hook| -> Result<(Probes, PerfBuffer), String> {
-            let probes = Probes::load_with(&k, hook, &filters, me, Some(&registry.map))
+        let load = |k: &KernelOffsets, hook| -> Result<(Probes, PerfBuffer), String> {
+            let probes = Probes::load_with(k, hook, &filters, me, Some(&registry.map))
                 .map_err(|e| e.to_string())?;
             let rings =
                 PerfBuffer::open(&probes.maps.events, pages, wakeup).map_err(|e| e.to_string())?;
             Ok((probes, rings))
         };
-        let (mut probes, mut rings) = load(hook)?;
+        // The probe tried the filtered path's loads; should a program the probe did not cover be
+        // refused with typed reads, it is all read through the helper instead, and said so.
+        let mut typed_refused = None;
+        let (mut probes, mut rings) = match load(&k, hook) {
+            Err(e) if k.typed != Typed::none() => {
+                k.typed = Typed::none();
+                typed_refused = Some(e);
+                load(&k, hook)?
+            }
+            r => r?,
+        };
         let mut kprobe_fallback = None;
         if let Err(e) = probes.attach() {
             if hook != HookKind::Kprobe || opts.attach != AttachMode::Auto {
@@ -321,7 +352,7 @@ impl Monitor {
             let fell_back = |why: String| {
                 format!("kprobe attach failed ({e}); falling back to syscall tracepoints: {why}")
             };
-            (probes, rings) = load(HookKind::Tracepoint).map_err(fell_back)?;
+            (probes, rings) = load(&k, HookKind::Tracepoint).map_err(fell_back)?;
             probes.attach().map_err(|why| fell_back(why.to_string()))?;
             kprobe_fallback = Some(e.to_string());
         }
@@ -337,6 +368,8 @@ impl Monitor {
             stream: Stream::new(opts, opens),
             unshared,
             kprobe_fallback,
+            kernel_reads: k.typed.describe(),
+            typed_refused,
             finished: false,
         })
     }
@@ -360,6 +393,17 @@ impl Monitor {
     /// Why the kprobes could not be attached, when `Auto` fell back to the syscall tracepoints.
     pub fn kprobe_fallback(&self) -> Option<&str> {
         self.kprobe_fallback.as_deref()
+    }
+
+    /// How the programs read kernel memory: the typed-read features in force (`task_btf`,
+    /// `rdonly_cast`, `untrusted_mem`), or `probe_read`.
+    pub fn kernel_reads(&self) -> &str {
+        &self.kernel_reads
+    }
+
+    /// The verifier's refusal of a program with typed reads, when it had to fall back to none.
+    pub fn typed_refused(&self) -> Option<&str> {
+        self.typed_refused.as_deref()
     }
 
     /// Waits up to `timeout_ms` for a ring to fill to its watermark or `extra_fd` (e.g. a signalfd) to

@@ -6,6 +6,7 @@ use crate::attach::{self, KprobeMethod, Link};
 use crate::bpf::gen::{self as codegen, FilterConfig, Gen, ARGS_VALUE};
 use crate::bpf::kinds::{self, close, process, syscall, vfs, write};
 use crate::bpf::layout::{ext_key, OPEN_ENTRY_LEN, SCRATCH_SIZE, STAT_COUNT};
+use crate::bpf::typed::Typed;
 use crate::cli::AttachMode;
 use crate::kinds::{Op, OpSet};
 use crate::offsets::KernelOffsets;
@@ -211,6 +212,59 @@ fn names_paths(events: OpSet) -> bool {
             .iter()
             .any(|sc| !syscall::string_args(sc).is_empty())
     })
+}
+
+/// What of `offer` (from BTF) the verifier accepts in programs of `hook`'s type, by loading the
+/// filtered path's emitters (fd → file → inode → name → extension, and the task's loads) with each
+/// set of features in turn, the fullest first; nothing typed when none loads (or `offer` is none).
+pub fn probe_typed(k: &KernelOffsets, offer: &Typed, hook: HookKind) -> Typed {
+    let ty = match hook {
+        HookKind::Kprobe => ProgType::Kprobe,
+        HookKind::Tracepoint => ProgType::Tracepoint,
+    };
+    let candidates = [
+        offer.clone(),
+        Typed {
+            untrusted_mem: false,
+            ..offer.clone()
+        },
+        Typed {
+            task_btf: offer.task_btf,
+            ..Typed::none()
+        },
+    ];
+    for t in candidates {
+        if t == Typed::none() {
+            break;
+        }
+        let mut kt = k.clone();
+        kt.typed = t.clone();
+        let accepted = typed_probe(&kt)
+            .ok()
+            .and_then(|p| p.to_bytes_with_maps(|_| None).ok())
+            .is_some_and(|bytes| Prog::load(ty, "filespy_typed", &bytes).is_ok());
+        if accepted {
+            return t;
+        }
+    }
+    Typed::none()
+}
+
+/// The probe of `probe_typed`: fd 0's file through the emitters the filtered path uses, no maps.
+fn typed_probe(k: &KernelOffsets) -> Result<Program, bpfasm::AsmError> {
+    use bpfasm::{Reg::*, Size};
+    let mut g = Gen::new(k);
+    let t = k.typed.task();
+    g.a.mov64(R6, R1);
+    g.current_task(R1);
+    g.load(t, Size::DW, R1, R1, k.task_group_leader);
+    g.load(t, Size::DW, R1, R1, k.task_start_time);
+    g.a.mov64(R9, 0);
+    g.fd_to_file("out");
+    g.require_regular("out");
+    g.extension_key("out");
+    g.a.label("out").mov64(R0, 0).exit();
+    g.finish()
 }
 
 /// One generated program: its name, ELF section and code.

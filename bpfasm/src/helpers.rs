@@ -30,6 +30,7 @@ impl Helper {
     pub const RINGBUF_RESERVE: Helper = Helper(131);
     pub const RINGBUF_SUBMIT: Helper = Helper(132);
     pub const RINGBUF_DISCARD: Helper = Helper(133);
+    pub const GET_CURRENT_TASK_BTF: Helper = Helper(158);
     pub const GET_FUNC_IP: Helper = Helper(173);
     pub const LOOP: Helper = Helper(181);
 }

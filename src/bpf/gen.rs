@@ -233,6 +233,45 @@ impl<'a> Gen<'a> {
         self.read_kernel(R7, ev_off, size, src, off);
     }
 
+    /// `dst = *(size *)(src + off)`: a direct load when `typed` (src is a pointer the verifier
+    /// types, see `typed`), else through `bpf_probe_read_kernel`. `dst` may be `src`.
+    pub fn load(&mut self, typed: bool, size: Size, dst: Reg, src: Reg, off: i16) {
+        if typed {
+            self.a.ldx(size, dst, src, off);
+            return;
+        }
+        let bytes = match size {
+            Size::B => 1,
+            Size::H => 2,
+            Size::W => 4,
+            Size::DW => 8,
+        };
+        self.read_to_stack(S_TMP, bytes, src, off);
+        self.a.ldx(size, dst, R10, S_TMP);
+    }
+
+    /// `dst` = the current task: a typed pointer where the kernel has `bpf_get_current_task_btf`.
+    pub fn current_task(&mut self, dst: Reg) {
+        let helper = match self.k.typed.task() {
+            true => Helper::GET_CURRENT_TASK_BTF,
+            false => Helper::GET_CURRENT_TASK,
+        };
+        self.a.call(helper).mov64(dst, R0);
+    }
+
+    /// r8, a `struct file *` as a plain value (from the fd table, a map, a kprobe's argument), as a
+    /// typed pointer where the kernel has `bpf_rdonly_cast` (the verifier turns the call into a move).
+    /// Clobbers r0-r5.
+    pub fn file_typed(&mut self) {
+        if let Some(c) = self.k.typed.cast {
+            self.a
+                .mov64(R1, R8)
+                .mov64(R2, c.file)
+                .call_kfunc(c.kfunc)
+                .mov64(R8, R0);
+        }
+    }
+
     pub fn lookup(&mut self, map: &str, key_slot: i16) {
         self.a
             .ld_map_fd(R1, map)
@@ -379,62 +418,68 @@ impl<'a> Gen<'a> {
             .stx(Size::W, R10, S_VAL, R1);
         self.lookup(MAP_MONITORS, S_VAL);
         self.a.jmp(Cond::Eq, R0, 0, &not).ldx(Size::DW, R9, R0, 0);
-        self.a.call(Helper::GET_CURRENT_TASK).mov64(R1, R0);
-        self.read_u64(R1, R1, k.task_group_leader);
-        self.read_to_stack(S_TMP, 8, R1, k.task_start_time);
-        self.a
-            .ldx(Size::DW, R1, R10, S_TMP)
-            .jmp(Cond::Eq, R1, R9, out);
+        let t = k.typed.task();
+        self.current_task(R1);
+        self.load(t, Size::DW, R1, R1, k.task_group_leader);
+        self.load(t, Size::DW, R1, R1, k.task_start_time);
+        self.a.jmp(Cond::Eq, R1, R9, out);
         self.a.label(&not);
     }
 
     /// r8 = the `struct file *` of the fd in r9 (u32) through `current->files->fdt->fd[fd]`; jumps to
     /// `out` when there is none. Clobbers r9 and r0-r5.
+    /// With typed reads the file is a typed pointer (`file_typed`).
     pub fn fd_to_file(&mut self, out: &str) {
         let k = self.k;
-        self.a.call(Helper::GET_CURRENT_TASK).mov64(R8, R0);
-        self.read_u64(R8, R8, k.task_files);
+        let t = k.typed.task();
+        self.current_task(R8);
+        self.load(t, Size::DW, R8, R8, k.task_files);
         self.a.jmp(Cond::Eq, R8, 0, out);
-        self.read_u64(R8, R8, k.files_fdt);
+        self.load(t, Size::DW, R8, R8, k.files_fdt);
         self.a.jmp(Cond::Eq, R8, 0, out);
-        self.read_to_stack(S_TMP, 4, R8, k.fdtable_max_fds);
-        self.a
-            .ldx(Size::W, R1, R10, S_TMP)
-            .jmp(Cond::Ge, R9, R1, out);
-        self.read_u64(R8, R8, k.fdtable_fd);
+        self.load(t, Size::W, R1, R8, k.fdtable_max_fds);
+        self.a.jmp(Cond::Ge, R9, R1, out);
+        self.load(t, Size::DW, R8, R8, k.fdtable_fd);
         self.a.lsh64(R9, 3).add64(R8, R9);
-        self.read_u64(R8, R8, 0);
+        self.load(t && k.typed.untrusted_mem, Size::DW, R8, R8, 0);
         self.a.jmp(Cond::Eq, R8, 0, out);
+        self.file_typed();
     }
 
     /// Jumps to `not` unless r8 = `struct file *` is a regular file. Clobbers r9.
     pub fn require_regular(&mut self, not: &str) {
         let k = self.k;
-        self.read_u64(R9, R8, k.file_f_inode);
+        let f = k.typed.file();
+        self.load(f, Size::DW, R9, R8, k.file_f_inode);
         self.a.jmp(Cond::Eq, R9, 0, not);
-        self.read_to_stack(S_TMP, 2, R9, k.inode_i_mode);
-        self.a
-            .ldx(Size::H, R1, R10, S_TMP)
-            .and64(R1, S_IFMT)
-            .jmp(Cond::Ne, R1, S_IFREG, not);
+        self.load(f, Size::H, R1, R9, k.inode_i_mode);
+        self.a.and64(R1, S_IFMT).jmp(Cond::Ne, R1, S_IFREG, not);
     }
 
     /// File filters on r8 = `struct file *`: regular files only, then the extension (unless all files).
     pub fn file_filter(&mut self, cfg: &FilterConfig, filtered: &str) {
-        let k = self.k;
         self.require_regular(filtered);
         if cfg.all_files {
             return;
         }
+        self.extension_key(filtered);
+        self.lookup(MAP_EXTS, S_EXT);
+        self.a.jmp(Cond::Eq, R0, 0, filtered);
+    }
+
+    /// The extension of r8's name as the key of `exts` at `S_EXT`; jumps to `none` when it has none
+    /// (or one longer than 16 bytes).
+    pub fn extension_key(&mut self, none: &str) {
+        let k = self.k;
+        let filtered = none;
         // The extension is the text after the last dot of the name; only its last 17 bytes matter (a dot
         // plus at most 16 bytes), so copy the name's tail to the stack and scan it with constant offsets.
-        self.read_u64(R7, R8, k.file_f_path_dentry);
-        self.read_to_stack(S_TMP, 4, R7, k.dentry_d_name_len);
-        self.a.ldx(Size::W, R9, R10, S_TMP);
-        self.read_u64(R7, R7, k.dentry_d_name_name);
-        for i in 0..3 {
-            self.a.st(Size::DW, R10, S_TAIL + 8 * i, 0);
-        }
+        let f = k.typed.file();
+        // With untrusted memory the name's bytes load directly; else they are copied to the stack.
+        let direct = f && k.typed.untrusted_mem;
+        self.load(f, Size::DW, R7, R8, k.file_f_path_dentry);
+        self.load(f, Size::W, R9, R7, k.dentry_d_name_len);
+        self.load(f, Size::DW, R7, R7, k.dentry_d_name_name);
         let short = self.fresh("short_name");
         let read = self.fresh("read_tail");
         self.a.jmp(Cond::Le, R9, 17, &short);
@@ -442,12 +487,17 @@ impl<'a> Gen<'a> {
         self.a.label(&short);
         self.a.label(&read);
         // r9 = bytes to scan (0..=17), r7 = where they start.
-        self.a
-            .mov64(R3, R7)
-            .mov64(R1, R10)
-            .add64(R1, S_TAIL as i32)
-            .mov64(R2, R9);
-        self.a.call(Helper::PROBE_READ_KERNEL);
+        if !direct {
+            for i in 0..3 {
+                self.a.st(Size::DW, R10, S_TAIL + 8 * i, 0);
+            }
+            self.a
+                .mov64(R3, R7)
+                .mov64(R1, R10)
+                .add64(R1, S_TAIL as i32)
+                .mov64(R2, R9);
+            self.a.call(Helper::PROBE_READ_KERNEL);
+        }
         // r1:r2 = key (hi:lo), r4 = bytes since the last dot, r5 = dot seen.
         self.a.mov64(R1, 0).mov64(R2, 0).mov64(R4, 0).mov64(R5, 0);
         let done = self.fresh("scan_done");
@@ -455,7 +505,10 @@ impl<'a> Gen<'a> {
             let next = self.fresh("scan_next");
             let dot = self.fresh("scan_dot");
             self.a.jmp(Cond::Le, R9, j, &done);
-            self.a.ldx(Size::B, R3, R10, S_TAIL + j as i16);
+            match direct {
+                true => self.a.ldx(Size::B, R3, R7, j as i16),
+                false => self.a.ldx(Size::B, R3, R10, S_TAIL + j as i16),
+            };
             self.a.jmp(Cond::Eq, R3, b'.' as i32, &dot);
             // key = key << 8 | c across the two halves
             self.a.lsh64(R1, 8).mov64(R0, R2).rsh64(R0, 56).or64(R1, R0);
@@ -471,8 +524,6 @@ impl<'a> Gen<'a> {
         self.a
             .stx(Size::DW, R10, S_EXT, R2)
             .stx(Size::DW, R10, S_EXT + 8, R1);
-        self.lookup(MAP_EXTS, S_EXT);
-        self.a.jmp(Cond::Eq, R0, 0, filtered);
     }
 
     /// `--path` in the kernel, on the path just walked into `Path`, the record's first section (data

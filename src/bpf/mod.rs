@@ -6,3 +6,4 @@ pub mod gen;
 pub mod kinds;
 pub mod layout;
 pub mod register;
+pub mod typed;

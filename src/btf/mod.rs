@@ -299,12 +299,26 @@ impl Btf {
     /// Whether a BTF FUNC named `name` exists (e.g. "vfs_write"). A scan (about 1 ms on vmlinux)
     /// costs less than indexing its ~60k functions for the few names filespy asks about.
     pub fn has_function(&self, name: &str) -> bool {
+        self.function_id(name).is_some()
+    }
+
+    /// The type id of BTF FUNC `name`: what a kfunc call names (`bpf_rdonly_cast`).
+    pub fn function_id(&self, name: &str) -> Option<u32> {
         let name = name.as_bytes();
-        (1..self.raw.type_count() as u32).any(|id| {
+        (1..self.raw.type_count() as u32).find(|&id| {
             self.raw
                 .ty(id)
                 .is_ok_and(|t| t.kind == KIND_FUNC && self.raw.name_is(t.name_off, name))
         })
+    }
+
+    /// The type id of STRUCT `name` (its complete definition): what `bpf_rdonly_cast` casts to.
+    pub fn struct_id(&self, name: &str) -> Option<u32> {
+        let id = *self.composites.get(name.as_bytes())?;
+        self.raw
+            .ty(id)
+            .is_ok_and(|t| t.kind == KIND_STRUCT && t.size_or_type != 0)
+            .then_some(id)
     }
 
     /// The signature of BTF FUNC `name` (its FUNC_PROTO): each parameter's name and shape, and the

@@ -184,14 +184,15 @@ fn entry_file(g: &mut Gen, hook: Hook, out: &str) {
     let k = g.k;
     match hook {
         Hook::Kprobe => {
-            g.a.ldx(Size::DW, R8, R6, k.pt_regs_di);
+            g.a.ldx(Size::DW, R8, R6, k.pt_regs_di)
+                .jmp(Cond::Eq, R8, 0, out);
+            g.file_typed();
         }
         Hook::Tracepoint { fd_off, .. } => {
             g.a.ldx(Size::DW, R9, R6, fd_off).mov32(R9, R9);
             g.fd_to_file(out);
         }
     }
-    g.a.jmp(Cond::Eq, R8, 0, out);
 }
 
 /// Entry: filters, then remember r8 = file for this thread in `inflight` (`inflight_read`). Not
@@ -362,6 +363,7 @@ pub fn uring(
     g.a.label(&done);
     g.read_u64(R8, R9, l.kiocb_file);
     g.a.jmp(Cond::Eq, R8, 0, out);
+    g.file_typed();
     let (calls, bytes) = data.totals();
     if !report {
         g.a.ldx(Size::W, R1, R6, l.res_off)

@@ -264,12 +264,15 @@ impl<'a> Gen<'a> {
     /// Clobbers r0-r5.
     pub fn file_typed(&mut self) {
         if let Some(c) = self.k.typed.cast {
-            self.a
-                .mov64(R1, R8)
-                .mov64(R2, c.file)
-                .call_kfunc(c.kfunc)
-                .mov64(R8, R0);
+            self.a.mov64(R1, R8);
+            self.cast_r1(R8, c.file);
         }
+    }
+
+    /// `dst = bpf_rdonly_cast(r1, btf_id)` (needs `typed.cast`). Clobbers r0-r5.
+    fn cast_r1(&mut self, dst: Reg, btf_id: i32) {
+        let c = self.k.typed.cast.expect("cast_r1 needs bpf_rdonly_cast");
+        self.a.mov64(R2, btf_id).call_kfunc(c.kfunc).mov64(dst, R0);
     }
 
     pub fn lookup(&mut self, map: &str, key_slot: i16) {
@@ -728,26 +731,29 @@ impl<'a> Gen<'a> {
     /// `section`. Clobbers r9.
     pub fn file_info(&mut self, section: Section, trunc_flag: u16) {
         let k = self.k;
-        self.read_u64(R9, R8, k.file_f_inode);
-        self.read_to_event(OFF_INO, 8, R9, k.inode_i_ino);
-        self.read_to_stack(S_TMP, 4, R9, k.inode_i_nlink);
+        let f = k.typed.file();
+        self.load(f, Size::DW, R9, R8, k.file_f_inode);
+        self.load(f, Size::DW, R1, R9, k.inode_i_ino);
+        self.a.stx(Size::DW, R7, OFF_INO, R1);
+        self.load(f, Size::W, R1, R9, k.inode_i_nlink);
         let linked = self.fresh("linked");
-        self.a
-            .ldx(Size::W, R1, R10, S_TMP)
-            .jmp(Cond::Ne, R1, 0, &linked);
+        self.a.jmp(Cond::Ne, R1, 0, &linked);
         self.set_flag(F_DELETED);
         self.a.label(&linked);
         self.set_flag(F_HAS_INODE);
-        self.read_u64(R9, R9, k.inode_i_sb);
-        self.read_to_event(OFF_DEV, 4, R9, k.super_block_s_dev);
+        self.load(f, Size::DW, R9, R9, k.inode_i_sb);
+        self.load(f, Size::W, R1, R9, k.super_block_s_dev);
+        self.a.stx(Size::W, R7, OFF_DEV, R1);
         self.file_path(section, trunc_flag);
     }
 
     /// The path of the file in r8 into `section`.
     pub fn file_path(&mut self, section: Section, trunc_flag: u16) {
         let k = self.k;
-        self.read_to_stack(S_PTR, 8, R8, k.file_f_path_dentry);
-        self.read_u64(R2, R8, k.file_f_path_mnt);
+        let f = k.typed.file();
+        self.load(f, Size::DW, R1, R8, k.file_f_path_dentry);
+        self.a.stx(Size::DW, R10, S_PTR, R1);
+        self.load(f, Size::DW, R2, R8, k.file_f_path_mnt);
         self.walk_into(section.len_off(), trunc_flag);
     }
 
@@ -755,11 +761,13 @@ impl<'a> Gen<'a> {
     pub fn cwd_path(&mut self, section: Section, trunc_flag: u16) {
         let k = self.k;
         let none = self.fresh("no_cwd");
-        self.a.call(Helper::GET_CURRENT_TASK).mov64(R9, R0);
-        self.read_u64(R9, R9, k.task_fs);
+        let t = k.typed.task();
+        self.current_task(R9);
+        self.load(t, Size::DW, R9, R9, k.task_fs);
         self.a.jmp(Cond::Eq, R9, 0, &none);
-        self.read_to_stack(S_PTR, 8, R9, k.fs_pwd_dentry);
-        self.read_u64(R2, R9, k.fs_pwd_mnt);
+        self.load(t, Size::DW, R1, R9, k.fs_pwd_dentry);
+        self.a.stx(Size::DW, R10, S_PTR, R1);
+        self.load(t, Size::DW, R2, R9, k.fs_pwd_mnt);
         self.walk_into(section.len_off(), trunc_flag);
         self.a.label(&none);
     }
@@ -820,12 +828,16 @@ impl<'a> Gen<'a> {
     /// and mm), or always (`Context::Always`) — exe, cwd, argv and the `Ids` section. Clobbers r8 and r9.
     pub fn process_context(&mut self, mode: Context) {
         let k = self.k;
-        self.a.call(Helper::GET_CURRENT_TASK).mov64(R8, R0);
-        self.read_u64(R1, R8, k.task_real_parent);
-        self.read_to_event(OFF_PPID, 4, R1, k.task_tgid);
-        self.read_u64(R1, R8, k.task_group_leader);
-        self.read_to_event(OFF_START_TIME, 8, R1, k.task_start_time);
-        self.read_to_event(OFF_MM, 8, R8, k.task_mm);
+        let t = k.typed.task();
+        self.current_task(R8);
+        self.load(t, Size::DW, R1, R8, k.task_real_parent);
+        self.load(t, Size::W, R1, R1, k.task_tgid);
+        self.a.stx(Size::W, R7, OFF_PPID, R1);
+        self.load(t, Size::DW, R1, R8, k.task_group_leader);
+        self.load(t, Size::DW, R1, R1, k.task_start_time);
+        self.a.stx(Size::DW, R7, OFF_START_TIME, R1);
+        self.load(t, Size::DW, R1, R8, k.task_mm);
+        self.a.stx(Size::DW, R7, OFF_MM, R1);
 
         let send = self.fresh("ctx_done");
         let new_proc = self.fresh("new_proc");
@@ -1044,8 +1056,18 @@ impl<'a> Gen<'a> {
             .stx(Size::DW, R10, W_START, R1);
         self.a.jmp(Cond::Eq, R7, 0, trunc);
         self.a.jmp(Cond::Eq, R6, 0, trunc);
-        self.walk_read(W_ROOT, R7, k.vfsmount_mnt_root);
         self.a.sub64(R7, k.mount_mnt as i32);
+        // With bpf_rdonly_cast the walk types its inputs itself (its callers pass plain addresses
+        // as well as typed pointers) and every step is a direct load.
+        let typed = self.k.typed.cast;
+        if let Some(c) = typed {
+            self.a.mov64(R1, R6);
+            self.cast_r1(R6, c.dentry);
+            self.a.mov64(R1, R7);
+            self.cast_r1(R7, c.mount);
+        }
+        let t = typed.is_some();
+        self.walk_load(t, W_ROOT, R7, k.mount_mnt + k.vfsmount_mnt_root);
         for i in 0..MAX_COMPONENTS {
             let component = format!("walk_comp_{i}");
             let next = format!("walk_step_{}", i + 1);
@@ -1053,23 +1075,23 @@ impl<'a> Gen<'a> {
                 .ldx(Size::DW, R1, R10, W_ROOT)
                 .jmp(Cond::Ne, R6, R1, &component);
             // At the root of this mount: continue from its mount point in the parent mount.
-            self.walk_read(W_NEXT, R7, k.mount_mnt_parent);
+            self.walk_load(t, W_NEXT, R7, k.mount_mnt_parent);
             self.a
                 .ldx(Size::DW, R1, R10, W_NEXT)
                 .jmp(Cond::Eq, R1, R7, done)
                 .jmp(Cond::Eq, R1, 0, done);
-            self.walk_read(W_TMP, R7, k.mount_mnt_mountpoint);
+            self.walk_load(t, W_TMP, R7, k.mount_mnt_mountpoint);
             self.a
                 .ldx(Size::DW, R6, R10, W_TMP)
                 .ldx(Size::DW, R7, R10, W_NEXT);
-            self.walk_read(W_ROOT, R7, k.mount_mnt + k.vfsmount_mnt_root);
+            self.walk_load(t, W_ROOT, R7, k.mount_mnt + k.vfsmount_mnt_root);
             self.a.ja(&next);
             self.a.label(&component);
-            self.walk_read(W_NEXT, R6, k.dentry_d_parent);
+            self.walk_load(t, W_NEXT, R6, k.dentry_d_parent);
             self.a
                 .ldx(Size::DW, R1, R10, W_NEXT)
                 .jmp(Cond::Eq, R1, R6, done);
-            self.walk_read(W_TMP, R6, k.dentry_d_name_name);
+            self.walk_load(t, W_TMP, R6, k.dentry_d_name_name);
             self.a
                 .ldx(Size::W, R1, R8, OFF_CURSOR)
                 .and64(R1, DATA_MASK)
@@ -1113,9 +1135,16 @@ impl<'a> Gen<'a> {
         self.a.mov64(R1, 1).lsh64(R1, 32).or64(R0, R1).exit();
     }
 
-    /// In the walk's frame: `*(u64 *)(r10 + slot) = *(u64 *)(src + off)`.
-    fn walk_read(&mut self, slot: i16, src: Reg, off: i16) {
-        self.read_to_stack(slot, 8, src, off);
+    /// In the walk's frame: `*(u64 *)(r10 + slot) = *(u64 *)(src + off)`, a direct load when `typed`.
+    fn walk_load(&mut self, typed: bool, slot: i16, src: Reg, off: i16) {
+        match typed {
+            true => {
+                self.a
+                    .ldx(Size::DW, R1, src, off)
+                    .stx(Size::DW, R10, slot, R1);
+            }
+            false => self.read_to_stack(slot, 8, src, off),
+        }
     }
 }
 

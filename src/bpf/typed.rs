@@ -27,6 +27,8 @@ pub struct Typed {
 pub struct Cast {
     pub kfunc: i32,
     pub file: i32,
+    pub dentry: i32,
+    pub mount: i32,
 }
 
 impl Typed {
@@ -40,13 +42,14 @@ impl Typed {
     /// `probes::probe_typed`, which drops what it refuses.
     pub fn from_btf(btf: &Btf) -> Typed {
         let id = |n: Option<u32>| n.and_then(|n| i32::try_from(n).ok());
-        let cast = match (
-            id(btf.function_id("bpf_rdonly_cast")),
-            id(btf.struct_id("file")),
-        ) {
-            (Some(kfunc), Some(file)) => Some(Cast { kfunc, file }),
-            _ => None,
-        };
+        let cast = (|| {
+            Some(Cast {
+                kfunc: id(btf.function_id("bpf_rdonly_cast"))?,
+                file: id(btf.struct_id("file"))?,
+                dentry: id(btf.struct_id("dentry"))?,
+                mount: id(btf.struct_id("mount"))?,
+            })
+        })();
         Typed {
             task_btf: true,
             untrusted_mem: cast.is_some(),

@@ -67,6 +67,7 @@ pub fn close(mut g: Gen, hook: Hook, via: u16, file_ref: FileRef) -> Result<Prog
     match hook {
         Hook::Kprobe => {
             g.a.ldx(Size::DW, R8, R6, k.pt_regs_di);
+            g.file_typed();
         }
         Hook::Fd(off) => {
             g.a.ldx(Size::DW, R9, R6, off).mov32(R9, R9);

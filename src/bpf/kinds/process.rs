@@ -31,6 +31,7 @@ pub fn exec(mut g: Gen, cfg: &FilterConfig) -> Result<Program, AsmError> {
     g.a.jmp(Cond::Eq, R8, 0, &no_exe);
     g.read_u64(R8, R8, k.mm_exe_file);
     g.a.jmp(Cond::Eq, R8, 0, &no_exe);
+    g.file_typed();
     g.file_info(Section::Path, F_TRUNCATED);
     g.a.label(&no_exe);
     g.process_context(Context::Always);

@@ -354,6 +354,7 @@ fn track_open(g: &mut Gen, report: bool, out: &str) {
     g.a.ldx(Size::DW, R1, R7, OFF_START_TIME)
         .stx(Size::DW, R10, v + OPEN_START_TIME, R1);
     g.a.ldx(Size::DW, R8, R10, S_OPEN_KEY);
+    g.file_typed();
     let k = g.k;
     g.read_u64(R1, R8, k.file_f_inode);
     g.a.stx(Size::DW, R10, v + OPEN_INODE, R1);

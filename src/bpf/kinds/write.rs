@@ -256,6 +256,7 @@ pub fn exit(
     g.thread_entry(data.map(), out);
     g.a.ldx(Size::DW, R8, R0, 0);
     g.a.ldx(Size::DW, R1, R0, 8).stx(Size::DW, R10, S_PTR2, R1);
+    g.file_typed();
     g.delete(data.map(), S_KEY);
     let ret_off = match hook {
         Hook::Kprobe => k.pt_regs_ax,
@@ -310,6 +311,7 @@ fn source(g: &mut Gen) {
     let none = g.fresh("no_source");
     g.a.ldx(Size::DW, R8, R10, S_PTR2)
         .jmp(Cond::Eq, R8, 0, &none);
+    g.file_typed();
     g.read_u64(R9, R8, k.file_f_inode);
     g.read_u64(R1, R9, k.inode_i_ino);
     g.a.stx(Size::W, R7, OFF_ARG0, R1)

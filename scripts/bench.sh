@@ -7,7 +7,8 @@
 #
 # Environment: FILESPY_BENCH_VM=0 skips the VM half; FILESPY_BENCH_ROUNDS (default 5) rounds per median;
 # FILESPY_BENCH_ONLY=report runs only section 6 (`filespy report` on a generated multi-GB file; no root,
-# bpftrace or VM needed) and replaces just that section of bench/results.md.
+# bpftrace or VM needed) and replaces just that section of bench/results.md; FILESPY_BENCH_ONLY=access, bursts
+# or kernel likewise runs only section 5, 7 or 8 on the host (no VM).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,7 +38,8 @@ fi
 (cd "$ROOT" && cargo build --release --target "$MUSL" --bin filespy --examples)
 
 VM_LOG=""
-if [[ ${FILESPY_BENCH_VM:-1} != 0 ]]; then
+ONLY=${FILESPY_BENCH_ONLY:-}
+if [[ -z $ONLY && ${FILESPY_BENCH_VM:-1} != 0 ]]; then
 	VM_LOG="$ROOT/target/bench/vm.log"
 	FILESPY_BENCH_ROUNDS=$ROUNDS "$ROOT/scripts/bench-vm.sh" "$VM_LOG" "$REL/filespy" "$REL/examples/bench_writer"
 fi
@@ -47,4 +49,4 @@ DIR=$(mktemp -d /tmp/filespy-bench.XXXXXX)
 mount -t tmpfs -o size=1g tmpfs "$DIR"
 trap 'umount "$DIR" && rmdir "$DIR"' EXIT
 python3 "$ROOT/scripts/bench/run.py" --bin "$REL/filespy" --examples "$REL/examples" --dir "$DIR" \
-	--rounds "$ROUNDS" --out "$ROOT/bench/results.md" ${VM_LOG:+--vm-log "$VM_LOG"}
+	--rounds "$ROUNDS" --out "$ROOT/bench/results.md" ${VM_LOG:+--vm-log "$VM_LOG"} ${ONLY:+--only "$ONLY"}

@@ -209,14 +209,15 @@ pub fn kernel_offsets(btf: Option<&Path>) -> Result<KernelOffsets, String> {
     KernelOffsets::from_btf(&btf).map_err(|e| e.to_string())
 }
 
-/// `kernel_offsets` with the typed reads this kernel accepts for `hook`'s programs (probed by
-/// loading; without the privilege to load, or with an external BTF file, whose type ids need not be
-/// the kernel's, nothing is typed).
+/// `kernel_offsets` with the typed reads this kernel accepts for `hook`'s programs, probed by
+/// loading; without the privilege to load (`--dump-prog` as a plain user) what BTF offers. With an
+/// external BTF file, whose type ids need not be the kernel's, nothing is typed.
 pub fn probed_offsets(opts: &Options, hook: HookKind) -> Result<KernelOffsets, String> {
     let btf = Btf::load(opts.btf.as_deref()).map_err(|e| e.to_string())?;
     let mut k = KernelOffsets::from_btf(&btf).map_err(|e| e.to_string())?;
     if opts.typed_reads && opts.btf.is_none() {
-        k.typed = crate::probes::probe_typed(&k, &Typed::from_btf(&btf), hook);
+        let offer = Typed::from_btf(&btf);
+        k.typed = crate::probes::probe_typed(&k, &offer, hook).unwrap_or(offer);
     }
     Ok(k)
 }

@@ -217,7 +217,8 @@ fn names_paths(events: OpSet) -> bool {
 /// What of `offer` (from BTF) the verifier accepts in programs of `hook`'s type, by loading the
 /// filtered path's emitters (fd → file → inode → name → extension, and the task's loads) with each
 /// set of features in turn, the fullest first; nothing typed when none loads (or `offer` is none).
-pub fn probe_typed(k: &KernelOffsets, offer: &Typed, hook: HookKind) -> Typed {
+/// None when this process may not load programs at all (`--dump-prog` as a plain user).
+pub fn probe_typed(k: &KernelOffsets, offer: &Typed, hook: HookKind) -> Option<Typed> {
     let ty = match hook {
         HookKind::Kprobe => ProgType::Kprobe,
         HookKind::Tracepoint => ProgType::Tracepoint,
@@ -239,15 +240,23 @@ pub fn probe_typed(k: &KernelOffsets, offer: &Typed, hook: HookKind) -> Typed {
         }
         let mut kt = k.clone();
         kt.typed = t.clone();
-        let accepted = typed_probe(&kt)
+        let Some(bytes) = typed_probe(&kt)
             .ok()
             .and_then(|p| p.to_bytes_with_maps(|_| None).ok())
-            .is_some_and(|bytes| Prog::load(ty, "filespy_typed", &bytes).is_ok());
-        if accepted {
-            return t;
+        else {
+            continue;
+        };
+        match Prog::load(ty, "filespy_typed", &bytes) {
+            Ok(_) => return Some(t),
+            Err(SysError::Os { errno, .. } | SysError::Verifier { errno, .. })
+                if errno == libc::EPERM =>
+            {
+                return None
+            }
+            Err(_) => {}
         }
     }
-    Typed::none()
+    Some(Typed::none())
 }
 
 /// The probe of `probe_typed`: fd 0's file through the emitters the filtered path uses, no maps.

@@ -247,6 +247,89 @@ def access_section(ns, rounds, verdict):
     return L
 
 
+# The floor of the write hooks: programs that do nothing on the tracepoints a write(2) runs.
+WRITE_FLOOR_PROG = "tracepoint:syscalls:sys_enter_write { } tracepoint:syscalls:sys_exit_write { }"
+KERNEL_HEADING = "## 8. The kernel side against the hook floor (typed reads)"
+
+
+def kernel_overhead(args):
+    """write(2) loops under the floor, bpftrace's count, and filespy with typed reads and with
+    --probe-reads, filtered out (a .bin) and reported (a .log), conditions rotated round by round."""
+    conds = [
+        "baseline", "floor", "bpftrace",
+        "filtered", "filtered-probe-reads", "reported", "reported-probe-reads",
+    ]
+    ns = {c: [] for c in conds}
+    reads = "?"
+    delivered = []
+    for r in range(args.rounds):
+        order = conds[r % len(conds):] + conds[: r % len(conds)]
+        for c in order:
+            wait_quiet(args)
+            tracer = None
+            if c == "floor":
+                tracer = Tracer(["bpftrace", "-e", WRITE_FLOOR_PROG], r"Attaching", "stdout")
+                time.sleep(0.2)
+            elif c == "bpftrace":
+                tracer = Tracer(["bpftrace", "-e", BPFTRACE_PROG], r"Attaching", "stdout")
+                time.sleep(0.2)
+            elif c != "baseline":
+                extra = ["--probe-reads"] if c.endswith("-probe-reads") else []
+                tracer = filespy(args, ["--path", args.dir, *extra])
+                if not extra:
+                    reads = re.search(r"reads=([\w,]+)", tracer.ready_line).group(1)
+            target = os.path.join(args.dir, "k.bin" if c.startswith("filtered") else "k.log")
+            out = run_tool([args.writer, "loop", target, str(args.writes)])
+            err = tracer.stop() if tracer else ""
+            if c.startswith("reported"):
+                delivered.append(stats_of(err))
+            ns[c].append(out["ns_per_write"])
+            log(f"kernel round {r + 1} {c}: {out['ns_per_write']:.0f} ns/write")
+    return ns, reads, delivered
+
+
+def kernel_section(res, args, verdict):
+    ns, reads, delivered = res
+    rounds = args.rounds
+    med = {c: statistics.median(v) for c, v in ns.items()}
+    base = med["baseline"]
+    added = {c: med[c] - base for c in med}
+    floor, bt = added["floor"], added["bpftrace"]
+    L = [
+        KERNEL_HEADING,
+        "",
+        f"{rounds} alternating rounds of {args.writes:,} 64-byte write(2) to tmpfs, writer CPU time per "
+        f"write; hook=tracepoint; typed reads in force on this kernel: `{reads}`.",
+        "",
+        "| condition | ns/write (median) | added ns | vs the floor | vs bpftrace | all runs |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for c in ns:
+        vs_floor = added[c] / floor if floor > 0 else float("nan")
+        vs_bt = added[c] / bt if bt > 0 else float("nan")
+        runs = ", ".join(f"{x:.0f}" for x in ns[c])
+        L.append(f"| {c} | {med[c]:.0f} | {added[c]:.0f} | {vs_floor:.2f}× | {vs_bt:.2f}× | {runs} |")
+    L.append("")
+    L.append(
+        f"floor: `{WRITE_FLOOR_PROG}`; bpftrace: `{BPFTRACE_PROG}`; filtered: filespy `--path DIR`, a "
+        "`.bin` file (dropped by the extension filter in the kernel); reported: a `.log` file, every write "
+        "an event rendered to /dev/null; `-probe-reads`: the same with `--probe-reads` (every kernel read "
+        "through bpf_probe_read_kernel, as on kernels without typed pointers)."
+    )
+    ev = [d[0] for d in delivered]
+    lost = [d[1] for d in delivered]
+    if ev:
+        L.append(f"Reported runs delivered {min(ev):,}-{max(ev):,} events, lost {min(lost)}-{max(lost)}.")
+    f_ratio = added["filtered"] / floor if floor > 0 else float("inf")
+    r_ratio = added["reported"] / bt if bt > 0 else float("inf")
+    L.append("")
+    L.append(
+        f"Targets: filtered ≤ 1.15× the floor: {f_ratio:.2f}×, {verdict(f_ratio <= 1.15)}; reported ≤ 2.5× "
+        f"bpftrace's count: {r_ratio:.2f}×, {verdict(r_ratio <= 2.5)}."
+    )
+    return L
+
+
 def rate_step(args, rate, extra):
     """(lost, delivered, achieved rate): the median try by loss. Every write of the paced writer is an
     event (`--comm` filters in the kernel), so writes not delivered count as lost even when no LOST
@@ -509,7 +592,7 @@ def main():
     ap.add_argument("--dir", help="a tmpfs directory (all sections but report)")
     ap.add_argument(
         "--only",
-        choices=["access", "report", "bursts"],
+        choices=["access", "report", "bursts", "kernel"],
         help="run this one section and replace (or add) its part of --out, leaving the rest as it is",
     )
     ap.add_argument("--report-gb", type=int, default=2, help="size of the report section's event file")
@@ -541,6 +624,11 @@ def main():
         L = access_section(access_overhead(args), args.rounds, lambda ok: "met" if ok else "**missed**")
         splice(args.out, ACCESS_HEADING, L[2:])
         return
+    if args.only == "kernel":
+        L = kernel_section(kernel_overhead(args), args, lambda ok: "met" if ok else "**missed**")
+        L.append(f"Load average before/after: {load_before} / {machine()[3]}.")
+        splice(args.out, KERNEL_HEADING, L[2:])
+        return
     if args.only == "bursts":
         L = burst_lines(args, bursts(args), live_rate(args))
         L.append(f"Load average before/after: {load_before} / {machine()[3]}.")
@@ -563,6 +651,8 @@ def main():
     access = access_overhead(args)
     log("6/6 bursts and the live reader")
     burst_res, live = bursts(args), live_rate(args)
+    log("and the kernel side against the hook floor")
+    kernel_res = kernel_overhead(args)
     size = os.path.getsize(args.bin)
 
     cpu, ncpu, kernel, load_after = machine()
@@ -719,6 +809,8 @@ def main():
     L.extend(report.section(args, log))
     L.append("")
     L.extend(burst_lines(args, burst_res, live))
+    L.append("")
+    L.extend(kernel_section(kernel_res, args, verdict))
     text = "\n".join(L) + "\n"
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:

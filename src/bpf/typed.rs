@@ -37,9 +37,9 @@ impl Typed {
         Typed::default()
     }
 
-    /// Everything the running kernel's BTF names (the helper exists since 5.11 on every BTF kernel;
-    /// the kfunc is in BTF where the kernel has it). The kernel must still accept each: see
-    /// `probes::probe_typed`, which drops what it refuses.
+    /// Everything the running kernel's BTF names: the helper's and the kfunc's functions are in BTF
+    /// where the kernel has them. Untrusted memory is verifier behaviour, offered with the cast. The
+    /// kernel must still accept each: `probes::probe_typed` drops what it refuses.
     pub fn from_btf(btf: &Btf) -> Typed {
         let id = |n: Option<u32>| n.and_then(|n| i32::try_from(n).ok());
         let cast = (|| {
@@ -51,7 +51,7 @@ impl Typed {
             })
         })();
         Typed {
-            task_btf: true,
+            task_btf: btf.has_function("bpf_get_current_task_btf"),
             untrusted_mem: cast.is_some(),
             cast,
         }
@@ -83,5 +83,66 @@ impl Typed {
             true => "probe_read".to_string(),
             false => v.join(","),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bpf::gen::{FilterConfig, Gen};
+    use crate::bpf::kinds::write::{self, Data, Hook};
+    use crate::offsets::KernelOffsets;
+
+    /// `bpf_probe_read_kernel` calls in the write entry program (the filters) under `typed`.
+    fn helper_reads(typed: Typed) -> usize {
+        let mut k = KernelOffsets::from_btf(&Btf::load(None).expect("kernel BTF")).unwrap();
+        k.typed = typed;
+        let cfg = FilterConfig {
+            self_tgid: 1,
+            all_files: false,
+            filter_pids: false,
+            filter_uids: false,
+            filter_comms: false,
+            paths: Vec::new(),
+            names: Vec::new(),
+            track_opens: false,
+        };
+        let hook = Hook::Tracepoint {
+            fd_off: 16,
+            ret_off: 16,
+            source_off: None,
+        };
+        let p = write::entry(Gen::new(&k), hook, &cfg, Data::Written, true).unwrap();
+        p.to_string()
+            .lines()
+            .filter(|l| l.ends_with("call 0x71"))
+            .count()
+    }
+
+    #[test]
+    fn with_every_feature_the_filters_read_nothing_through_the_helper() {
+        let all = Typed {
+            task_btf: true,
+            cast: Some(Cast {
+                kfunc: 1,
+                file: 2,
+                dentry: 3,
+                mount: 4,
+            }),
+            untrusted_mem: true,
+        };
+        assert_eq!(helper_reads(all.clone()), 0);
+        // Without untrusted memory the fd array's slot and the name's tail are copied.
+        let no_mem = Typed {
+            untrusted_mem: false,
+            ..all
+        };
+        assert_eq!(helper_reads(no_mem), 2);
+        let task_only = Typed {
+            task_btf: true,
+            ..Typed::none()
+        };
+        assert!(helper_reads(task_only) > 2);
+        assert!(helper_reads(Typed::none()) >= 11, "the probe-read path");
     }
 }

@@ -308,6 +308,13 @@ fn filter_config(f: &Filters, self_tgid: u32) -> FilterConfig {
     FilterConfig {
         self_tgid,
         all_files: f.all_files,
+        // A dotted extension never matches (the extension is the text after the last dot).
+        exts: f
+            .exts
+            .iter()
+            .filter(|e| !e.contains(&b'.'))
+            .cloned()
+            .collect(),
         filter_pids: !f.pids.is_empty(),
         filter_uids: !f.uids.is_empty(),
         filter_comms: !f.comms.is_empty(),

@@ -195,3 +195,74 @@ fn typed_and_probe_reads_report_the_same_events() {
     let probe = run(false);
     assert_eq!(typed, probe, "typed reads and probe reads disagree");
 }
+
+/// The names of `names` under `dir` that a monitor watching `exts` reports writes of.
+fn reported_names(typed: bool, exts: &[&str], names: &[&str]) -> Vec<String> {
+    let dir = TestDir::new("exts");
+    let opts = Options {
+        extensions: exts.iter().map(|e| e.to_string()).collect(),
+        paths: vec![dir.path().to_path_buf()],
+        typed_reads: typed,
+        ..Options::default()
+    };
+    let mut mon = Monitor::open(&opts).unwrap_or_else(|e| panic!("open: {e}"));
+    let script: Vec<String> = names
+        .iter()
+        .map(|n| format!("echo x > {}", q(&format!("{}/{n}", dir.str()))))
+        .collect();
+    run_sh(&script.join(" && "));
+    let mut got: Vec<String> = drain(&mut mon)
+        .iter()
+        .filter(|e| e.op == Op::Write)
+        .map(|e| String::from_utf8_lossy(&e.file.name).into_owned())
+        .collect();
+    got.sort();
+    got.dedup();
+    got
+}
+
+#[test]
+fn the_extension_is_the_text_after_the_last_dot_both_ways() {
+    require_root();
+    let names = [
+        "a.log",
+        ".log",
+        "log",
+        "x.xlog",
+        "b.log.bin",
+        "c.Log",
+        "d.json",
+        "e.js",
+        "f.abcdefghijklmno",
+        "g.bcdefghijklmno",
+        "h.abcdefghijklmnop",
+        "i.t",
+        "j.tt",
+        "k.txt.log",
+        "l.",
+        "m..log",
+    ];
+    // Up to 15 bytes the kernel compares the name's end (with typed reads and untrusted memory);
+    // an extension of 16 bytes (the longest allowed) takes the scan and the `exts` map.
+    for exts in [
+        &["log", "json", "abcdefghijklmno", "t"][..],
+        &["log", "abcdefghijklmnop"][..],
+    ] {
+        let mut want: Vec<String> = names
+            .iter()
+            .filter(|n| {
+                exts.iter()
+                    .any(|e| n.rsplit_once('.').is_some_and(|(_, x)| x == *e))
+            })
+            .map(|n| n.to_string())
+            .collect();
+        want.sort();
+        for typed in [true, false] {
+            assert_eq!(
+                reported_names(typed, exts, &names),
+                want,
+                "--ext {exts:?}, typed reads {typed}"
+            );
+        }
+    }
+}

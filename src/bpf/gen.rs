@@ -40,6 +40,8 @@ pub struct FilterConfig {
     pub self_tgid: u32,
     /// No extension filter.
     pub all_files: bool,
+    /// The extensions watched (without the dot), also in the `exts` map.
+    pub exts: Vec<Vec<u8>>,
     pub filter_pids: bool,
     pub filter_uids: bool,
     pub filter_comms: bool,
@@ -84,6 +86,12 @@ impl NameSuffix {
             NameSuffix::Ends(t) | NameSuffix::Whole(t) => t,
         }
     }
+}
+
+/// Are `exts` few and short enough for `extension_compare` (a dotted one never matches: the
+/// extension is the text after the last dot, so it is left out)?
+fn compared_exts(exts: &[Vec<u8>]) -> bool {
+    exts.len() <= 16 && exts.iter().all(|e| e.len() <= 15)
 }
 
 /// Longest `--path` prefix, and most bytes of them together, that the kernel tests (each byte costs
@@ -465,9 +473,62 @@ impl<'a> Gen<'a> {
         if cfg.all_files {
             return;
         }
+        let k = self.k;
+        if k.typed.file() && k.typed.untrusted_mem && compared_exts(&cfg.exts) {
+            self.extension_compare(&cfg.exts, filtered);
+            return;
+        }
         self.extension_key(filtered);
         self.lookup(MAP_EXTS, S_EXT);
         self.a.jmp(Cond::Eq, R0, 0, filtered);
+    }
+
+    /// The extension filter as compares of r8's name's last bytes with each `.EXT` (immediates):
+    /// for a few short extensions, far cheaper than the scan and the `exts` lookup. The name's bytes
+    /// load directly (needs typed reads with untrusted memory). Bytes before the name that the
+    /// 8-byte loads may cover are never compared (a name shorter than `.EXT` does not match).
+    fn extension_compare(&mut self, exts: &[Vec<u8>], filtered: &str) {
+        let k = self.k;
+        let matched = self.fresh("ext_matched");
+        self.load(true, Size::DW, R7, R8, k.file_f_path_dentry);
+        self.load(true, Size::W, R9, R7, k.dentry_d_name_len);
+        self.load(true, Size::DW, R7, R7, k.dentry_d_name_name);
+        // r2 = the name's last 8 bytes (little-endian: the last byte on top), r3 = the 8 before.
+        self.a.add64(R7, R9).ldx(Size::DW, R2, R7, -8);
+        if exts.iter().any(|e| e.len() + 1 > 8) {
+            self.a.ldx(Size::DW, R3, R7, -16);
+        }
+        for e in exts {
+            let next = self.fresh("ext_next");
+            let mut pat = Vec::with_capacity(e.len() + 1);
+            pat.push(b'.');
+            pat.extend_from_slice(e);
+            let m = pat.len();
+            self.a.jmp(Cond::Lt, R9, m as i32, &next);
+            let (high, low) = if m > 8 {
+                pat.split_at(m - 8)
+            } else {
+                (&pat[..0], &pat[..])
+            };
+            // The last min(m, 8) bytes: the top bytes of r2.
+            let le = |b: &[u8]| b.iter().rev().fold(0u64, |v, &c| (v << 8) | c as u64);
+            self.a.mov64(R4, R2);
+            if low.len() < 8 {
+                self.a.rsh64(R4, 8 * (8 - low.len() as i32));
+            }
+            self.a.lddw(R5, le(low) as i64).jmp(Cond::Ne, R4, R5, &next);
+            if !high.is_empty() {
+                self.a
+                    .mov64(R4, R3)
+                    .rsh64(R4, 8 * (8 - high.len() as i32))
+                    .lddw(R5, le(high) as i64)
+                    .jmp(Cond::Ne, R4, R5, &next);
+            }
+            self.a.ja(&matched);
+            self.a.label(&next);
+        }
+        self.a.ja(filtered);
+        self.a.label(&matched);
     }
 
     /// The extension of r8's name as the key of `exts` at `S_EXT`; jumps to `none` when it has none

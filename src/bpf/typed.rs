@@ -100,6 +100,7 @@ mod tests {
         let cfg = FilterConfig {
             self_tgid: 1,
             all_files: false,
+            exts: vec![b"log".to_vec()],
             filter_pids: false,
             filter_uids: false,
             filter_comms: false,

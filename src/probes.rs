@@ -71,6 +71,7 @@ pub struct Maps {
     pub scratch: Map,
     pub inflight: Map,
     pub inflight_read: Map,
+    pub inflight_n: Map,
     pub names: Map,
     pub args: Map,
     pub vfs_args: Map,
@@ -102,6 +103,7 @@ impl Maps {
                 16384,
                 codegen::MAP_INFLIGHT,
             )?,
+            inflight_n: Map::create(MapType::Array, 4, 16, 1, codegen::MAP_INFLIGHT_N)?,
             // Preallocated: only as large as `read` needs.
             inflight_read: Map::create(
                 MapType::Hash,
@@ -188,6 +190,7 @@ impl Maps {
             codegen::MAP_SCRATCH => &self.scratch,
             codegen::MAP_INFLIGHT => &self.inflight,
             codegen::MAP_INFLIGHT_READ => &self.inflight_read,
+            codegen::MAP_INFLIGHT_N => &self.inflight_n,
             codegen::MAP_NAMES => &self.names,
             codegen::MAP_ARGS => &self.args,
             codegen::MAP_VFS => &self.vfs_args,
@@ -669,8 +672,12 @@ impl Probes {
     }
 
     /// Attach every program. Kprobes go through the perf PMU, else tracefs.
+    /// Exit programs first: a call whose entry program ran always meets its exit program, so no
+    /// per-thread entry is left behind at start-up (and `inflight_n` counts only live ones).
     pub fn attach(&mut self) -> Result<(), SysError> {
-        for (prog, section) in &self.progs {
+        let is_exit = |s: &str| s.starts_with("kretprobe/") || s.contains("/sys_exit_");
+        let (exits, rest): (Vec<_>, Vec<_>) = self.progs.iter().partition(|(_, s)| is_exit(s));
+        for (prog, section) in exits.into_iter().chain(rest) {
             let link = match section.split('/').collect::<Vec<_>>().as_slice() {
                 ["kprobe", func] => attach::attach_kprobe(prog, func, false, KprobeMethod::Auto)?,
                 ["kretprobe", func] => attach::attach_kprobe(prog, func, true, KprobeMethod::Auto)?,

@@ -20,6 +20,9 @@ pub const MAP_NAMES: &str = "names";
 pub const NAMES_VALUE: u32 = 2 * PATH_MAX as u32;
 /// `inflight` of the read programs: a copy is both a write and a read of one thread at once.
 pub const MAP_INFLIGHT_READ: &str = "inflight_read";
+/// How many entries `inflight` and `inflight_read` hold (two u64, in one array element): an exit
+/// program finds nothing to do without a lookup while its count is 0, as for every filtered call.
+pub const MAP_INFLIGHT_N: &str = "inflight_n";
 pub const MAP_ARGS: &str = "args";
 pub const MAP_VFS: &str = "vfs_args";
 pub const MAP_SEEN: &str = "seen";

@@ -15,7 +15,7 @@
 use crate::bpf::gen::*;
 use crate::bpf::layout::*;
 use crate::kinds::Op;
-use bpfasm::{AsmError, Cond, Helper, Program, Reg::*, Size};
+use bpfasm::{AsmError, AtomicOp, Cond, Helper, Program, Reg::*, Size};
 
 /// Where an entry program finds the file and an exit program the result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +83,28 @@ impl Data {
             Data::Written => MAP_INFLIGHT,
             Data::Read => MAP_INFLIGHT_READ,
         }
+    }
+
+    /// This direction's count in `inflight_n`.
+    fn count_off(self) -> i32 {
+        match self {
+            Data::Written => 0,
+            Data::Read => 8,
+        }
+    }
+
+    /// `map[pid_tgid] = S_SEEN` and, when that added an entry, one more in `inflight_n`
+    /// (the key is new: a call's exit always removes its entry). Jumps to `out` when full.
+    fn remember(self, g: &mut Gen, out: &str) {
+        g.update(self.map(), S_KEY, S_SEEN);
+        g.a.jmp(Cond::Ne, R0, 0, out);
+        self.count_add(g, 1);
+    }
+
+    fn count_add(self, g: &mut Gen, delta: i32) {
+        g.a.ld_map_value(R1, MAP_INFLIGHT_N, self.count_off())
+            .mov64(R2, delta)
+            .atomic(Size::DW, AtomicOp::Add, R1, 0, R2);
     }
 
     /// The `OpenEntry` fields this direction adds to: calls and bytes.
@@ -214,7 +236,7 @@ pub fn entry(
         g.a.jmp(Cond::Eq, R0, 0, out);
         g.a.stx(Size::DW, R10, S_SEEN, R8)
             .st(Size::DW, R10, S_SEEN + 8, 0);
-        g.update(data.map(), S_KEY, S_SEEN);
+        data.remember(&mut g, out);
         g.epilogue(out, None);
         return g.finish();
     }
@@ -236,7 +258,7 @@ pub fn entry(
         g.a.stx(Size::DW, R10, S_SEEN + 8, R8);
         g.a.label(&none);
     }
-    g.update(data.map(), S_KEY, S_SEEN);
+    data.remember(&mut g, out);
     g.epilogue(out, Some(filtered));
     g.finish()
 }
@@ -253,11 +275,19 @@ pub fn exit(
 ) -> Result<Program, AsmError> {
     let k = g.k;
     let (out, filtered) = ("out", "filtered");
+    // No entry anywhere (every call filtered out at its entry): nothing to look up.
+    g.a.ld_map_value(R2, MAP_INFLIGHT_N, data.count_off())
+        .ldx(Size::DW, R2, R2, 0)
+        .jmp(Cond::Eq, R2, 0, out);
     g.thread_entry(data.map(), out);
     g.a.ldx(Size::DW, R8, R0, 0);
     g.a.ldx(Size::DW, R1, R0, 8).stx(Size::DW, R10, S_PTR2, R1);
-    g.file_typed();
     g.delete(data.map(), S_KEY);
+    let kept = g.fresh("not_removed");
+    g.a.jmp(Cond::Ne, R0, 0, &kept);
+    data.count_add(&mut g, -1);
+    g.a.label(&kept);
+    g.file_typed();
     let ret_off = match hook {
         Hook::Kprobe => k.pt_regs_ax,
         Hook::Tracepoint { ret_off, .. } => ret_off,

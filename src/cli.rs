@@ -217,6 +217,10 @@ Sensitive files:
 Kernel side:
       --attach MODE         auto|kprobe|tracepoint (default: auto = kprobe if available)
       --buffer-pages N      per-CPU ring buffer pages, a power of two in 1..4096 (default: 64)
+      --no-merge            a write or read that finds the ring full is lost (and counted) instead
+                            of merged: by default those of one process image and file are added up
+                            in the kernel and delivered later as one event with merged {count,
+                            first_ts, last_ts}
       --btf FILE            read kernel types from FILE (a regular file, at most 256 MiB)
                             instead of /sys/kernel/btf/vmlinux
       --dump-prog[=FILE]    print the BPF programs' disassembly, or write them to FILE as ELF; then exit
@@ -313,6 +317,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Action, Us
             }
             Long("all-files") => config.watch.all_files = true,
             Long("probe-reads") => config.watch.typed_reads = false,
+            Long("no-merge") => config.watch.merge_overflow = false,
             Long("events") => {
                 let value = parser.value()?;
                 let set = parse_events(utf8("--events", &value)?)
@@ -1098,6 +1103,7 @@ mod tests {
             "--dump-prog",
             "--btf",
             "--probe-reads",
+            "--no-merge",
             "-q, --quiet",
             "-h, --help",
             "-V, --version",

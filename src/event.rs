@@ -153,6 +153,18 @@ pub struct Event {
     pub container_id: Option<Rc<str>>,
     /// The sensitive-file rule this event matched (`--alerts`, `--rules`).
     pub alert: Option<EventAlert>,
+    /// A `write` (`read`) that stands for several: calls that found the ring full, merged in the
+    /// kernel by process image and file. Its bytes are theirs together; its time the first's.
+    pub merged: Option<Merged>,
+}
+
+/// The calls a merged event stands for: how many, and the first's and the last's time
+/// (CLOCK_MONOTONIC ns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Merged {
+    pub count: u64,
+    pub first_ns: u64,
+    pub last_ns: u64,
 }
 
 /// A rule's verdict on an event: which rule, its category, the severity, and how many repeats of the
@@ -191,6 +203,7 @@ impl Default for Event {
             io: None,
             container_id: None,
             alert: None,
+            merged: None,
         }
     }
 }

@@ -108,6 +108,9 @@ pub struct Stats {
     /// `close` events that cannot come: opens the kernel could not track (its map full) or whose
     /// close it did not see, and opens user space could not remember. Counted in `lost` too.
     pub lost_closes: u64,
+    /// Writes and reads that found the ring full and were delivered inside merged events (each
+    /// stands for several, `merged.count`): not lost. Not in `events`.
+    pub merged: u64,
 }
 
 impl Stats {
@@ -128,7 +131,7 @@ impl Stats {
 
     /// One line, keys always present and in this order, no trailing newline:
     /// `filespy: stats events=N lost=N filtered=N failed_writes=N lost_per_cpu=cpu0:N,cpu3:N
-    /// lost_output=N lost_closes=N` (`lost_per_cpu=-` when no ring lost anything).
+    /// lost_output=N lost_closes=N merged=N` (`lost_per_cpu=-` when no ring lost anything).
     pub fn summary_line(&self) -> String {
         let per_cpu = if self.lost_per_cpu.is_empty() {
             "-".to_string()
@@ -140,8 +143,8 @@ impl Stats {
                 .join(",")
         };
         format!(
-            "filespy: stats events={} lost={} filtered={} failed_writes={} lost_per_cpu={per_cpu} lost_output={} lost_closes={}",
-            self.events, self.lost, self.filtered, self.failed_writes, self.lost_output, self.lost_closes
+            "filespy: stats events={} lost={} filtered={} failed_writes={} lost_per_cpu={per_cpu} lost_output={} lost_closes={} merged={}",
+            self.events, self.lost, self.filtered, self.failed_writes, self.lost_output, self.lost_closes, self.merged
         )
     }
 }
@@ -256,7 +259,7 @@ mod tests {
         };
         assert_eq!(
             s.summary_line(),
-            "filespy: stats events=10 lost=0 filtered=4 failed_writes=1 lost_per_cpu=- lost_output=0 lost_closes=0"
+            "filespy: stats events=10 lost=0 filtered=4 failed_writes=1 lost_per_cpu=- lost_output=0 lost_closes=0 merged=0"
         );
         let mut r = LossReporter::new();
         let t0 = Instant::now();
@@ -265,12 +268,12 @@ mod tests {
         s.set_losses(&r.totals());
         assert_eq!(
             s.summary_line(),
-            "filespy: stats events=10 lost=7 filtered=4 failed_writes=1 lost_per_cpu=cpu0:5,cpu3:2 lost_output=0 lost_closes=0"
+            "filespy: stats events=10 lost=7 filtered=4 failed_writes=1 lost_per_cpu=cpu0:5,cpu3:2 lost_output=0 lost_closes=0 merged=0"
         );
         s.add_output_losses(3);
         assert_eq!(
             s.summary_line(),
-            "filespy: stats events=10 lost=10 filtered=4 failed_writes=1 lost_per_cpu=cpu0:5,cpu3:2 lost_output=3 lost_closes=0"
+            "filespy: stats events=10 lost=10 filtered=4 failed_writes=1 lost_per_cpu=cpu0:5,cpu3:2 lost_output=3 lost_closes=0 merged=0"
         );
         assert!(!s.summary_line().contains('\n'));
     }

@@ -7,7 +7,10 @@ pub use crate::perfbuf::Wake;
 
 use crate::bpf::gen::NameSuffix;
 use crate::bpf::kinds::close;
-use crate::bpf::layout::{STAT_COUNT, STAT_FAILED, STAT_FILTERED, STAT_OUTPUT_ERR, STAT_UNTRACKED};
+use crate::bpf::layout::{
+    MERGE_KEY_LEN, MERGE_VALUE_LEN, STAT_COUNT, STAT_FAILED, STAT_FILTERED, STAT_MERGED,
+    STAT_OUTPUT_ERR, STAT_UNTRACKED,
+};
 use crate::bpf::typed::Typed;
 use crate::btf::Btf;
 use crate::enrich::process::Enricher;
@@ -23,7 +26,8 @@ use crate::perfbuf::PerfBuffer;
 use crate::probes::{choose_hook, generate, Filters, Generated, HookKind, Probes};
 use crate::proc_cache::{ProcCache, ProcContext, ProcKey};
 use crate::record::{
-    carries_context, decode_context, decode_into, fill_context, mono_ns_of, open_handle,
+    carries_context, decode_context, decode_into, fill_context, merged_record, mono_ns_of,
+    open_handle,
 };
 use crate::rules::{Alerter, Pattern, Rules, Verdict};
 use crate::sys::map::Map;
@@ -97,7 +101,14 @@ pub struct Options {
     /// Load kernel memory directly through BTF-typed pointers where the kernel allows it (probed);
     /// false: always through `bpf_probe_read_kernel`, as on kernels without them (`--probe-reads`).
     pub typed_reads: bool,
+    /// Writes and reads that find the ring full are merged in the kernel and delivered later as
+    /// one event each per (process image, file) with `merged` (the default); false: lost and counted
+    /// (`--no-merge`).
+    pub merge_overflow: bool,
 }
+
+/// How often `Monitor::poll` takes the merged writes from the kernel.
+const MERGE_TAKE_EVERY: Duration = Duration::from_millis(200);
 
 /// `--alert-window`'s default.
 pub const DEFAULT_ALERT_WINDOW: Duration = Duration::from_secs(60);
@@ -119,6 +130,7 @@ impl Default for Options {
             alerts_only: false,
             alert_window: DEFAULT_ALERT_WINDOW,
             typed_reads: true,
+            merge_overflow: true,
         }
     }
 }
@@ -136,6 +148,7 @@ impl Options {
             paths,
             names,
             events: self.kinds,
+            merge: self.merge_overflow,
         }
     }
 
@@ -299,6 +312,10 @@ pub struct Monitor {
     stream: Stream,
     unshared: Option<String>,
     kprobe_fallback: Option<String>,
+    /// The generation the programs add merged writes to (`merge_gen`), and when user space last
+    /// took the older ones.
+    merge_gen: u32,
+    merge_taken: Instant,
     /// What the programs load directly (`Typed::describe`).
     kernel_reads: String,
     /// Why the typed reads the probe accepted were refused by a program (then none are used).
@@ -369,6 +386,8 @@ impl Monitor {
             stream: Stream::new(opts, opens),
             unshared,
             kprobe_fallback,
+            merge_gen: 0,
+            merge_taken: Instant::now(),
             kernel_reads: k.typed.describe(),
             typed_refused,
             finished: false,
@@ -426,7 +445,62 @@ impl Monitor {
             .poll(extra_fd, timeout_ms)
             .map_err(|e| e.to_string())?;
         self.drain(&mut on_event, false);
+        self.take_merged(&mut on_event, false);
         Ok(wake)
+    }
+
+    /// Every `MERGE_TAKE_EVERY` (and with `all`, at the end): starts a new generation of `merged`
+    /// and delivers the entries of those before the one just ended, which no program can still be
+    /// adding to (a program runs for microseconds); with `all` (probes detached) every entry.
+    fn take_merged<F>(&mut self, on_event: &mut F, all: bool)
+    where
+        F: FnMut(&Event, Option<&[u8]>) -> ControlFlow<()>,
+    {
+        if !all && self.merge_taken.elapsed() < MERGE_TAKE_EVERY {
+            return;
+        }
+        self.merge_taken = Instant::now();
+        let maps = &self.probes.maps;
+        let (prev, gen) = (self.merge_gen, self.merge_gen.wrapping_add(1));
+        if maps
+            .merge_gen
+            .update(&0u32.to_ne_bytes(), &gen.to_ne_bytes(), 0)
+            .is_err()
+        {
+            return;
+        }
+        self.merge_gen = gen;
+        let mut keys = Vec::new();
+        let mut next = vec![0u8; MERGE_KEY_LEN as usize];
+        while maps
+            .merged
+            .next_key(keys.last().map(Vec::as_slice), &mut next)
+            .unwrap_or(false)
+        {
+            keys.push(next.clone());
+        }
+        let mut value = vec![0u8; MERGE_VALUE_LEN as usize];
+        let stream = &mut self.stream;
+        for key in &keys {
+            let g = u32::from_ne_bytes(key[..4].try_into().expect("4 bytes"));
+            if !all && (g == gen || g == prev) {
+                continue;
+            }
+            if maps.merged.lookup(key, &mut value).unwrap_or(false) {
+                let _ = maps.merged.delete(key);
+                if let Some(rec) = merged_record(&value) {
+                    stream.record(0, Record::Sample(&rec));
+                }
+            }
+        }
+        stream.process_batch(on_event);
+        if all {
+            let rest = std::mem::take(&mut stream.orphans);
+            stream.settle(rest, on_event);
+        }
+        for tgid in stream.forget.drain(..) {
+            self.probes.forget_process(tgid);
+        }
     }
 
     /// Deliver nothing more: later polls and `finish` leave what the rings hold unread.
@@ -446,18 +520,9 @@ impl Monitor {
         self.finished = true;
         self.probes.detach();
         self.drain(&mut on_event, true);
+        self.take_merged(&mut on_event, true);
         self.stream.stopped = true;
-        // The kernel sends a LOST record only ahead of the next sample that fits, so losses at the end
-        // of a burst never arrive as records; the programs' per-CPU count of failed outputs is exact.
-        if let Ok(failed) = self.probes.stat_per_cpu(STAT_OUTPUT_ERR) {
-            let seen = self.stream.loss.totals().per_cpu;
-            for (cpu, &n) in (0u32..).zip(failed.iter()) {
-                let reported = seen.iter().find(|(c, _)| *c == cpu).map_or(0, |&(_, r)| r);
-                if n > reported {
-                    self.stream.loss.record(cpu, n - reported, Instant::now());
-                }
-            }
-        }
+        self.reconcile_losses();
     }
 
     /// An endless iterator of owned events (`poll` with a 100 ms timeout, repeated); it ends after
@@ -505,6 +570,7 @@ impl Monitor {
                 + self.stream.counters.alert_repeats,
             failed_writes: k[STAT_FAILED as usize],
             lost_closes: k[STAT_UNTRACKED as usize] + self.stream.open_files.forgotten,
+            merged: k[STAT_MERGED as usize],
             ..Stats::default()
         };
         stats.set_losses(&self.stream.loss.totals());
@@ -530,6 +596,25 @@ impl Monitor {
         }
         for tgid in stream.forget.drain(..) {
             self.probes.forget_process(tgid);
+        }
+        if std::mem::take(&mut self.stream.ring_lost) {
+            self.reconcile_losses();
+        }
+    }
+
+    /// The kernel's per-CPU count of outputs that failed and were not merged is exact: losses are
+    /// what it says beyond those already recorded (a ring's LOST records count merged calls too,
+    /// and come only ahead of the next sample that fits).
+    fn reconcile_losses(&mut self) {
+        let Ok(failed) = self.probes.stat_per_cpu(STAT_OUTPUT_ERR) else {
+            return;
+        };
+        let seen = self.stream.loss.totals().per_cpu;
+        for (cpu, &n) in (0u32..).zip(failed.iter()) {
+            let recorded = seen.iter().find(|(c, _)| *c == cpu).map_or(0, |&(_, r)| r);
+            if n > recorded {
+                self.stream.loss.record(cpu, n - recorded, Instant::now());
+            }
         }
     }
 }
@@ -634,6 +719,8 @@ struct Stream {
     loss: LossReporter,
     counters: Counters,
     stopped: bool,
+    /// A ring reported dropped samples since the last `Monitor::reconcile_losses`.
+    ring_lost: bool,
     /// The rules, when any apply.
     alerter: Option<Alerter>,
     /// The kinds reported: a tracked `open` and an `exit` are read for `close` even when they are not.
@@ -680,6 +767,7 @@ impl Stream {
             loss: LossReporter::new(),
             counters: Counters::default(),
             stopped: false,
+            ring_lost: false,
             alerter: opts
                 .rules
                 .clone()
@@ -722,7 +810,9 @@ impl Stream {
                 });
                 self.arena.extend_from_slice(data);
             }
-            Record::Lost(n) => self.loss.record(cpu, n, Instant::now()),
+            // The ring dropped samples, but write and read programs merge what does not fit:
+            // the loss is what the kernel counted as an output error (`reconcile_losses`).
+            Record::Lost(_) => self.ring_lost = true,
             Record::Other(_) => {}
         }
     }

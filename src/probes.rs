@@ -6,6 +6,7 @@ use crate::attach::{self, KprobeMethod, Link};
 use crate::bpf::gen::{self as codegen, FilterConfig, Gen, ARGS_VALUE};
 use crate::bpf::kinds::{self, close, process, syscall, vfs, write};
 use crate::bpf::layout::{ext_key, OPEN_ENTRY_LEN, SCRATCH_SIZE, STAT_COUNT};
+use crate::bpf::layout::{MERGE_KEY_LEN, MERGE_VALUE_LEN};
 use crate::bpf::typed::Typed;
 use crate::cli::AttachMode;
 use crate::kinds::{Op, OpSet};
@@ -32,6 +33,8 @@ pub struct Filters {
     pub names: Vec<codegen::NameSuffix>,
     /// The kinds to report.
     pub events: OpSet,
+    /// Merge the writes and reads that do not fit the ring instead of losing them.
+    pub merge: bool,
 }
 
 impl Default for Filters {
@@ -46,6 +49,7 @@ impl Default for Filters {
             paths: Vec::new(),
             names: Vec::new(),
             events: OpSet::only(Op::Write),
+            merge: true,
         }
     }
 }
@@ -72,6 +76,8 @@ pub struct Maps {
     pub inflight: Map,
     pub inflight_read: Map,
     pub inflight_n: Map,
+    pub merged: Map,
+    pub merge_gen: Map,
     pub names: Map,
     pub args: Map,
     pub vfs_args: Map,
@@ -104,6 +110,14 @@ impl Maps {
                 codegen::MAP_INFLIGHT,
             )?,
             inflight_n: Map::create(MapType::Array, 4, 16, 1, codegen::MAP_INFLIGHT_N)?,
+            merged: Map::create(
+                MapType::Hash,
+                MERGE_KEY_LEN,
+                MERGE_VALUE_LEN,
+                MERGE_ENTRIES,
+                codegen::MAP_MERGED,
+            )?,
+            merge_gen: Map::create(MapType::Array, 4, 4, 1, codegen::MAP_MERGE_GEN)?,
             // Preallocated: only as large as `read` needs.
             inflight_read: Map::create(
                 MapType::Hash,
@@ -191,6 +205,8 @@ impl Maps {
             codegen::MAP_INFLIGHT => &self.inflight,
             codegen::MAP_INFLIGHT_READ => &self.inflight_read,
             codegen::MAP_INFLIGHT_N => &self.inflight_n,
+            codegen::MAP_MERGED => &self.merged,
+            codegen::MAP_MERGE_GEN => &self.merge_gen,
             codegen::MAP_NAMES => &self.names,
             codegen::MAP_ARGS => &self.args,
             codegen::MAP_VFS => &self.vfs_args,
@@ -324,6 +340,7 @@ fn filter_config(f: &Filters, self_tgid: u32) -> FilterConfig {
         paths,
         names,
         track_opens: f.events.contains(Op::Close),
+        merge: f.merge,
     }
 }
 
@@ -602,6 +619,10 @@ fn uring_layout(k: &KernelOffsets) -> Result<Option<write::UringLayout>, SysErro
         kiocb_file,
     }))
 }
+
+/// (process image, file) pairs `merged` holds at once (about 4.2 KiB each, preallocated): more
+/// distinct writers overflowing the ring between two of user space's takes are lost, and counted.
+pub const MERGE_ENTRIES: u32 = 512;
 
 /// Threads that release links at once (see `Probes::detach`).
 const DETACH_THREADS: usize = 16;

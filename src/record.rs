@@ -4,7 +4,7 @@
 use crate::append::append;
 use crate::bpf::kinds::via_name;
 use crate::bpf::layout::*;
-use crate::event::{ChildInfo, Event, ExitInfo, ProcessIds};
+use crate::event::{ChildInfo, Event, ExitInfo, Merged, ProcessIds};
 use crate::kinds::Op;
 use crate::proc_cache::{ProcContext, ProcKey};
 use std::fmt;
@@ -165,6 +165,34 @@ fn key_of(data: &[u8]) -> ProcKey {
 /// Decode `data` into `ev` in place (its buffers are reused, so steady state does not allocate) and
 /// return the record's process key. The process context fields of `ev` are left to the caller
 /// (`fill_context`).
+/// The record of a merged write (read) from a value of the kernel's `merged` map
+/// (`layout::MERGE_*`): the first call's header and path, its other sections dropped (not kept in
+/// the map), the calls' total bytes, and the `Data` section with their count and the last's time.
+/// None for a value that is not one.
+pub fn merged_record(value: &[u8]) -> Option<Vec<u8>> {
+    if value.len() < MERGE_VALUE_LEN as usize {
+        return None;
+    }
+    let path_len = u16_at(value, Section::Path.len_off()) as usize;
+    if path_len > PATH_MAX as usize {
+        return None;
+    }
+    let mut rec = Vec::with_capacity(HEADER_LEN + path_len + MERGED_DATA_LEN);
+    rec.extend_from_slice(&value[..HEADER_LEN + path_len]);
+    let flags = u16_at(value, OFF_FLAGS) & (F_TRUNCATED | F_DELETED | F_HAS_INODE) | F_MERGED;
+    rec[OFF_FLAGS as usize..][..2].copy_from_slice(&flags.to_ne_bytes());
+    for s in &Section::ALL[1..] {
+        rec[s.len_off() as usize..][..2].copy_from_slice(&0u16.to_ne_bytes());
+    }
+    let data_len = MERGED_DATA_LEN as u16;
+    rec[OFF_DATA_LEN as usize..][..2].copy_from_slice(&data_len.to_ne_bytes());
+    let bytes = u64_at(value, MVAL_BYTES);
+    rec[OFF_BYTES as usize..][..8].copy_from_slice(&bytes.to_ne_bytes());
+    rec.extend_from_slice(&u64_at(value, MVAL_COUNT).to_ne_bytes());
+    rec.extend_from_slice(&u64_at(value, MVAL_LAST_NS).to_ne_bytes());
+    Some(rec)
+}
+
 pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> {
     let r = parse(data)?;
     let kind = u16_at(data, OFF_KIND);
@@ -184,6 +212,18 @@ pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> 
     p.comm.clear();
     append(&mut p.comm, comm.split(|&b| b == 0).next().unwrap_or(&[]));
 
+    ev.merged = None;
+    if flags & F_MERGED != 0 && matches!(op, Op::Write | Op::Read) {
+        let d = r.sections[Section::Data as usize];
+        if d.len() == MERGED_DATA_LEN {
+            let at = |i: usize| u64::from_ne_bytes(d[i..i + 8].try_into().expect("8 bytes"));
+            ev.merged = Some(Merged {
+                count: at(0),
+                first_ns: ev.mono_ns,
+                last_ns: at(8),
+            });
+        }
+    }
     let f = &mut ev.file;
     let dev = u32_at(data, OFF_DEV);
     f.dev_major = dev >> 20;
@@ -595,6 +635,45 @@ pub(crate) mod tests {
         }
         d.extend_from_slice(&[0; 5]); // perf pads raw samples
         d
+    }
+
+    #[test]
+    fn a_merged_value_is_the_first_calls_record_with_the_totals() {
+        // The first call's record as the kernel kept it: header, path, a copy's source and the
+        // process context (only the header and the path are kept in the map's value).
+        let path = comps(&["b.log", "tmp"]);
+        let rec = record_of(
+            Op::Write,
+            1,
+            F_HAS_PROC | F_DELETED,
+            [&path, b"", &comps(&["a.log"]), b"", &comps(&["sh", "bin"])],
+        );
+        let mut value = vec![0u8; MERGE_VALUE_LEN as usize];
+        let kept = rec.len().min(MERGE_RECORD_LEN as usize);
+        value[..kept].copy_from_slice(&rec[..kept]);
+        for (off, v) in [(MVAL_COUNT, 3u64), (MVAL_BYTES, 192), (MVAL_LAST_NS, 999)] {
+            value[off as usize..][..8].copy_from_slice(&v.to_ne_bytes());
+        }
+        let merged = merged_record(&value).expect("a merged record");
+        let mut ev = Event::default();
+        decode_into(&merged, &mut ev).expect("decodes");
+        assert_eq!(ev.file.path, b"/tmp/b.log");
+        assert_eq!(ev.file.bytes_written, 192);
+        assert!(ev.file.deleted);
+        assert_eq!(ev.file.source_path, None, "the source is not kept");
+        assert_eq!(
+            ev.merged,
+            Some(Merged {
+                count: 3,
+                first_ns: 123,
+                last_ns: 999
+            })
+        );
+        assert!(!carries_context(&merged), "the context is not kept");
+        // A path longer than the kernel writes is no value of the map.
+        value[Section::Path.len_off() as usize..][..2].copy_from_slice(&5000u16.to_ne_bytes());
+        assert_eq!(merged_record(&value), None);
+        assert_eq!(merged_record(&value[..10]), None);
     }
 
     pub(crate) fn comps(c: &[&str]) -> Vec<u8> {

@@ -716,31 +716,46 @@ fn burst(dir: &TestDir, extra: &[&str]) -> (u64, Stats, Finished) {
     let delivered = run.lines.iter().filter(|l| l.contains(&want)).count() as u64;
     assert_eq!(delivered, run.lines.len() as u64, "only burst.txt events");
     let stats = run.stats();
+    // Each line is one write, or several merged (the ring was full): `merged.count` of them.
+    let mut merged = 0;
+    for l in &run.lines {
+        let e: Value = serde_json::from_str(l).unwrap();
+        assert_eq!(e["process"]["name"], "dd");
+        let count = e["merged"]["count"].as_u64().unwrap_or(1);
+        assert_eq!(e["file"]["bytes_written"], count, "{l}");
+        if e.get("merged").is_some() {
+            merged += count;
+        }
+    }
+    let singles = delivered
+        - run
+            .lines
+            .iter()
+            .filter(|l| l.contains("\"merged\":"))
+            .count() as u64;
     println!(
-        "burst {extra:?}: {WRITES} writes in {took:?}: delivered {delivered} ({:.2}%), lost {}, stats {stats:?}",
-        delivered as f64 * 100.0 / WRITES as f64,
+        "burst {extra:?}: {WRITES} writes in {took:?}: {singles} single events ({:.2}%), {merged} merged, lost {}, stats {stats:?}",
+        singles as f64 * 100.0 / WRITES as f64,
         stats.lost
     );
     assert_eq!(stats.events, delivered);
     assert_eq!(
-        delivered + stats.lost,
-        WRITES,
-        "every write delivered or counted lost"
+        stats.merged, merged,
+        "--stats merged= is the merged events' counts"
     );
-    // Spot-check that the lines are whole events of this dd.
-    for l in [run.lines.first(), run.lines.last()].into_iter().flatten() {
-        let e: Value = serde_json::from_str(l).unwrap();
-        assert_eq!(e["process"]["name"], "dd");
-        assert_eq!(e["file"]["bytes_written"], 1);
-    }
-    (delivered, stats, run)
+    assert_eq!(
+        singles + merged + stats.lost,
+        WRITES,
+        "every write delivered, merged or counted lost"
+    );
+    (singles, stats, run)
 }
 
 #[test]
 fn burst_with_default_buffers_is_delivered() {
     let _unrooted = alone();
     let dir = TestDir::new("burst");
-    let (delivered, _, _) = burst(&dir, &[]);
+    let (delivered, stats, _) = burst(&dir, &["--no-merge"]);
     // The delivery bar is a property of real CPUs: under qemu TCG every user-space instruction of the
     // reader is emulated (~30k formatted events/s there against ~1M/s on the host) while dd's writes
     // run through the same emulation at a different ratio, so in the VMs the burst proves what it can
@@ -751,13 +766,26 @@ fn burst_with_default_buffers_is_delivered() {
         delivered * 100 >= percent * 100_000,
         "default buffers delivered only {delivered} of 100000 (bar: {percent}%)"
     );
+    assert_eq!(stats.merged, 0, "--no-merge merged: {stats:?}");
+}
+
+#[test]
+fn burst_into_one_page_rings_is_merged_not_lost() {
+    let _unrooted = alone();
+    let dir = TestDir::new("burst1m");
+    let (_, stats, _) = burst(&dir, &["--buffer-pages", "1"]);
+    assert!(
+        stats.merged > 0,
+        "one page per CPU must overflow: {stats:?}"
+    );
+    assert_eq!(stats.lost, 0, "{stats:?}");
 }
 
 #[test]
 fn burst_into_one_page_rings_counts_every_loss() {
     let _unrooted = alone();
     let dir = TestDir::new("burst1");
-    let (delivered, stats, run) = burst(&dir, &["--buffer-pages", "1"]);
+    let (delivered, stats, run) = burst(&dir, &["--buffer-pages", "1", "--no-merge"]);
     assert!(stats.lost > 0, "one page per CPU must overflow: {stats:?}");
     let reported = run
         .stderr_lines

@@ -23,6 +23,10 @@ pub const MAP_INFLIGHT_READ: &str = "inflight_read";
 /// How many entries `inflight` and `inflight_read` hold (two u64, in one array element): an exit
 /// program finds nothing to do without a lookup while its count is 0, as for every filtered call.
 pub const MAP_INFLIGHT_N: &str = "inflight_n";
+/// Writes and reads that did not fit the ring, merged by (process image, file) until user space
+/// takes them (`layout::MERGE_*`); keys carry the generation in `merge_gen` they were added in.
+pub const MAP_MERGED: &str = "merged";
+pub const MAP_MERGE_GEN: &str = "merge_gen";
 pub const MAP_ARGS: &str = "args";
 pub const MAP_VFS: &str = "vfs_args";
 pub const MAP_SEEN: &str = "seen";
@@ -55,6 +59,8 @@ pub struct FilterConfig {
     /// `close` is watched: opens of watched files are tracked in `opens`, the data programs add
     /// their reads and writes to them.
     pub track_opens: bool,
+    /// Writes and reads that find the ring full are merged into `merged` (else lost and counted).
+    pub merge: bool,
 }
 
 /// A rule's `suffix:` as the kernel tests it on the file's name.
@@ -90,6 +96,10 @@ impl NameSuffix {
         }
     }
 }
+
+/// `BPF_NOEXIST` and the error of an update that finds the key.
+pub const BPF_NOEXIST: i32 = 1;
+pub const EEXIST: i32 = 17;
 
 /// Are `exts` few and short enough for `extension_compare` (a dotted one never matches: the
 /// extension is the text after the last dot, so it is left out)?
@@ -166,6 +176,8 @@ pub const S_NAMES: i16 = -192;
 /// Value of `args`: six syscall arguments and the tag of the hook that saved them.
 pub const ARGS_VALUE: u32 = 56;
 pub const ARGS_TAG: i16 = 48;
+/// The key of `merged` (`MERGE_KEY_LEN` bytes).
+pub const S_MKEY: i16 = -296;
 /// A tracked open: the key of `opens` (a `struct file *`) and its value (`OPEN_ENTRY_LEN` bytes).
 pub const S_OPEN_KEY: i16 = -192;
 pub const S_OPEN_VALUE: i16 = -248;
@@ -740,6 +752,93 @@ impl<'a> Gen<'a> {
             .ldx(Size::W, R1, R7, OFF_CURSOR)
             .add64(R1, len as i32)
             .stx(Size::W, R7, OFF_CURSOR, R1);
+    }
+
+    /// `submit` for a write or read (r7): when the ring is full the call is merged into `merged`
+    /// (one more call, its bytes, its time) instead of lost; only a full `merged` loses it (counted
+    /// as an output error). Falls through to `out`'s code path afterwards.
+    pub fn submit_merging(&mut self, cfg: &FilterConfig, out: &str) {
+        if !cfg.merge {
+            self.submit(out);
+            return;
+        }
+        let (sent, add, insert, lost) = (
+            self.fresh("sent"),
+            self.fresh("merge_add"),
+            self.fresh("merge_insert"),
+            self.fresh("merge_lost"),
+        );
+        self.a
+            .ldx(Size::W, R5, R7, OFF_CURSOR)
+            .and64(R5, DATA_MASK)
+            .add64(R5, HEADER_LEN as i32);
+        self.a
+            .mov64(R1, R6)
+            .ld_map_fd(R2, MAP_EVENTS)
+            .lddw(R3, F_CURRENT_CPU)
+            .mov64(R4, R7);
+        self.a.call(Helper::PERF_EVENT_OUTPUT);
+        self.a.jmp(Cond::Eq, R0, 0, &sent);
+        // The key: generation, kind, process image (tgid, start time, mm) and file (dev, inode).
+        let k = S_MKEY;
+        self.a
+            .ld_map_value(R1, MAP_MERGE_GEN, 0)
+            .ldx(Size::W, R1, R1, 0)
+            .stx(Size::W, R10, k + MKEY_GEN, R1)
+            .ldx(Size::H, R1, R7, OFF_KIND)
+            .stx(Size::W, R10, k + MKEY_KIND, R1);
+        for (from, to, size) in [
+            (OFF_TGID, MKEY_TGID, Size::W),
+            (OFF_DEV, MKEY_DEV, Size::W),
+            (OFF_START_TIME, MKEY_START_TIME, Size::DW),
+            (OFF_MM, MKEY_MM, Size::DW),
+            (OFF_INO, MKEY_INO, Size::DW),
+        ] {
+            self.a.ldx(size, R1, R7, from).stx(size, R10, k + to, R1);
+        }
+        self.lookup(MAP_MERGED, k);
+        self.a.jmp(Cond::Eq, R0, 0, &insert);
+        self.a.label(&add);
+        self.a
+            .mov64(R1, 1)
+            .atomic(Size::DW, AtomicOp::Add, R0, MVAL_COUNT, R1)
+            .ldx(Size::DW, R1, R7, OFF_BYTES)
+            .atomic(Size::DW, AtomicOp::Add, R0, MVAL_BYTES, R1)
+            .ldx(Size::DW, R1, R7, OFF_MONO_NS)
+            .stx(Size::DW, R0, MVAL_LAST_NS, R1);
+        self.count(STAT_MERGED);
+        self.a.ja(out);
+        // A new entry: the record itself is its value, the counts written where they fall in it
+        // first (the record has been sent or not: its tail is free), so the entry is whole at once.
+        self.a.label(&insert);
+        self.a
+            .st(Size::DW, R7, MVAL_COUNT, 1)
+            .ldx(Size::DW, R1, R7, OFF_BYTES)
+            .stx(Size::DW, R7, MVAL_BYTES, R1)
+            .ldx(Size::DW, R1, R7, OFF_MONO_NS)
+            .stx(Size::DW, R7, MVAL_LAST_NS, R1);
+        self.a
+            .ld_map_fd(R1, MAP_MERGED)
+            .mov64(R2, R10)
+            .add64(R2, k as i32)
+            .mov64(R3, R7)
+            .mov64(R4, BPF_NOEXIST)
+            .call(Helper::MAP_UPDATE_ELEM);
+        let inserted = self.fresh("merge_inserted");
+        self.a
+            .jmp(Cond::Eq, R0, 0, &inserted)
+            .jmp(Cond::Ne, R0, -EEXIST, &lost);
+        // Another CPU added it meanwhile: add to that one.
+        self.lookup(MAP_MERGED, k);
+        self.a.jmp(Cond::Ne, R0, 0, &add);
+        self.a.label(&lost);
+        self.count(STAT_OUTPUT_ERR);
+        self.a.ja(out);
+        self.a.label(&inserted);
+        self.count(STAT_MERGED);
+        self.a.ja(out);
+        self.a.label(&sent);
+        self.count(STAT_EVENTS);
     }
 
     /// `return 0` at `out`, and the filtered counter at `filtered`.

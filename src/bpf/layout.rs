@@ -272,7 +272,31 @@ pub const STAT_OUTPUT_ERR: u32 = 3;
 /// found replaced by a new open of the same `struct file` (their close was not seen): each a `close`
 /// event that will not come.
 pub const STAT_UNTRACKED: u32 = 4;
-pub const STAT_COUNT: u32 = 5;
+/// Writes (reads) added to a merged entry in `merged` because the ring was full (delivered later).
+pub const STAT_MERGED: u32 = 5;
+pub const STAT_COUNT: u32 = 6;
+
+/// `merged`'s key: the generation it was added in, the kind, and the (process image, file).
+pub const MERGE_KEY_LEN: u32 = 40;
+pub const MKEY_GEN: i16 = 0;
+pub const MKEY_KIND: i16 = 4;
+pub const MKEY_TGID: i16 = 8;
+pub const MKEY_DEV: i16 = 12;
+pub const MKEY_START_TIME: i16 = 16;
+pub const MKEY_MM: i16 = 24;
+pub const MKEY_INO: i16 = 32;
+/// `merged`'s value: the first record that did not fit the ring (header and the `Path` section;
+/// the rest of it is not kept), then the merged counts: calls, bytes and the last call's time
+/// (the first's is the record's).
+pub const MERGE_RECORD_LEN: i16 = HEADER_LEN as i16 + PATH_MAX as i16;
+pub const MVAL_COUNT: i16 = MERGE_RECORD_LEN;
+pub const MVAL_BYTES: i16 = MERGE_RECORD_LEN + 8;
+pub const MVAL_LAST_NS: i16 = MERGE_RECORD_LEN + 16;
+pub const MERGE_VALUE_LEN: u32 = MERGE_RECORD_LEN as u32 + 24;
+/// The record flag of a merged event, whose `Data` section is `MergedData`.
+pub const F_MERGED: u16 = 8192;
+/// The `Data` section of a merged record (built by user space from `merged`'s value).
+pub const MERGED_DATA_LEN: usize = 16;
 
 /// Map key of an extension: the bytes after the last dot folded big-endian into a u128
 /// (`k = k << 8 | byte`), stored as two little-endian u64 halves (low first). Names hold no NUL, so

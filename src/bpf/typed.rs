@@ -107,6 +107,7 @@ mod tests {
             paths: Vec::new(),
             names: Vec::new(),
             track_opens: false,
+            merge: true,
         };
         let hook = Hook::Tracepoint {
             fd_off: 16,

@@ -2,7 +2,7 @@
 //!
 //! Shape (key order fixed; optional keys appear only when true or when bytes are not UTF-8, see
 //! [`super::encode`] for the `_b64` siblings):
-//! `{"id","op","via","alert"?,"timestamp","system_ts","process":{"name","pid","tid","ppid","uid","gid",
+//! `{"id","op","via","alert"?,"merged"?,"timestamp","system_ts","process":{"name","pid","tid","ppid","uid","gid",
 //! "exe_path","file_path","cmdline","cmdline_truncated"?,"cwd"},"file":{"name","file_path",
 //! <op's fields>,"inode","dev","truncated"?,"deleted"?}}`. `process.file_path` is the interpreter's
 //! script (or `-m` module), `exe_path`, `file_path` and `cwd` may be null, `dev` is `"major:minor"`
@@ -68,6 +68,15 @@ impl JsonWriter {
             out.extend_from_slice(b"\",\"repeats\":");
             push_u64(out, a.repeats);
             out.push(b'}');
+        }
+        if let Some(m) = &ev.merged {
+            out.extend_from_slice(b",\"merged\":{\"count\":");
+            push_u64(out, m.count);
+            out.extend_from_slice(b",\"first_ts\":\"");
+            self.clock.write_rfc3339(m.first_ns, out);
+            out.extend_from_slice(b"\",\"last_ts\":\"");
+            self.clock.write_rfc3339(m.last_ns, out);
+            out.extend_from_slice(b"\"}");
         }
         out.extend_from_slice(b",\"timestamp\":\"");
         self.clock.write_rfc3339(ev.mono_ns, out);

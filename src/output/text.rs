@@ -94,6 +94,11 @@ impl TextWriter {
             out.extend_from_slice(b"(deleted)");
             self.paint(out, RESET);
         }
+        if let Some(m) = &ev.merged {
+            out.extend_from_slice(b" (merged: ");
+            push_u64(out, m.count);
+            out.extend_from_slice(b" calls)");
+        }
         let f = &ev.file;
         if let Some(old) = &f.old_path {
             out.extend_from_slice(b" <- ");

@@ -3,8 +3,8 @@
 
 use super::bpf::{
     bpf_call, obj_name, sys_bpf, sys_bpf_fd, MapCreateAttr, MapElemAttr, MapInfoHead,
-    ObjGetInfoAttr, ObjPathAttr, BPF_MAP_CREATE, BPF_MAP_DELETE_ELEM, BPF_MAP_LOOKUP_ELEM,
-    BPF_MAP_UPDATE_ELEM, BPF_OBJ_GET, BPF_OBJ_GET_INFO_BY_FD, BPF_OBJ_PIN,
+    ObjGetInfoAttr, ObjPathAttr, BPF_MAP_CREATE, BPF_MAP_DELETE_ELEM, BPF_MAP_GET_NEXT_KEY,
+    BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_OBJ_GET, BPF_OBJ_GET_INFO_BY_FD, BPF_OBJ_PIN,
 };
 use super::cpus::nr_possible_cpus;
 use super::error::SysError;
@@ -198,6 +198,28 @@ impl Map {
             Err(libc::ENOENT) => Ok(false),
             Err(errno) => Err(SysError::Os {
                 op: self.op_name("BPF_MAP_LOOKUP_ELEM"),
+                errno,
+            }),
+        }
+    }
+
+    /// The key after `key` (the first with None) into `next`; `Ok(false)` after the last.
+    pub fn next_key(&self, key: Option<&[u8]>, next: &mut [u8]) -> Result<bool, SysError> {
+        if let Some(k) = key {
+            self.check("next_key", k, None)?;
+        }
+        self.check("next_key", next, None)?;
+        let mut attr = MapElemAttr {
+            map_fd: self.fd() as u32,
+            key: key.map_or(0, |k| k.as_ptr() as u64),
+            value: next.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        match sys_bpf(BPF_MAP_GET_NEXT_KEY, &mut attr) {
+            Ok(_) => Ok(true),
+            Err(libc::ENOENT) => Ok(false),
+            Err(errno) => Err(SysError::Os {
+                op: self.op_name("BPF_MAP_GET_NEXT_KEY"),
                 errno,
             }),
         }

@@ -131,6 +131,8 @@ pub struct Stats {
     pub lost_output: u64,
     /// `close` events that cannot come (untracked opens; 0 when not printed).
     pub lost_closes: u64,
+    /// Writes and reads delivered inside merged events (0 when not printed).
+    pub merged: u64,
 }
 
 /// Parses `filespy: stats events=N lost=N filtered=N failed_writes=N lost_per_cpu=...` from stderr.
@@ -151,6 +153,10 @@ pub fn parse_stats(stderr: &str) -> Option<Stats> {
             }
             "lost_closes" => {
                 s.lost_closes = v.parse().ok()?;
+                continue;
+            }
+            "merged" => {
+                s.merged = v.parse().ok()?;
                 continue;
             }
             _ => continue,
@@ -906,7 +912,7 @@ mod harness_tests {
         assert!(!is_uuid_v4("0F8FAD5B-D9CB-469F-A165-70867728950E"));
         assert_eq!(
             parse_stats("x\nfilespy: stats events=3 lost=1 filtered=7 failed_writes=2 lost_per_cpu=cpu0:1\n"),
-            Some(Stats { events: 3, lost: 1, filtered: 7, failed_writes: 2, lost_output: 0, lost_closes: 0 })
+            Some(Stats { events: 3, lost: 1, filtered: 7, failed_writes: 2, lost_output: 0, lost_closes: 0, merged: 0 })
         );
     }
 }

@@ -337,10 +337,6 @@ pub fn exit(
     g.finish()
 }
 
-/// `BPF_NOEXIST` and the error of an update that finds the key.
-const BPF_NOEXIST: i32 = 1;
-const EEXIST: i32 = 17;
-
 /// The opened file (at `S_OPEN_KEY`) into `opens`, its opener the record's process, its totals 0;
 /// the record flagged `F_TRACKED` with the handle in its `Data` section. A file already there is an
 /// open whose close was not seen (the same `struct file` again): replaced, and counted as a close

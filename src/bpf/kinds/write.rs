@@ -328,7 +328,7 @@ pub fn exit(
         source(&mut g);
     }
     g.process_context(Context::FirstOfImage);
-    g.submit(out);
+    g.submit_merging(cfg, out);
     g.epilogue(out, (!cfg.no_path_filter()).then_some(filtered));
     g.walk_subprogram();
     g.finish()
@@ -428,7 +428,7 @@ pub fn uring(
     g.read_u64(R9, R9, k.task_group_leader);
     g.read_to_event(OFF_COMM, 16, R9, k.task_comm);
     g.process_context(Context::FirstOfImage);
-    g.submit(out);
+    g.submit_merging(cfg, out);
     g.epilogue(out, Some(filtered));
     g.walk_subprogram();
     g.finish()

@@ -81,7 +81,8 @@ impl Lineage {
                 }
                 let io = self.io.entry((key.tgid, key.start_time)).or_default();
                 let f = &ev.file;
-                io.summary.writes += 1;
+                // A merged event stands for its calls.
+                io.summary.writes += ev.merged.map_or(1, |m| m.count);
                 io.summary.bytes_written += f.bytes_written;
                 if io.files.len() < MAX_FILES_PER_PROCESS
                     && io.files.insert((f.dev_major, f.dev_minor, f.inode))
@@ -94,7 +95,7 @@ impl Lineage {
                     self.io.clear();
                 }
                 let io = self.io.entry((key.tgid, key.start_time)).or_default();
-                io.summary.reads += 1;
+                io.summary.reads += ev.merged.map_or(1, |m| m.count);
                 io.summary.bytes_read += ev.file.bytes_read;
             }
             _ => {}

@@ -24,6 +24,14 @@ struct EventLine<'a> {
     file: Option<FileFields<'a>>,
     #[serde(default, borrow)]
     alert: Option<AlertFields<'a>>,
+    /// A merged write stands for `count` of them.
+    #[serde(default)]
+    merged: Option<MergedFields>,
+}
+
+#[derive(Deserialize)]
+struct MergedFields {
+    count: u64,
 }
 
 #[derive(Deserialize, Default)]
@@ -221,7 +229,8 @@ impl Summary {
                 bytes_written,
             }) = &ev.file
             {
-                self.files_by_writes.add(path, 1);
+                let calls = ev.merged.as_ref().map_or(1, |m| m.count);
+                self.files_by_writes.add(path, calls);
                 self.files_by_bytes.add(path, bytes_written.unwrap_or(0));
             }
         }
@@ -402,5 +411,18 @@ mod tests {
         );
         s.line(b"\xff\xfe", Place { input: 0, line: 3 });
         assert_eq!((s.events, s.malformed), (1, 2));
+    }
+
+    #[test]
+    fn a_merged_write_counts_as_its_calls() {
+        let mut s = Summary::new(None, None);
+        let merged = r#"{"op":"write","merged":{"count":40,"first_ts":"2026-11-23T00:00:00Z","last_ts":"2026-11-23T00:00:01Z"},"timestamp":"2026-11-23T00:00:00Z","file":{"file_path":"/m","bytes_written":640}}"#;
+        let single = r#"{"op":"write","timestamp":"2026-11-23T00:00:02Z","file":{"file_path":"/s","bytes_written":9000}}"#;
+        s.line(merged.as_bytes(), Place { input: 0, line: 1 });
+        s.line(single.as_bytes(), Place { input: 0, line: 2 });
+        let top = s.files_by_writes.top(2);
+        assert_eq!((&*top[0].key, top[0].count), ("/m", 40));
+        assert_eq!((&*top[1].key, top[1].count), ("/s", 1));
+        assert_eq!(s.events, 2, "events are lines");
     }
 }

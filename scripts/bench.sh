@@ -8,7 +8,8 @@
 # Environment: FILESPY_BENCH_VM=0 skips the VM half; FILESPY_BENCH_ROUNDS (default 5) rounds per median;
 # FILESPY_BENCH_ONLY=report runs only section 6 (`filespy report` on a generated multi-GB file; no root,
 # bpftrace or VM needed) and replaces just that section of bench/results.md; FILESPY_BENCH_ONLY=access, bursts
-# or kernel likewise runs only section 5, 7 or 8 on the host (no VM).
+# or kernel likewise runs only section 5, 7 or 8 on the host (no VM), and vm only the VM half (section 1's
+# kprobe part).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,9 +40,9 @@ fi
 
 VM_LOG=""
 ONLY=${FILESPY_BENCH_ONLY:-}
-if [[ -z $ONLY && ${FILESPY_BENCH_VM:-1} != 0 ]]; then
+if [[ ( -z $ONLY || $ONLY == vm ) && ${FILESPY_BENCH_VM:-1} != 0 ]]; then
 	VM_LOG="$ROOT/target/bench/vm.log"
-	FILESPY_BENCH_ROUNDS=$ROUNDS "$ROOT/scripts/bench-vm.sh" "$VM_LOG" "$REL/filespy" "$REL/examples/bench_writer"
+	FILESPY_BENCH_ROUNDS=$ROUNDS "$ROOT/scripts/bench-vm.sh" "$VM_LOG" "$REL/filespy" "$REL/examples/bench_writer" "$REL/examples/bench_floor"
 fi
 
 # A private tmpfs: the writes measured are the syscall and the tracer, not a disk.

@@ -4,7 +4,10 @@
 #[path = "common/kernel.rs"]
 mod kernel;
 
-use filespy::bpf::layout::{STAT_FAILED, STAT_FILTERED, STAT_OUTPUT_ERR};
+use filespy::bpf::layout::{
+    MERGE_KEY_LEN, MERGE_VALUE_LEN, MVAL_BYTES, MVAL_COUNT, STAT_FAILED, STAT_FILTERED,
+    STAT_MERGED, STAT_OUTPUT_ERR,
+};
 use filespy::btf::Btf;
 use filespy::cli::AttachMode;
 use filespy::offsets::KernelOffsets;
@@ -62,10 +65,30 @@ fn programs_load_and_count_matching_filtered_and_failed_writes() {
     std::fs::remove_dir_all(&dir).unwrap();
     println!("hook {}: stats {s:?}", hook.name());
     // No perf buffer is open here, so every matching write reaches bpf_perf_event_output and fails
-    // there: that counts exactly the writes that passed every filter.
+    // there: each is merged instead, into one entry (one process image, one file), with every call
+    // and its bytes. That counts exactly the writes that passed every filter.
     assert_eq!(
-        s[STAT_OUTPUT_ERR as usize], 10,
+        s[STAT_MERGED as usize], 10,
         "writes that passed the filters"
+    );
+    assert_eq!(s[STAT_OUTPUT_ERR as usize], 0, "none lost: merged");
+    let mut key = vec![0u8; MERGE_KEY_LEN as usize];
+    assert!(
+        p.maps.merged.next_key(None, &mut key).unwrap(),
+        "a merged entry"
+    );
+    let mut value = vec![0u8; MERGE_VALUE_LEN as usize];
+    assert!(p.maps.merged.lookup(&key, &mut value).unwrap());
+    let at = |off: i16| u64::from_ne_bytes(value[off as usize..][..8].try_into().unwrap());
+    assert_eq!(
+        (at(MVAL_COUNT), at(MVAL_BYTES)),
+        (10, 50),
+        "calls and bytes merged"
+    );
+    let mut next = key.clone();
+    assert!(
+        !p.maps.merged.next_key(Some(&key), &mut next).unwrap(),
+        "only one entry"
     );
     assert!(s[STAT_FILTERED as usize] >= 10, "filtered");
     assert_eq!(s[STAT_FAILED as usize], 1, "failed writes");

@@ -108,8 +108,8 @@ pub struct Stats {
     /// `close` events that cannot come: opens the kernel could not track (its map full) or whose
     /// close it did not see, and opens user space could not remember. Counted in `lost` too.
     pub lost_closes: u64,
-    /// Writes and reads that found the ring full and were delivered inside merged events (each
-    /// stands for several, `merged.count`): not lost. Not in `events`.
+    /// The writes and reads that the merged events delivered stand for beyond their own lines
+    /// (Σ `merged.count` − 1): with `events` and `lost`, every operation is counted once.
     pub merged: u64,
 }
 

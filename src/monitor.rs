@@ -101,7 +101,7 @@ pub fn run(cfg: &Config) -> Result<ExitStatus, String> {
     }
     monitor.finish(|ev, script| lines.add_to(ev, script, &mut sink));
     if drain {
-        end = flush(&mut lines.buf, &mut sink, cfg.quiet).unwrap_or(End::Asked);
+        end = flush(&mut lines, &mut sink, cfg.quiet).unwrap_or(End::Asked);
     }
     if !matches!(end, End::Closed | End::Failed(_)) {
         match sink.finish(EXIT_WRITE_LIMIT) {
@@ -174,7 +174,7 @@ fn watch(
             lines.add_to(ev, script, sink)
         })?;
         let stop = wake.extra && on_signals(signals, sink, monitor, cfg.quiet)?;
-        if let Some(end) = flush(&mut lines.buf, sink, cfg.quiet) {
+        if let Some(end) = flush(lines, sink, cfg.quiet) {
             return Ok(end);
         }
         if !cfg.quiet {
@@ -219,6 +219,8 @@ fn on_signals(
 struct Lines {
     formatter: Formatter,
     buf: Vec<u8>,
+    /// The merged events in `buf`: where each line ends and the calls it stands for beyond itself.
+    extras: Vec<(usize, u64)>,
     count: Option<u64>,
     written: u64,
     done: bool,
@@ -278,6 +280,7 @@ impl Lines {
         Ok(Lines {
             formatter,
             buf,
+            extras: Vec::new(),
             count: cfg.count,
             written: 0,
             done: false,
@@ -290,7 +293,7 @@ impl Lines {
     fn add_to(&mut self, ev: &Event, script: Option<&[u8]>, sink: &mut Sink) -> ControlFlow<()> {
         let r = self.add(ev, script);
         if self.buf.len() >= FLUSH_BYTES {
-            sink.offer_vec(&mut self.buf);
+            sink.offer_vec_weighted(&mut self.buf, &mut self.extras);
             let _ = sink.pump();
         }
         r
@@ -316,6 +319,11 @@ impl Lines {
                 self.buf.truncate(start);
             }
         }
+        if let (Some(m), true) = (ev.merged, self.buf.len() > start) {
+            if m.count > 1 {
+                self.extras.push((self.buf.len(), m.count - 1));
+            }
+        }
         self.written += 1;
         if self.count.is_some_and(|n| self.written >= n) {
             self.done = true;
@@ -327,8 +335,8 @@ impl Lines {
 
 /// Hands `lines` to the sink and writes what the output takes now, never blocking; `Some` when the
 /// run must end (the reader went away, or an error waiting cannot cure).
-fn flush(lines: &mut Vec<u8>, sink: &mut Sink, quiet: bool) -> Option<End> {
-    sink.offer_vec(lines);
+fn flush(lines: &mut Lines, sink: &mut Sink, quiet: bool) -> Option<End> {
+    sink.offer_vec_weighted(&mut lines.buf, &mut lines.extras);
     let r = sink.pump();
     print_notices(sink, quiet);
     match r {
@@ -352,6 +360,8 @@ fn print_notices(sink: &mut Sink, quiet: bool) {
 fn stats(monitor: &Monitor, sink: &Sink) -> Stats {
     let mut stats = monitor.stats();
     stats.events = stats.events.saturating_sub(sink.dropped());
-    stats.add_output_losses(sink.dropped());
+    // A merged event dropped loses every call it stands for.
+    stats.merged = stats.merged.saturating_sub(sink.dropped_extra());
+    stats.add_output_losses(sink.dropped() + sink.dropped_extra());
     stats
 }

@@ -8,8 +8,8 @@ pub use crate::perfbuf::Wake;
 use crate::bpf::gen::NameSuffix;
 use crate::bpf::kinds::close;
 use crate::bpf::layout::{
-    MERGE_KEY_LEN, MERGE_VALUE_LEN, STAT_COUNT, STAT_FAILED, STAT_FILTERED, STAT_MERGED,
-    STAT_OUTPUT_ERR, STAT_UNTRACKED,
+    MERGE_KEY_LEN, MERGE_VALUE_LEN, STAT_COUNT, STAT_FAILED, STAT_FILTERED, STAT_OUTPUT_ERR,
+    STAT_UNTRACKED,
 };
 use crate::bpf::typed::Typed;
 use crate::btf::Btf;
@@ -255,6 +255,8 @@ pub struct Counters {
     pub malformed: u64,
     /// Alerts not sent: repeats within the window (the next one sent carries their number).
     pub alert_repeats: u64,
+    /// The calls that the merged events delivered stand for beyond themselves (Σ count − 1).
+    pub merged_extra: u64,
 }
 
 /// An event with its script, owned: what `Monitor::events` yields.
@@ -570,7 +572,7 @@ impl Monitor {
                 + self.stream.counters.alert_repeats,
             failed_writes: k[STAT_FAILED as usize],
             lost_closes: k[STAT_UNTRACKED as usize] + self.stream.open_files.forgotten,
-            merged: k[STAT_MERGED as usize],
+            merged: self.stream.counters.merged_extra,
             ..Stats::default()
         };
         stats.set_losses(&self.stream.loss.totals());
@@ -996,6 +998,7 @@ impl Stream {
         }
         let script = ctx.and_then(|c| c.script.as_deref());
         self.counters.delivered += 1;
+        self.counters.merged_extra += self.event.merged.map_or(0, |m| m.count.saturating_sub(1));
         if on_event(&self.event, script).is_break() {
             self.stopped = true;
         }

@@ -92,6 +92,13 @@ pub struct Sink {
     head: usize,
     /// Events (lines) dropped, never written.
     dropped: u64,
+    /// Bytes ever queued in `pending`; what has been written is `accepted - (pending.len() - head)`.
+    accepted: u64,
+    /// Merged events waiting in `pending`: where each line ends (in `accepted` bytes) and the calls
+    /// it stands for beyond itself, which are lost with it if it is dropped.
+    weights: std::collections::VecDeque<(u64, u64)>,
+    /// Those calls of dropped merged events.
+    dropped_extra: u64,
     /// The announced stall and `dropped` when it began.
     stall: Option<(Stall, u64)>,
     notices: Vec<Notice>,
@@ -141,6 +148,9 @@ impl Sink {
             pending: Vec::new(),
             head: 0,
             dropped: 0,
+            accepted: 0,
+            weights: std::collections::VecDeque::new(),
+            dropped_extra: 0,
             stall: None,
             notices: Vec::new(),
         }
@@ -323,6 +333,13 @@ impl Sink {
     /// Queues whole lines (one event each) for writing. What does not fit in `MAX_PENDING` is dropped
     /// and counted, whole lines only.
     pub fn offer(&mut self, lines: &[u8]) {
+        self.offer_weighted(lines, &[]);
+    }
+
+    /// `offer` of lines among which are merged events: `extras` holds where each such line ends in
+    /// `lines` and the calls it stands for beyond itself (counted in `dropped_extra` if it is dropped).
+    pub fn offer_weighted(&mut self, lines: &[u8], extras: &[(usize, u64)]) {
+        self.retire_weights();
         if self.head > 0 {
             self.pending.drain(..self.head);
             self.head = 0;
@@ -336,6 +353,13 @@ impl Sink {
                 .rposition(|&b| b == b'\n')
                 .map_or(0, |i| i + 1)
         };
+        for &(end, extra) in extras {
+            match end <= take {
+                true => self.weights.push_back((self.accepted + end as u64, extra)),
+                false => self.dropped_extra += extra,
+            }
+        }
+        self.accepted += take as u64;
         self.pending.extend_from_slice(&lines[..take]);
         let lost = newlines(&lines[take..]);
         if lost > 0 {
@@ -349,14 +373,39 @@ impl Sink {
     /// `offer` for a buffer the caller reuses: when nothing waits, the buffers are swapped instead of
     /// copied (the common case, once per drain). `lines` is left empty either way.
     pub fn offer_vec(&mut self, lines: &mut Vec<u8>) {
+        self.offer_vec_weighted(lines, &mut Vec::new());
+    }
+
+    /// `offer_vec` with the merged events' `extras` (see `offer_weighted`), which it empties.
+    pub fn offer_vec_weighted(&mut self, lines: &mut Vec<u8>, extras: &mut Vec<(usize, u64)>) {
         if !self.has_pending() && lines.len() <= MAX_PENDING {
+            self.retire_weights();
+            for &(end, extra) in extras.iter() {
+                self.weights.push_back((self.accepted + end as u64, extra));
+            }
+            self.accepted += lines.len() as u64;
             self.pending.clear();
             self.head = 0;
             std::mem::swap(&mut self.pending, lines);
         } else {
-            self.offer(lines);
+            self.offer_weighted(lines, extras);
             lines.clear();
         }
+        extras.clear();
+    }
+
+    /// Forgets the merged events already written.
+    fn retire_weights(&mut self) {
+        let written = self.accepted - (self.pending.len() - self.head) as u64;
+        while self.weights.front().is_some_and(|&(end, _)| end <= written) {
+            self.weights.pop_front();
+        }
+    }
+
+    /// The calls that dropped merged events stood for beyond their own lines (which `dropped`
+    /// counts).
+    pub fn dropped_extra(&self) -> u64 {
+        self.dropped_extra
     }
 
     /// Events dropped so far (never written).
@@ -489,6 +538,8 @@ impl Sink {
         }
         let left = newlines(&self.pending[self.head..]);
         self.dropped += left;
+        self.retire_weights();
+        self.dropped_extra += self.weights.drain(..).map(|(_, x)| x).sum::<u64>();
         self.pending.clear();
         self.head = 0;
         self.flush()

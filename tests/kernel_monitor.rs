@@ -717,7 +717,7 @@ fn burst(dir: &TestDir, extra: &[&str]) -> (u64, Stats, Finished) {
     assert_eq!(delivered, run.lines.len() as u64, "only burst.txt events");
     let stats = run.stats();
     // Each line is one write, or several merged (the ring was full): `merged.count` of them.
-    let mut merged = 0;
+    let (mut merged, mut beyond) = (0, 0);
     for l in &run.lines {
         let e: Value = serde_json::from_str(l).unwrap();
         assert_eq!(e["process"]["name"], "dd");
@@ -725,6 +725,7 @@ fn burst(dir: &TestDir, extra: &[&str]) -> (u64, Stats, Finished) {
         assert_eq!(e["file"]["bytes_written"], count, "{l}");
         if e.get("merged").is_some() {
             merged += count;
+            beyond += count - 1;
         }
     }
     let singles = delivered
@@ -740,8 +741,13 @@ fn burst(dir: &TestDir, extra: &[&str]) -> (u64, Stats, Finished) {
     );
     assert_eq!(stats.events, delivered);
     assert_eq!(
-        stats.merged, merged,
-        "--stats merged= is the merged events' counts"
+        stats.merged, beyond,
+        "--stats merged= is what merged events stand for beyond themselves"
+    );
+    assert_eq!(
+        stats.events + stats.merged + stats.lost,
+        WRITES,
+        "the --stats identity"
     );
     assert_eq!(
         singles + merged + stats.lost,

@@ -682,10 +682,12 @@ fn vectored_writes_are_events() {
     assert_eq!(bytes, [5, 11, 18], "one event per call: {:?}", run.lines);
 }
 
+/// The writes of one `burst`.
+const WRITES: u64 = 100_000;
+
 /// `dd` of 100000 one-byte writes under `--comm dd`, pinned to this dd by pid as well, since other dd
 /// runs on the machine would blur the exact loss total. Returns (delivered, stats, run).
 fn burst(dir: &TestDir, extra: &[&str]) -> (u64, Stats, Finished) {
-    const WRITES: u64 = 100_000;
     let target = dir.join("burst.txt");
     let _ = std::fs::remove_file(&target);
     let gated = Gated::spawn(&format!(
@@ -761,18 +763,16 @@ fn burst(dir: &TestDir, extra: &[&str]) -> (u64, Stats, Finished) {
 fn burst_with_default_buffers_is_delivered() {
     let _unrooted = alone();
     let dir = TestDir::new("burst");
-    let (delivered, stats, _) = burst(&dir, &["--no-merge"]);
-    // The delivery bar is a property of real CPUs: under qemu TCG every user-space instruction of the
-    // reader is emulated (~30k formatted events/s there against ~1M/s on the host) while dd's writes
-    // run through the same emulation at a different ratio, so in the VMs the burst proves what it can
-    // there: exact accounting on the kprobe path (asserted in `burst`), with a quarter as a floor
-    // (56-98% delivered in the VMs when measured).
-    let percent = if in_vm() { 25 } else { 99 };
-    assert!(
-        delivered * 100 >= percent * 100_000,
-        "default buffers delivered only {delivered} of 100000 (bar: {percent}%)"
+    // By default what the rings cannot hold is merged, so the whole burst is delivered: as single
+    // events or inside merged ones, nothing lost (how much comes as single events is a matter of
+    // speed, shown by `make bench` sections 7 and 9, not asserted here).
+    let (_, stats, _) = burst(&dir, &[]);
+    assert_eq!(stats.lost, 0, "{stats:?}");
+    assert_eq!(
+        stats.events + stats.merged,
+        WRITES,
+        "every write delivered: {stats:?}"
     );
-    assert_eq!(stats.merged, 0, "--no-merge merged: {stats:?}");
 }
 
 #[test]

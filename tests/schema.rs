@@ -121,7 +121,11 @@ fn tricky_events() -> Vec<Event> {
     ]
     .into_iter()
     .chain(events::one_of_each_op())
-    .chain([events::copy_write(), events::with_identity()])
+    .chain([
+        events::copy_write(),
+        events::with_identity(),
+        events::merged_write(),
+    ])
     .collect()
 }
 

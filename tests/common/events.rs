@@ -144,6 +144,18 @@ pub fn copy_write() -> Event {
     ev
 }
 
+/// A merged write: 40 calls that found the ring full, added up in the kernel.
+pub fn merged_write() -> Event {
+    let mut ev = python_job();
+    ev.file.bytes_written = 40 * 64;
+    ev.merged = Some(filespy::event::Merged {
+        count: 40,
+        first_ns: ev.mono_ns,
+        last_ns: ev.mono_ns + 1_000_000,
+    });
+    ev
+}
+
 /// A writer with its whole identity: effective and login ids, names, entity ids, parent, ancestors and
 /// a container.
 pub fn with_identity() -> Event {

@@ -11,7 +11,8 @@
 #                        unstable and falls back to unstable's newest kernel (what linux-image-amd64 depends on)
 #                        once the pinned one is gone from the archive; the log and summary say which one ran.
 #                        Default: bullseye's 5.10, bookworm's 6.1, bookworm-backports' 6.12 and unstable's 7.2.
-#   FILESPY_VM_TIMEOUT   seconds allowed per boot+test (default 720, about 2x a boot+test under TCG on a loaded host today; a VM
+#   FILESPY_VM_TIMEOUT   seconds allowed per boot+test (default 900, about 1.6x the slowest boot+test under TCG on an idle
+#                        host today, 450-570 s; a VM
 #                        that never reports is booted once more)
 #   FILESPY_VM_BUDGET    seconds for all boots together, retries included (default 3000): however many kernels
 #                        hang, the VM stage ends in time for CI's 90 minutes; kernels left unbooted fail.
@@ -24,7 +25,7 @@ KERNEL_CACHE="$CACHE/kernels"
 LOG_DIR="$CACHE/vm-logs"
 MUSL=x86_64-unknown-linux-musl
 KERNELS=${FILESPY_VM_KERNELS:-"5.10.0-46-amd64 6.1.0-56-amd64 6.12.117+deb12-amd64 unstable:7.2.13+deb14-amd64"}
-TIMEOUT=${FILESPY_VM_TIMEOUT:-720}
+TIMEOUT=${FILESPY_VM_TIMEOUT:-900}
 BUDGET=${FILESPY_VM_BUDGET:-3000}
 export PATH="$HOME/.cargo/bin:$PATH"
 

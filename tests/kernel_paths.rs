@@ -12,23 +12,7 @@ use filespy::event::Event;
 use filespy::kinds::{Op, OpSet};
 use filespy::pipeline::{Monitor, Options};
 use monitor::*;
-use std::ops::ControlFlow;
 use std::path::PathBuf;
-
-/// Everything the monitor delivers in about a second of polls, then what the probes sent before
-/// detaching.
-fn drain(mon: &mut Monitor) -> Vec<Event> {
-    let mut events: Vec<Event> = Vec::new();
-    let mut collect = |e: &Event, _: Option<&[u8]>| {
-        events.push(e.clone());
-        ControlFlow::Continue(())
-    };
-    for _ in 0..20 {
-        mon.poll(50, None, &mut collect).unwrap();
-    }
-    mon.finish(&mut collect);
-    events
-}
 
 #[test]
 fn outside_every_prefix_is_dropped_in_the_kernel() {

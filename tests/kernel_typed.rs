@@ -9,26 +9,11 @@ mod monitor;
 
 use filespy::bpf::typed::Typed;
 use filespy::btf::Btf;
-use filespy::event::Event;
 use filespy::kinds::{Op, OpSet};
 use filespy::pipeline::{Monitor, Options};
 use monitor::*;
-use std::ops::ControlFlow;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-
-fn drain(mon: &mut Monitor) -> Vec<Event> {
-    let mut events: Vec<Event> = Vec::new();
-    let mut collect = |e: &Event, _: Option<&[u8]>| {
-        events.push(e.clone());
-        ControlFlow::Continue(())
-    };
-    for _ in 0..20 {
-        mon.poll(50, None, &mut collect).unwrap();
-    }
-    mon.finish(&mut collect);
-    events
-}
 
 fn kinds() -> OpSet {
     OpSet::only(Op::Write)

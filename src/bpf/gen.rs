@@ -768,16 +768,7 @@ impl<'a> Gen<'a> {
             self.fresh("merge_insert"),
             self.fresh("merge_lost"),
         );
-        self.a
-            .ldx(Size::W, R5, R7, OFF_CURSOR)
-            .and64(R5, DATA_MASK)
-            .add64(R5, HEADER_LEN as i32);
-        self.a
-            .mov64(R1, R6)
-            .ld_map_fd(R2, MAP_EVENTS)
-            .lddw(R3, F_CURRENT_CPU)
-            .mov64(R4, R7);
-        self.a.call(Helper::PERF_EVENT_OUTPUT);
+        self.perf_output();
         self.a.jmp(Cond::Eq, R0, 0, &sent);
         // The key: generation, kind, process image (tgid, start time, mm) and file (dev, inode).
         let k = S_MKEY;
@@ -1183,10 +1174,9 @@ impl<'a> Gen<'a> {
             .stx(Size::W, R7, OFF_CURSOR, R1);
     }
 
-    /// Send the record (r7) to this CPU's ring and count it; a full ring is counted as an output error.
-    /// Falls through to `out`'s code path afterwards (the caller places `out`).
-    pub fn submit(&mut self, out: &str) {
-        let sent = self.fresh("sent");
+    /// `bpf_perf_event_output` of the record (r7, header and data to the cursor) to this CPU's ring
+    /// (r6 = context); r0 = its result.
+    fn perf_output(&mut self) {
         self.a
             .ldx(Size::W, R5, R7, OFF_CURSOR)
             .and64(R5, DATA_MASK)
@@ -1197,6 +1187,13 @@ impl<'a> Gen<'a> {
             .lddw(R3, F_CURRENT_CPU)
             .mov64(R4, R7);
         self.a.call(Helper::PERF_EVENT_OUTPUT);
+    }
+
+    /// Send the record (r7) to this CPU's ring and count it; a full ring is counted as an output error.
+    /// Falls through to `out`'s code path afterwards (the caller places `out`).
+    pub fn submit(&mut self, out: &str) {
+        let sent = self.fresh("sent");
+        self.perf_output();
         self.a.jmp(Cond::Eq, R0, 0, &sent);
         self.count(STAT_OUTPUT_ERR);
         self.a.ja(out);

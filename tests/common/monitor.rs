@@ -895,6 +895,21 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Everything a library `Monitor` delivers in about a second of polls, then what the probes sent
+/// before detaching.
+pub fn drain(mon: &mut filespy::pipeline::Monitor) -> Vec<filespy::event::Event> {
+    let mut events = Vec::new();
+    let mut collect = |e: &filespy::event::Event, _: Option<&[u8]>| {
+        events.push(e.clone());
+        std::ops::ControlFlow::Continue(())
+    };
+    for _ in 0..20 {
+        mon.poll(50, None, &mut collect).unwrap();
+    }
+    mon.finish(&mut collect);
+    events
+}
+
 #[cfg(test)]
 mod harness_tests {
     use super::*;

@@ -495,12 +495,13 @@ impl Monitor {
                 }
             }
         }
-        stream.process_batch(on_event);
-        if all {
-            let rest = std::mem::take(&mut stream.orphans);
-            stream.settle(rest, on_event);
-        }
-        for tgid in stream.forget.drain(..) {
+        stream.deliver_batch(on_event, all);
+        self.forget_processes();
+    }
+
+    /// Makes the kernel send again the context of the processes user space missed it for.
+    fn forget_processes(&mut self) {
+        for tgid in self.stream.forget.drain(..) {
             self.probes.forget_process(tgid);
         }
     }
@@ -591,14 +592,8 @@ impl Monitor {
         self.rings.drain(|cpu, rec| stream.record(cpu, rec));
         // Every ring has now been drained once since these were read: their context, if sent, is in.
         stream.settle(older, on_event);
-        stream.process_batch(on_event);
-        if last {
-            let rest = std::mem::take(&mut stream.orphans);
-            stream.settle(rest, on_event);
-        }
-        for tgid in stream.forget.drain(..) {
-            self.probes.forget_process(tgid);
-        }
+        stream.deliver_batch(on_event, last);
+        self.forget_processes();
         if std::mem::take(&mut self.stream.ring_lost) {
             self.reconcile_losses();
         }
@@ -816,6 +811,18 @@ impl Stream {
             // the loss is what the kernel counted as an output error (`reconcile_losses`).
             Record::Lost(_) => self.ring_lost = true,
             Record::Other(_) => {}
+        }
+    }
+
+    /// `process_batch`, and on the `last` round also the records still waiting for their context.
+    fn deliver_batch<F>(&mut self, on_event: &mut F, last: bool)
+    where
+        F: FnMut(&Event, Option<&[u8]>) -> ControlFlow<()>,
+    {
+        self.process_batch(on_event);
+        if last {
+            let rest = std::mem::take(&mut self.orphans);
+            self.settle(rest, on_event);
         }
     }
 

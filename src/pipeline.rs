@@ -9,7 +9,7 @@ use crate::bpf::gen::NameSuffix;
 use crate::bpf::kinds::close;
 use crate::bpf::layout::{
     MERGE_KEY_LEN, MERGE_VALUE_LEN, STAT_COUNT, STAT_FAILED, STAT_FILTERED, STAT_OUTPUT_ERR,
-    STAT_UNTRACKED,
+    STAT_PATH_EARLY, STAT_UNTRACKED,
 };
 use crate::bpf::typed::Typed;
 use crate::btf::Btf;
@@ -569,6 +569,7 @@ impl Monitor {
         let mut stats = Stats {
             events: self.stream.counters.delivered,
             filtered: k[STAT_FILTERED as usize]
+                + k[STAT_PATH_EARLY as usize]
                 + self.stream.counters.user_filtered
                 + self.stream.counters.alert_repeats,
             failed_writes: k[STAT_FAILED as usize],

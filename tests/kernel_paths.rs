@@ -7,7 +7,7 @@
 #[path = "common/monitor.rs"]
 mod monitor;
 
-use filespy::bpf::layout::STAT_FILTERED;
+use filespy::bpf::layout::{STAT_FILTERED, STAT_PATH_EARLY};
 use filespy::event::Event;
 use filespy::kinds::{Op, OpSet};
 use filespy::pipeline::{Monitor, Options};
@@ -32,6 +32,8 @@ fn outside_every_prefix_is_dropped_in_the_kernel() {
     };
     // The monitor never reports its own process: a shell does the work.
     let mut mon = Monitor::open(&opts).unwrap_or_else(|e| panic!("open: {e}"));
+    // The precheck loads where typed reads do (a refusal would hide it behind probe reads).
+    assert_eq!(mon.typed_refused(), None);
     let outside = [
         dir.join("inx/b.txt"),
         dir.join("out/c.txt"),
@@ -90,7 +92,12 @@ fn outside_every_prefix_is_dropped_in_the_kernel() {
     }
     // Only the truncated ones reached user space's filter, and passed; the rest stopped in the
     // kernel: every write, read and open of the outside files (and whatever else ran meanwhile).
-    let kernel = mon.kernel_stats()[STAT_FILTERED as usize];
+    let stats = mon.kernel_stats();
+    let (late, early) = (
+        stats[STAT_FILTERED as usize],
+        stats[STAT_PATH_EARLY as usize],
+    );
+    let kernel = late + early;
     let counters = mon.counters();
     assert_eq!(counters.user_filtered, 0, "user space filtered nothing");
     let outside_calls = (outside.len() * (ROUNDS + 3)) as u64;
@@ -98,9 +105,21 @@ fn outside_every_prefix_is_dropped_in_the_kernel() {
         kernel >= outside_calls,
         "kernel filtered {kernel}, expected at least {outside_calls}"
     );
+    // Where every load can be direct, the writes and reads outside stop at their entry (the path
+    // precheck), before anything is saved for the exit; elsewhere after the walk at the exit.
+    let reads = mon.kernel_reads().to_string();
+    let outside_data = (outside.len() * (ROUNDS + 1)) as u64;
+    if reads.contains("rdonly_cast") && reads.contains("untrusted_mem") {
+        assert!(
+            early >= outside_data,
+            "{reads}: {early} dropped at the entry, expected at least {outside_data}"
+        );
+    } else {
+        assert_eq!(early, 0, "{reads}: no precheck without direct loads");
+    }
     assert_eq!(mon.stats().lost, 0);
     println!(
-        "kernel filtered {kernel} (outside calls {outside_calls}), delivered {}",
+        "kernel filtered {kernel} ({early} at the entry; outside calls {outside_calls}), reads {reads}, delivered {}",
         counters.delivered
     );
 }
@@ -190,5 +209,83 @@ fn alert_rules_compile_to_prefixes_and_name_suffixes() {
     println!(
         "kernel filtered {kernel}; user space filtered {}",
         mon.counters().user_filtered
+    );
+}
+
+/// Unmounts at drop, so a failed assertion leaves no mount behind.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn mount(args: &[&str], at: &std::path::Path) -> Mounted {
+    let ok = std::process::Command::new("mount")
+        .args(args)
+        .arg(at)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "mount {args:?} {}", at.display());
+    Mounted(at.to_path_buf())
+}
+
+/// A prefix inside another mount, and one through a bind mount: the path is the one the file was
+/// opened by (the bind mount's, not its source's), at the entry's precheck as at the exit's walk.
+#[test]
+fn prefixes_across_mounts_and_through_bind_mounts() {
+    require_root();
+    let dir = TestDir::new("kpmounts");
+    for sub in ["mnt", "src/in", "bind"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let _tmpfs = mount(&["-t", "tmpfs", "none"], &dir.join("mnt"));
+    let _bind = mount(
+        &["--bind", dir.join("src").to_str().unwrap()],
+        &dir.join("bind"),
+    );
+    for sub in ["mnt/in", "mnt/out"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let opts = Options {
+        kinds: OpSet::only(Op::Write).with(Op::Read),
+        paths: vec![dir.join("mnt/in"), dir.join("bind/in")],
+        ..Options::default()
+    };
+    let mut mon = Monitor::open(&opts).unwrap_or_else(|e| panic!("open: {e}"));
+    assert_eq!(mon.typed_refused(), None);
+    let inside = [dir.join("mnt/in/a.txt"), dir.join("bind/in/b.txt")];
+    // The second is the bind mount's b.txt by its source's path: outside.
+    let outside = [dir.join("mnt/out/c.txt"), dir.join("src/in/b.txt")];
+    let mut script = String::new();
+    for p in inside.iter().chain(&outside) {
+        let p = q(p.to_str().unwrap());
+        script += &format!("echo 0123 >> {p}; cat {p} > /dev/null\n");
+    }
+    run_sh(&script);
+    let events = drain(&mut mon);
+    let seen: Vec<String> = events
+        .iter()
+        .map(|e| format!("{} {}", e.op, String::from_utf8_lossy(&e.file.path)))
+        .collect();
+    for p in &inside {
+        let of = |op: Op| {
+            events
+                .iter()
+                .filter(|e| e.op == op && e.file.path == p.as_os_str().as_encoded_bytes())
+                .count()
+        };
+        assert_eq!(of(Op::Write), 1, "{}: {seen:#?}", p.display());
+        assert!(of(Op::Read) >= 1, "{}: {seen:#?}", p.display());
+    }
+    for p in &outside {
+        let p = p.to_str().unwrap();
+        assert!(!seen.iter().any(|s| s.ends_with(p)), "{p}: {seen:#?}");
+    }
+    assert_eq!(
+        mon.counters().user_filtered,
+        0,
+        "user space filtered nothing"
     );
 }

@@ -293,7 +293,7 @@ impl<'a> Gen<'a> {
     }
 
     /// `dst = bpf_rdonly_cast(r1, btf_id)` (needs `typed.cast`). Clobbers r0-r5.
-    fn cast_r1(&mut self, dst: Reg, btf_id: i32) {
+    pub(super) fn cast_r1(&mut self, dst: Reg, btf_id: i32) {
         let c = self.k.typed.cast.expect("cast_r1 needs bpf_rdonly_cast");
         self.a.mov64(R2, btf_id).call_kfunc(c.kfunc).mov64(dst, R0);
     }

@@ -274,7 +274,10 @@ pub const STAT_OUTPUT_ERR: u32 = 3;
 pub const STAT_UNTRACKED: u32 = 4;
 /// Writes (reads) added to a merged entry in `merged` because the ring was full (delivered later).
 pub const STAT_MERGED: u32 = 5;
-pub const STAT_COUNT: u32 = 6;
+/// Calls outside every `--path` prefix, dropped at their entry by the path precheck (not also in
+/// `STAT_FILTERED`: user space adds the two).
+pub const STAT_PATH_EARLY: u32 = 6;
+pub const STAT_COUNT: u32 = 7;
 
 /// `merged`'s key: the generation it was added in, the kind, and the (process image, file).
 pub const MERGE_KEY_LEN: u32 = 40;

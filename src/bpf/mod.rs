@@ -5,5 +5,6 @@
 pub mod gen;
 pub mod kinds;
 pub mod layout;
+mod precheck;
 pub mod register;
 pub mod typed;

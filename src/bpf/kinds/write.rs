@@ -243,6 +243,7 @@ pub fn entry(
     g.process_filter(cfg, out, filtered);
     entry_file(&mut g, hook, out);
     g.file_filter(cfg, filtered);
+    g.path_precheck(cfg, out);
     // Only for writes that would be reported: a monitor's output passes the file filters.
     g.monitor_filter(out);
     g.a.stx(Size::DW, R10, S_SEEN, R8)

@@ -240,10 +240,11 @@ pub fn entry(
         g.epilogue(out, None);
         return g.finish();
     }
-    g.process_filter(cfg, out, filtered);
+    // The file filters first: most calls are of files nobody watches, and they need no pid.
     entry_file(&mut g, hook, out);
     g.file_filter(cfg, filtered);
     g.path_precheck(cfg, out);
+    g.process_filter(cfg, out, filtered);
     // Only for writes that would be reported: a monitor's output passes the file filters.
     g.monitor_filter(out);
     g.a.stx(Size::DW, R10, S_SEEN, R8)

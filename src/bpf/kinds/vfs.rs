@@ -416,7 +416,7 @@ pub fn done(
     g.a.label(done);
     g.delete(MAP_VFS, S_KEY);
     g.epilogue(out, None);
-    g.walk_subprogram();
+    g.walk_subprogram(&cfg.dir_names);
     g.finish()
 }
 

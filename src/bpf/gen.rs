@@ -981,9 +981,13 @@ impl<'a> Gen<'a> {
     /// `len_off` to the bytes it added and `trunc_flag` when it did not reach the root.
     pub fn walk_into(&mut self, len_off: i16, trunc_flag: u16) {
         let not_trunc = self.fresh("walk_ok");
+        // The walk tests directory names only for `path_filter`, on the first section: a constant
+        // at each call, so the verifier follows one branch of the walk's tests of it.
+        let first_section = i32::from(len_off == Section::Path.len_off());
         self.a
             .ldx(Size::DW, R1, R10, S_PTR)
             .mov64(R3, R7)
+            .mov64(R4, first_section)
             .call_local("walk");
         // r0 = bytes added | truncated << 32
         self.a
@@ -1218,7 +1222,7 @@ impl<'a> Gen<'a> {
         self.count(STAT_EVENTS);
     }
 
-    /// `walk(r1 = dentry, r2 = vfsmount, r3 = event) -> bytes added | truncated << 32`: appends the
+    /// `walk(r1 = dentry, r2 = vfsmount, r3 = event, r4 = test dir_names) -> bytes added | truncated << 32`: appends the
     /// path's components leaf first (each NUL-terminated) at the event's cursor, crossing mount points
     /// (`mnt_mountpoint`, `mnt_parent`) up to the real root. At most `MAX_COMPONENTS` steps and
     /// `PATH_MAX` bytes of whole components; beyond that the result is marked truncated.
@@ -1228,8 +1232,12 @@ impl<'a> Gen<'a> {
         let k = self.k;
         let (done, trunc, over) = ("walk_done", "walk_trunc", "walk_over");
         self.a.label("walk");
-        // r6 = dentry, r7 = struct mount, r8 = event
-        self.a.mov64(R6, R1).mov64(R8, R3).mov64(R7, R2);
+        // r6 = dentry, r7 = struct mount, r8 = event, r9 = test dir_names
+        self.a
+            .mov64(R6, R1)
+            .mov64(R8, R3)
+            .mov64(R7, R2)
+            .mov64(R9, R4);
         self.a
             .ldx(Size::W, R1, R8, OFF_CURSOR)
             .stx(Size::DW, R10, W_START, R1);
@@ -1316,10 +1324,11 @@ impl<'a> Gen<'a> {
     }
 
     /// In the walk's step `step`, the component just read at the cursor (r0 bytes with its NUL, r8 =
-    /// record): `F_DIR_NAMED` when it is one of `names`, the walk started the data (the first
-    /// section, cursor 0 at its start) and it is not the leaf (at 0). The length decides first, one
-    /// compare per name; the text is compared eight bytes at a time against immediates. Keeps r0;
-    /// clobbers r1-r3.
+    /// record): `F_DIR_NAMED` when it is one of `names`, the walk is the first section's (r9, a
+    /// constant of the call: no stack slot whose value the verifier would learn and so tell states
+    /// apart by) and it is not the leaf (at data offset 0). The length decides first, one compare
+    /// per name; the text is compared eight bytes at a time against immediates. Keeps r0; clobbers
+    /// r1-r3.
     fn walk_dir_names(&mut self, names: &[Vec<u8>], step: usize) {
         if names.is_empty() {
             return;
@@ -1329,8 +1338,7 @@ impl<'a> Gen<'a> {
             let next = format!("walk_dir_next_{step}_{n}");
             self.a
                 .jmp(Cond::Ne, R0, name.len() as i32 + 1, &next)
-                .ldx(Size::DW, R1, R10, W_START)
-                .jmp(Cond::Ne, R1, 0, &done)
+                .jmp(Cond::Eq, R9, 0, &done)
                 .ldx(Size::W, R1, R8, OFF_CURSOR)
                 .jmp(Cond::Eq, R1, 0, &done);
             for (j, chunk) in name.chunks(8).enumerate() {

@@ -11,6 +11,8 @@
 #                        unstable and falls back to unstable's newest kernel (what linux-image-amd64 depends on)
 #                        once the pinned one is gone from the archive; the log and summary say which one ran.
 #                        Default: bullseye's 5.10, bookworm's 6.1, bookworm-backports' 6.12 and unstable's 7.2.
+#   FILESPY_VM_TESTS     space-separated kernel_* test targets to build and run (e.g. "kernel_alerts kernel_probes"),
+#                        for a quicker run of the ones a change touches. Default: every tests/kernel_*.rs.
 #   FILESPY_VM_TIMEOUT   seconds allowed per boot+test (default 900, about 1.6x the slowest boot+test under TCG on an idle
 #                        host today, 450-570 s; a VM
 #                        that never reports is booted once more)
@@ -27,6 +29,7 @@ MUSL=x86_64-unknown-linux-musl
 KERNELS=${FILESPY_VM_KERNELS:-"5.10.0-46-amd64 6.1.0-56-amd64 6.12.117+deb12-amd64 unstable:7.2.13+deb14-amd64"}
 TIMEOUT=${FILESPY_VM_TIMEOUT:-900}
 BUDGET=${FILESPY_VM_BUDGET:-3000}
+TESTS=${FILESPY_VM_TESTS:-}
 export PATH="$HOME/.cargo/bin:$PATH"
 
 log() { printf 'vm-test: %s\n' "$*" >&2; }
@@ -57,8 +60,13 @@ build_binaries() {
 	[[ -x $FILESPY ]] || die "filespy binary not found at $FILESPY"
 
 	# Cargo names test executables with a hash, so ask cargo which files it built for the kernel_* targets.
-	local json
-	json=$(cd "$ROOT" && cargo test --release --target "$MUSL" --no-run --message-format=json)
+	local json t
+	local only=()
+	for t in $TESTS; do
+		[[ $t == kernel_* && -f $ROOT/tests/$t.rs ]] || die "FILESPY_VM_TESTS: no test target $t (tests/kernel_*.rs)"
+		only+=(--test "$t")
+	done
+	json=$(cd "$ROOT" && cargo test --release --target "$MUSL" --no-run --message-format=json "${only[@]}")
 	mapfile -t TEST_BINS < <(python3 -c '
 import json, sys
 for line in sys.stdin:

@@ -5,7 +5,7 @@
 
 pub use crate::perfbuf::Wake;
 
-use crate::bpf::gen::NameSuffix;
+use crate::bpf::gen::{dir_names_fit, NameSuffix};
 use crate::bpf::kinds::close;
 use crate::bpf::layout::{
     MERGE_KEY_LEN, MERGE_VALUE_LEN, STAT_COUNT, STAT_FAILED, STAT_FILTERED, STAT_OUTPUT_ERR,
@@ -107,6 +107,15 @@ pub struct Options {
     pub merge_overflow: bool,
 }
 
+/// What the kernel's path filter passes (`Options::kernel_paths`): a file under one of `dirs`, or
+/// whose name ends as one of `names`, or with one of `dir_names` among its directories.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct KernelPaths {
+    dirs: Vec<Vec<u8>>,
+    names: Vec<NameSuffix>,
+    dir_names: Vec<Vec<u8>>,
+}
+
 /// How often `Monitor::poll` takes the merged writes from the kernel.
 const MERGE_TAKE_EVERY: Duration = Duration::from_millis(200);
 
@@ -138,7 +147,11 @@ impl Default for Options {
 impl Options {
     /// The part of the options the kernel applies.
     fn filters(&self) -> Filters {
-        let (paths, names) = self.kernel_paths();
+        let KernelPaths {
+            dirs: paths,
+            names,
+            dir_names,
+        } = self.kernel_paths();
         Filters {
             exts: self.ext_bytes(),
             all_files: self.all_files || self.alerts(),
@@ -147,6 +160,7 @@ impl Options {
             comms: self.comms.iter().map(|c| c.as_bytes().to_vec()).collect(),
             paths,
             names,
+            dir_names,
             events: self.kinds,
             merge: self.merge_overflow,
         }
@@ -158,34 +172,48 @@ impl Options {
     }
 
     /// What the kernel's path filter passes: `paths`; or, for alerts only, the directories the rules'
-    /// matches lie under and the names their suffixes end with (nothing, so no filter, when a rule
-    /// can match anywhere else).
-    fn kernel_paths(&self) -> (Vec<Vec<u8>>, Vec<NameSuffix>) {
+    /// matches lie under, the names their suffixes end with and the directory names their globs
+    /// without a fixed directory need (`/**/secrets/**`); nothing, so no filter, when a rule can
+    /// match anywhere else.
+    fn kernel_paths(&self) -> KernelPaths {
         use std::os::unix::ffi::OsStrExt;
         if !self.paths.is_empty() || !self.alerts() {
             let paths = self.paths.iter().map(|p| p.as_os_str().as_bytes().to_vec());
-            return (paths.collect(), Vec::new());
+            return KernelPaths {
+                dirs: paths.collect(),
+                ..KernelPaths::default()
+            };
         }
         let rules = self.rules.as_ref().map_or(&[][..], |r| &r.rules[..]);
-        let (mut dirs, mut names) = (Vec::new(), Vec::new());
+        let mut kp = KernelPaths::default();
         for r in rules {
-            match (&r.pattern, r.pattern.fixed_dirs()) {
-                (_, Some(fixed)) => dirs.extend(fixed.into_iter().map(String::into_bytes)),
-                (Pattern::Suffix(s), None) => match NameSuffix::of(s) {
-                    Some(n) => names.push(n),
-                    None => return (Vec::new(), Vec::new()),
-                },
-                (_, None) => return (Vec::new(), Vec::new()),
+            // Under `/` is anywhere: no directory to test.
+            let fixed = r
+                .pattern
+                .fixed_dirs()
+                .filter(|d| d.iter().all(|d| d != "/"));
+            if let Some(fixed) = fixed {
+                kp.dirs.extend(fixed.into_iter().map(String::into_bytes));
+            } else if let Pattern::Suffix(s) = &r.pattern {
+                match NameSuffix::of(s) {
+                    Some(n) => kp.names.push(n),
+                    None => return KernelPaths::default(),
+                }
+            } else if let Some(d) = r.pattern.dir_name() {
+                kp.dir_names.push(d.into_bytes());
+            } else {
+                return KernelPaths::default();
             }
         }
-        if dirs.iter().any(|d| d == b"/") {
-            // A rule under `/` (a glob like /**/secrets/**) may match anywhere.
-            return (Vec::new(), Vec::new());
+        kp.dirs.sort();
+        kp.dirs.dedup();
+        kp.names.dedup();
+        kp.dir_names.sort();
+        kp.dir_names.dedup();
+        if !dir_names_fit(&kp.dir_names) {
+            return KernelPaths::default();
         }
-        dirs.sort();
-        dirs.dedup();
-        names.dedup();
-        (dirs, names)
+        kp
     }
 
     fn ext_bytes(&self) -> Vec<Vec<u8>> {
@@ -1069,7 +1097,7 @@ fn under(path: &[u8], prefix: &Path) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{has_extension, under, NameSuffix, Options, Replay};
+    use super::{has_extension, under, KernelPaths, NameSuffix, Options, Replay};
     use crate::bpf::layout::{
         F_HAS_PROC, IDS_ANCESTORS, IDS_ANCESTOR_COUNT, IDS_LEN, OFF_MONO_NS, OFF_PPID, OFF_TGID,
         OFF_UID,
@@ -1205,20 +1233,20 @@ mod tests {
 
     #[test]
     fn alert_rules_become_the_kernels_path_filter_where_they_can() {
+        use crate::bpf::gen::KERNEL_DIR_NAMES;
         use crate::rules::Rules;
         let mut opts = Options {
             rules: Some(Rules::builtin()),
             alerts_only: true,
             ..Options::default()
         };
-        // The built-in secret-dir and secret-vault match a directory anywhere: no kernel filter.
-        assert_eq!(opts.kernel_paths(), (Vec::new(), Vec::new()));
-        let mut rules = Rules::builtin();
-        rules
-            .apply("disable secret-dir\ndisable secret-vault\n", "t")
-            .unwrap();
-        opts.rules = Some(rules);
-        let (dirs, names) = opts.kernel_paths();
+        let KernelPaths {
+            dirs,
+            names,
+            dir_names,
+        } = opts.kernel_paths();
+        // The built-in secret-dir and secret-vault match a directory anywhere: names of directories.
+        assert_eq!(dir_names, [b"secrets".to_vec(), b"vault".to_vec()]);
         for d in [
             "/etc/shadow",
             "/etc/pam.d",
@@ -1231,14 +1259,34 @@ mod tests {
         }
         assert!(names.contains(&NameSuffix::Ends(b".env".to_vec())));
         assert!(names.contains(&NameSuffix::Whole(b"credentials.json".to_vec())));
+        // A glob with neither a fixed directory nor a directory name may match anywhere.
+        let mut rules = Rules::builtin();
+        rules.apply("rule any app glob:/**/x*/k\n", "t").unwrap();
+        opts.rules = Some(rules);
+        assert_eq!(opts.kernel_paths(), KernelPaths::default());
+        // More directory names than the walk tests: user space alone.
+        let mut rules = Rules::builtin();
+        let many: String = (0..=KERNEL_DIR_NAMES)
+            .map(|i| format!("rule d{i} app glob:/**/dir{i}/**\n"))
+            .collect();
+        rules.apply(&many, "t").unwrap();
+        opts.rules = Some(rules);
+        assert_eq!(opts.kernel_paths(), KernelPaths::default());
         // --path given with --alerts is the kernel's filter.
+        opts.rules = Some(Rules::builtin());
         opts.paths = vec![PathBuf::from("/srv")];
-        assert_eq!(opts.kernel_paths(), (vec![b"/srv".to_vec()], Vec::new()));
+        assert_eq!(
+            opts.kernel_paths(),
+            KernelPaths {
+                dirs: vec![b"/srv".to_vec()],
+                ..KernelPaths::default()
+            }
+        );
         opts.alerts_only = false;
         opts.paths.clear();
         assert_eq!(
             opts.kernel_paths(),
-            (Vec::new(), Vec::new()),
+            KernelPaths::default(),
             "--rules alone filters nothing"
         );
     }

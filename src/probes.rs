@@ -31,6 +31,8 @@ pub struct Filters {
     pub paths: Vec<Vec<u8>>,
     /// File-name suffixes that pass besides `paths` (the rules' `suffix:` matches under `--alerts`).
     pub names: Vec<codegen::NameSuffix>,
+    /// Directory names that pass besides `paths` (the rules' `/**/NAME/**` under `--alerts`).
+    pub dir_names: Vec<Vec<u8>>,
     /// The kinds to report.
     pub events: OpSet,
     /// Merge the writes and reads that do not fit the ring instead of losing them.
@@ -48,6 +50,7 @@ impl Default for Filters {
             comms: Vec::new(),
             paths: Vec::new(),
             names: Vec::new(),
+            dir_names: Vec::new(),
             events: OpSet::only(Op::Write),
             merge: true,
         }
@@ -317,12 +320,13 @@ pub fn choose_hook(mode: AttachMode) -> Result<HookKind, SysError> {
 
 fn filter_config(f: &Filters, self_tgid: u32) -> FilterConfig {
     let paths = codegen::kernel_paths(&f.paths);
-    // Prefixes the kernel cannot test leave the whole path filter to user space, names too: alone
-    // they would drop what is under the prefixes.
-    let names = if paths.is_empty() && !f.paths.is_empty() {
-        Vec::new()
-    } else {
-        f.names.clone()
+    // Prefixes or directory names the kernel cannot test leave the whole path filter to user space,
+    // the rest too: alone it would drop what they pass.
+    let testable =
+        (f.paths.is_empty() || !paths.is_empty()) && codegen::dir_names_fit(&f.dir_names);
+    let (paths, names, dir_names) = match testable {
+        true => (paths, f.names.clone(), f.dir_names.clone()),
+        false => (Vec::new(), Vec::new(), Vec::new()),
     };
     FilterConfig {
         self_tgid,
@@ -339,6 +343,7 @@ fn filter_config(f: &Filters, self_tgid: u32) -> FilterConfig {
         filter_comms: !f.comms.is_empty(),
         paths,
         names,
+        dir_names,
         track_opens: f.events.contains(Op::Close),
         merge: f.merge,
     }

@@ -1,8 +1,9 @@
 //! Sensitive-file alerts end to end: real programs touching real sensitive paths — `/etc/shadow` and
 //! `/etc/security/` — inside a private mount namespace (a scratch file bound over `/etc/shadow`, a tmpfs
 //! over `/etc/security`), so nothing of the host's is touched; severities by category and access;
-//! repeats counted, not sent; a rules file's error names its line; alerts received by a real syslog
-//! socket. On the host (tracepoints) and in the VMs (kprobes).
+//! repeats counted, not sent; the built-in rules for a secrets or vault directory anywhere as a kernel
+//! filter; a rules file's error names its line; alerts received by a real syslog socket. On the host
+//! (tracepoints) and in the VMs (kprobes).
 
 #[path = "common/monitor.rs"]
 mod monitor;
@@ -257,5 +258,161 @@ fn alerts_reach_a_real_syslog_socket() {
             .contains("filespy: syslog: 1 messages sent, 0 not taken"),
         "{}",
         run.stderr
+    );
+}
+
+/// The workload of `secret_directories_are_a_kernel_filter` and what came of it.
+struct SecretDirRun {
+    events: Vec<filespy::event::Event>,
+    kernel_filtered: u64,
+    /// Records that passed the kernel's filters: sent, merged (the ring full) or lost.
+    kernel_passed: u64,
+    user_filtered: u64,
+}
+
+/// Many, so that what else the machine does (files under /home, /root, /etc pass) stays below half.
+const MISS_ROUNDS: usize = 1000;
+
+/// Under `rules` (alerts only): writes, reads and renames in (and out of) `a/secrets/` and `vault/b/` by sh,
+/// cat, cp, python3 (cat in the VMs) and mv; `MISS_ROUNDS` writes each, and a read, of files beside them that no rule
+/// matches.
+fn secret_dir_workload(dir: &TestDir, rules: filespy::rules::Rules) -> SecretDirRun {
+    use filespy::bpf::layout::{STAT_EVENTS, STAT_FILTERED, STAT_MERGED, STAT_OUTPUT_ERR};
+    use filespy::kinds::{Op, OpSet};
+    use filespy::pipeline::{Monitor, Options};
+    let opts = Options {
+        kinds: OpSet::only(Op::Write).with(Op::Read).with(Op::Rename),
+        rules: Some(rules),
+        alerts_only: true,
+        alert_window: std::time::Duration::ZERO,
+        ..Options::default()
+    };
+    let mut mon = Monitor::open(&opts).unwrap_or_else(|e| panic!("open: {e}"));
+    let p = |rel: &str| q(dir.join(rel).to_str().unwrap());
+    // The VMs' initramfs has busybox, no python3.
+    let reader = match in_vm() {
+        true => "cat",
+        false => "python3 -c 'import sys; open(sys.argv[1]).read()'",
+    };
+    let mut script = format!(
+        "echo key=1 > {x}; cat {x} > /dev/null; mv {x} {y}; mv {y} {out}\n\
+         cp {bin} {c}; {reader} {c}; mv {c} {d}\n",
+        x = p("a/secrets/x.conf"),
+        y = p("a/secrets/y.conf"),
+        out = p("out.conf"),
+        bin = q(sh_exe().to_str().unwrap()),
+        c = p("vault/b/c"),
+        d = p("vault/b/d"),
+    );
+    for miss in MISSES {
+        script += &format!(
+            "i=0; while [ $i -lt {MISS_ROUNDS} ]; do echo x; i=$((i+1)); done >> {m}; cat {m} > /dev/null\n",
+            m = p(miss)
+        );
+    }
+    run_sh(&script);
+    let events = drain(&mut mon);
+    let k = mon.kernel_stats();
+    SecretDirRun {
+        events,
+        kernel_filtered: k[STAT_FILTERED as usize],
+        kernel_passed: [STAT_EVENTS, STAT_MERGED, STAT_OUTPUT_ERR]
+            .iter()
+            .map(|&i| k[i as usize])
+            .sum(),
+        user_filtered: mon.counters().user_filtered,
+    }
+}
+
+/// Files the secret-dir and secret-vault rules do not match: beside the directories' names, and the
+/// file named `secrets` itself (the glob wants something under it).
+const MISSES: [&str; 4] = ["notsecrets/x", "secretsx/y", "a/secrets.d", "b/secrets"];
+
+/// The built-in `secret-dir` and `secret-vault` rules (`/**/secrets/**`, `/**/vault/**`) match a
+/// directory anywhere: the kernel's walk tests each directory's name, so their files' writes, reads
+/// and renames are alerts and everything else stops in the kernel (counted filtered there, never
+/// sent). A rule the kernel cannot test shows the difference: then the same misses reach user space.
+#[test]
+fn secret_directories_are_a_kernel_filter() {
+    use filespy::kinds::Op;
+    use filespy::rules::{Rules, Severity};
+    require_root();
+    let dir = TestDir::new("secretdirs");
+    for sub in ["a/secrets", "b", "vault/b", "notsecrets", "secretsx"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let run = secret_dir_workload(&dir, Rules::builtin());
+    let seen: Vec<String> = run
+        .events
+        .iter()
+        .map(|e| format!("{} {}", e.op, String::from_utf8_lossy(&e.file.path)))
+        .collect();
+    let of = |rel: &str, op: Op| -> Vec<(String, Severity)> {
+        let path = dir.join(rel);
+        run.events
+            .iter()
+            .filter(|e| e.op == op && e.file.path == path.as_os_str().as_encoded_bytes())
+            .map(|e| {
+                let a = e.alert.as_ref().expect("alerts only");
+                (a.rule.to_string(), a.severity)
+            })
+            .collect()
+    };
+    let (dir_rule, vault_rule) = ("secret-dir".to_string(), "secret-vault".to_string());
+    for (rel, op, rule, severity) in [
+        ("a/secrets/x.conf", Op::Write, &dir_rule, Severity::Medium),
+        ("a/secrets/x.conf", Op::Read, &dir_rule, Severity::Low),
+        ("a/secrets/y.conf", Op::Rename, &dir_rule, Severity::Medium),
+        // Out of the directory: the rule matches the old path.
+        ("out.conf", Op::Rename, &dir_rule, Severity::Medium),
+        ("vault/b/c", Op::Write, &vault_rule, Severity::Medium),
+        ("vault/b/c", Op::Read, &vault_rule, Severity::Low),
+        ("vault/b/d", Op::Rename, &vault_rule, Severity::Medium),
+    ] {
+        let got = of(rel, op);
+        assert!(!got.is_empty(), "{op} {rel}: {seen:#?}");
+        assert!(
+            got.iter().all(|g| *g == (rule.clone(), severity)),
+            "{op} {rel}: {got:?}"
+        );
+    }
+    for miss in MISSES {
+        let path = dir.join(miss);
+        let path = path.to_str().unwrap();
+        assert!(!seen.iter().any(|s| s.ends_with(path)), "{miss}: {seen:#?}");
+    }
+    // The misses' writes stopped in the kernel: counted there, not passed, not filtered by user space.
+    let miss_writes = (MISSES.len() * MISS_ROUNDS) as u64;
+    assert!(
+        run.kernel_filtered >= miss_writes,
+        "kernel filtered {}, the misses alone wrote {miss_writes} times",
+        run.kernel_filtered
+    );
+    assert!(
+        run.kernel_passed < miss_writes && run.user_filtered < miss_writes / 2,
+        "kernel passed {}, user space filtered {}",
+        run.kernel_passed,
+        run.user_filtered
+    );
+    // A glob with no fixed directory and no directory name leaves the kernel nothing to test: the
+    // same misses pass it and user space drops them.
+    let mut wide = Rules::builtin();
+    wide.apply("rule anywhere app glob:/**/x*/never\n", "test")
+        .unwrap();
+    let unfiltered = secret_dir_workload(&dir, wide);
+    assert!(
+        unfiltered.kernel_passed >= miss_writes,
+        "without a kernel filter: kernel passed {}",
+        unfiltered.kernel_passed
+    );
+    println!(
+        "kernel filter on: kernel filtered {}, passed {}, user space filtered {}; \
+         off: kernel filtered {}, passed {}, user space filtered {}",
+        run.kernel_filtered,
+        run.kernel_passed,
+        run.user_filtered,
+        unfiltered.kernel_filtered,
+        unfiltered.kernel_passed,
+        unfiltered.user_filtered
     );
 }

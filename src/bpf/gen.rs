@@ -56,6 +56,9 @@ pub struct FilterConfig {
     pub paths: Vec<Vec<u8>>,
     /// File-name suffixes that also pass the path filter (the rules' `suffix:` matches, `--alerts`).
     pub names: Vec<NameSuffix>,
+    /// Directory names that also pass the path filter: some component before the leaf is one (the
+    /// rules' `/**/secrets/**`, `--alerts`); tested during the walk (`walk_subprogram`).
+    pub dir_names: Vec<Vec<u8>>,
     /// `close` is watched: opens of watched files are tracked in `opens`, the data programs add
     /// their reads and writes to them.
     pub track_opens: bool,
@@ -112,6 +115,19 @@ fn compared_exts(exts: &[Vec<u8>]) -> bool {
 pub const KERNEL_PATH_MAX: usize = 512;
 pub const KERNEL_PATHS_TOTAL: usize = 4096;
 
+/// Most directory names, and most bytes of them together, that the walk tests (`dir_names_fit`): each costs a
+/// compare on every component walked and code in each of the walk's `MAX_COMPONENTS` steps.
+pub const KERNEL_DIR_NAMES: usize = 8;
+pub const KERNEL_DIR_NAMES_TOTAL: usize = 64;
+
+/// Can the walk test these directory names? Beyond the limits, or an empty name or one with a `/`
+/// (no component is), the path filter is left to user space.
+pub fn dir_names_fit(names: &[Vec<u8>]) -> bool {
+    names.len() <= KERNEL_DIR_NAMES
+        && names.iter().map(Vec::len).sum::<usize>() <= KERNEL_DIR_NAMES_TOTAL
+        && names.iter().all(|n| !n.is_empty() && !n.contains(&b'/'))
+}
+
 /// A `--path` prefix (absolute, normal form) as the end of a walk's output: the path walk writes
 /// components leaf first, each NUL-terminated, so the files under `/a/b` are the walks that end in
 /// `b\0a\0` at a component boundary. None for `/` (everything is under it).
@@ -150,7 +166,7 @@ impl FilterConfig {
     /// Does `process_filter` ever jump to its `filtered` label?
     /// Does `path_filter` emit nothing?
     pub fn no_path_filter(&self) -> bool {
-        self.paths.is_empty() && self.names.is_empty()
+        self.paths.is_empty() && self.names.is_empty() && self.dir_names.is_empty()
     }
 
     pub fn filters_process(&self) -> bool {
@@ -612,8 +628,9 @@ impl<'a> Gen<'a> {
     /// `--path` in the kernel, on the path just walked into `Path`, the record's first section (data
     /// bytes 0..cursor; the walked dentry at `S_PTR`): jumps to `outside` unless it ends in one of
     /// `cfg.paths` at a component boundary (the file is a prefix or under one) or its name ends in
-    /// one of `cfg.names` (the rules' suffixes, under `--alerts`). A truncated walk lacks its top and
-    /// is kept, as in user space, which still applies `--path` exactly. The texts are immediates:
+    /// one of `cfg.names` (the rules' suffixes, under `--alerts`) or the walk found one of
+    /// `cfg.dir_names` above the leaf (`F_DIR_NAMED`). A truncated walk lacks its top and is kept, as
+    /// in user space, which still applies `--path` and the rules exactly. The texts are immediates:
     /// they are fixed when the programs are generated.
     pub fn path_filter(&mut self, cfg: &FilterConfig, outside: &str) {
         if cfg.no_path_filter() {
@@ -622,7 +639,7 @@ impl<'a> Gen<'a> {
         let inside = self.fresh("path_inside");
         self.a
             .ldx(Size::H, R1, R7, OFF_FLAGS)
-            .and64(R1, F_TRUNCATED as i32)
+            .and64(R1, (F_TRUNCATED | F_DIR_NAMED) as i32)
             .jmp(Cond::Ne, R1, 0, &inside);
         self.a.ldx(Size::W, R9, R7, OFF_CURSOR).and64(R9, DATA_MASK);
         for suffix in &cfg.paths {
@@ -968,9 +985,13 @@ impl<'a> Gen<'a> {
     /// `len_off` to the bytes it added and `trunc_flag` when it did not reach the root.
     pub fn walk_into(&mut self, len_off: i16, trunc_flag: u16) {
         let not_trunc = self.fresh("walk_ok");
+        // The walk tests directory names only for `path_filter`, on the first section: a constant
+        // at each call, so the verifier follows one branch of the walk's tests of it.
+        let first_section = i32::from(len_off == Section::Path.len_off());
         self.a
             .ldx(Size::DW, R1, R10, S_PTR)
             .mov64(R3, R7)
+            .mov64(R4, first_section)
             .call_local("walk");
         // r0 = bytes added | truncated << 32
         self.a
@@ -1205,16 +1226,22 @@ impl<'a> Gen<'a> {
         self.count(STAT_EVENTS);
     }
 
-    /// `walk(r1 = dentry, r2 = vfsmount, r3 = event) -> bytes added | truncated << 32`: appends the
+    /// `walk(r1 = dentry, r2 = vfsmount, r3 = event, r4 = test dir_names) -> bytes added | truncated << 32`: appends the
     /// path's components leaf first (each NUL-terminated) at the event's cursor, crossing mount points
     /// (`mnt_mountpoint`, `mnt_parent`) up to the real root. At most `MAX_COMPONENTS` steps and
     /// `PATH_MAX` bytes of whole components; beyond that the result is marked truncated.
-    pub fn walk_subprogram(&mut self) {
+    /// A walk into the record's first section (`path_filter`'s) sets `F_DIR_NAMED` when a component
+    /// after the leaf is one of `dir_names` (`walk_dir_names`).
+    pub fn walk_subprogram(&mut self, dir_names: &[Vec<u8>]) {
         let k = self.k;
         let (done, trunc, over) = ("walk_done", "walk_trunc", "walk_over");
         self.a.label("walk");
-        // r6 = dentry, r7 = struct mount, r8 = event
-        self.a.mov64(R6, R1).mov64(R8, R3).mov64(R7, R2);
+        // r6 = dentry, r7 = struct mount, r8 = event, r9 = test dir_names
+        self.a
+            .mov64(R6, R1)
+            .mov64(R8, R3)
+            .mov64(R7, R2)
+            .mov64(R9, R4);
         self.a
             .ldx(Size::W, R1, R8, OFF_CURSOR)
             .stx(Size::DW, R10, W_START, R1);
@@ -1266,6 +1293,7 @@ impl<'a> Gen<'a> {
                 .ldx(Size::DW, R3, R10, W_TMP);
             self.a.call(Helper::PROBE_READ_KERNEL_STR);
             self.a.jmp(Cond::Sle, R0, 0, trunc);
+            self.walk_dir_names(dir_names, i);
             self.a
                 .ldx(Size::W, R1, R8, OFF_CURSOR)
                 .add64(R1, R0)
@@ -1297,6 +1325,52 @@ impl<'a> Gen<'a> {
             .ldx(Size::DW, R1, R10, W_START)
             .sub64(R0, R1);
         self.a.mov64(R1, 1).lsh64(R1, 32).or64(R0, R1).exit();
+    }
+
+    /// In the walk's step `step`, the component just read at the cursor (r0 bytes with its NUL, r8 =
+    /// record): `F_DIR_NAMED` when it is one of `names`, the walk is the first section's (r9, a
+    /// constant of the call: no stack slot whose value the verifier would learn and so tell states
+    /// apart by) and it is not the leaf (at data offset 0). The length decides first, one compare
+    /// per name; the text is compared eight bytes at a time against immediates. Keeps r0; clobbers
+    /// r1-r3.
+    fn walk_dir_names(&mut self, names: &[Vec<u8>], step: usize) {
+        if names.is_empty() {
+            return;
+        }
+        let done = format!("walk_dir_done_{step}");
+        for (n, name) in names.iter().enumerate() {
+            let next = format!("walk_dir_next_{step}_{n}");
+            self.a
+                .jmp(Cond::Ne, R0, name.len() as i32 + 1, &next)
+                .jmp(Cond::Eq, R9, 0, &done)
+                .ldx(Size::W, R1, R8, OFF_CURSOR)
+                .jmp(Cond::Eq, R1, 0, &done);
+            for (j, chunk) in name.chunks(8).enumerate() {
+                let mut word = [0u8; 8];
+                word[..chunk.len()].copy_from_slice(chunk);
+                self.a
+                    .mov64(R2, R1)
+                    .add64(R2, 8 * j as i32)
+                    .and64(R2, DATA_MASK)
+                    .add64(R2, R8)
+                    .ldx(Size::DW, R2, R2, HEADER_LEN as i16);
+                if chunk.len() < 8 {
+                    // Past the name: its NUL, then stale bytes.
+                    let mask = (1u64 << (8 * chunk.len())) - 1;
+                    self.a.lddw(R3, mask as i64).and64(R2, R3);
+                }
+                self.a
+                    .lddw(R3, u64::from_le_bytes(word) as i64)
+                    .jmp(Cond::Ne, R2, R3, &next);
+            }
+            self.a
+                .ldx(Size::H, R1, R8, OFF_FLAGS)
+                .or64(R1, F_DIR_NAMED as i32)
+                .stx(Size::H, R8, OFF_FLAGS, R1)
+                .ja(&done);
+            self.a.label(&next);
+        }
+        self.a.label(&done);
     }
 
     /// In the walk's frame: `*(u64 *)(r10 + slot) = *(u64 *)(src + off)`, a direct load when `typed`.
@@ -1335,5 +1409,57 @@ mod tests {
             .collect();
         assert!(kernel_paths(&many).is_empty(), "over the total");
         assert!(kernel_paths(&[]).is_empty());
+    }
+
+    fn offsets() -> KernelOffsets {
+        let btf = crate::btf::Btf::load(None).expect("kernel BTF");
+        KernelOffsets::from_btf(&btf).expect("offsets")
+    }
+
+    /// The walk subprogram alone, as its own program (it ends in exits).
+    fn walk(k: &KernelOffsets, dir_names: &[Vec<u8>]) -> Result<Program, AsmError> {
+        let mut g = Gen::new(k);
+        g.walk_subprogram(dir_names);
+        g.finish()
+    }
+
+    #[test]
+    fn directory_names_cost_the_walk_nothing_unless_asked_for() {
+        let k = offsets();
+        let plain = walk(&k, &[]).unwrap().to_string();
+        let named = walk(&k, &[b"secrets".to_vec(), b"vault".to_vec()])
+            .unwrap()
+            .to_string();
+        // Each step tests each name's length first (r0 = the bytes read with the NUL) ...
+        let count = |p: &str, what: &str| p.lines().filter(|l| l.contains(what)).count();
+        assert_eq!(count(&plain, "r0 != 0x8 goto"), 0, "{plain}");
+        assert_eq!(count(&named, "r0 != 0x8 goto"), MAX_COMPONENTS, "{named}");
+        assert_eq!(count(&named, "r0 != 0x6 goto"), MAX_COMPONENTS);
+        // ... and on a match compares the text: "secrets" as its 7 bytes.
+        let secrets = u64::from_le_bytes(*b"secrets\0");
+        assert_eq!(count(&named, &format!("{secrets:#x} ll")), MAX_COMPONENTS);
+        assert!(named.lines().count() > plain.lines().count());
+    }
+
+    #[test]
+    fn the_most_directory_names_the_walk_takes_still_assemble() {
+        let k = offsets();
+        // The limits' worst case: jumps from the walk's first steps to its end stay in range.
+        let len = KERNEL_DIR_NAMES_TOTAL / KERNEL_DIR_NAMES;
+        let most: Vec<Vec<u8>> = (0..KERNEL_DIR_NAMES)
+            .map(|i| vec![b'a' + i as u8; len])
+            .collect();
+        assert!(dir_names_fit(&most));
+        let p = walk(&k, &most).unwrap_or_else(|e| panic!("{e}"));
+        assert!(p.insns.len() < i16::MAX as usize, "{}", p.insns.len());
+        let mut over = most.clone();
+        over.push(b"x".to_vec());
+        assert!(!dir_names_fit(&over), "one name too many");
+        over.pop();
+        over[0].push(b'x');
+        assert!(!dir_names_fit(&over), "one byte too many");
+        assert!(!dir_names_fit(&[Vec::new()]), "an empty name");
+        assert!(!dir_names_fit(&[b"a/b".to_vec()]), "no component has a /");
+        assert!(dir_names_fit(&[]));
     }
 }

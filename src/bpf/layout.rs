@@ -248,6 +248,9 @@ pub const F_CREATED: u16 = 2048;
 /// An `open` tracked for its `close` (in `opens`): the `Data` section holds its handle. Sent even
 /// when `open` is not reported, so that user space can end it when its process exits.
 pub const F_TRACKED: u16 = 4096;
+/// The kernel's path filter only: a directory of the path is one of its `dir_names` (set by the
+/// walk, read by `path_filter`; user space ignores it).
+pub const F_DIR_NAMED: u16 = 16384;
 
 /// Data area: offsets into it are masked with `DATA_MASK` so the verifier can bound every write. Two
 /// paths of `PATH_MAX` with their user strings, exe, cwd and argv fit.

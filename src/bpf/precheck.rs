@@ -8,7 +8,7 @@
 //! truncation (a walk that would not reach the top, by components or by bytes, is kept), and the
 //! exit still applies `path_filter` to what passes. Emitted only where every load can be direct
 //! (`bpf_rdonly_cast` and untrusted memory) and only for plain `--path` prefixes (the rules' name
-//! tests stay at the exit).
+//! and directory-name tests stay at the exit).
 
 use super::gen::{FilterConfig, Gen, MAP_SCRATCH, S_ZERO};
 use super::layout::{PATH_MAX, STAT_PATH_EARLY};
@@ -29,6 +29,7 @@ impl Gen<'_> {
             && t.untrusted_mem
             && !cfg.paths.is_empty()
             && cfg.names.is_empty()
+            && cfg.dir_names.is_empty()
             && cfg
                 .paths
                 .iter()

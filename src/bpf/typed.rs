@@ -106,6 +106,7 @@ mod tests {
             filter_comms: false,
             paths: Vec::new(),
             names: Vec::new(),
+            dir_names: Vec::new(),
             track_opens: false,
             merge: true,
         };

@@ -102,6 +102,32 @@ impl Pattern {
             dir.into()
         }])
     }
+
+    /// A name every match has as a directory, a whole component before the last (`secrets` for
+    /// `/**/secrets/**`), for the kernel to test where a glob has no fixed directory: a component free
+    /// of wildcards between two `/` that match a `/` of the path (a `**` ending a longer component
+    /// may take the `/` after it: `/a**/x/*` matches `/ax/y`). Every match then has it, so the kernel's
+    /// test passes a superset; for `/**/NAME/**` exactly the matches. The longest such (the rarest).
+    pub fn dir_name(&self) -> Option<String> {
+        let Pattern::Glob(g) = self else { return None };
+        let comps: Vec<&str> = g.strip_prefix('/')?.split('/').collect();
+        let mut best: Option<&str> = None;
+        // The leading `/` matches itself; a `/` after a component does unless a `**` ends it (then
+        // only a `**` alone after a matched `/` keeps it: it matches nothing or ends in a `/`).
+        let mut slash_before = true;
+        for (i, c) in comps.iter().enumerate() {
+            let whole = slash_before && i + 1 < comps.len();
+            if whole
+                && !c.is_empty()
+                && !c.contains(['*', '?'])
+                && best.is_none_or(|b| c.len() > b.len())
+            {
+                best = Some(c);
+            }
+            slash_before = !c.ends_with("**") || (*c == "**" && slash_before);
+        }
+        best.map(str::to_string)
+    }
 }
 
 impl fmt::Display for Pattern {
@@ -197,5 +223,40 @@ mod tests {
         assert_eq!(d("glob:/*/x"), v(&["/"]));
         assert_eq!(d("glob:~/.aws/credentials"), v(&["/root", "/home"]));
         assert_eq!(d("suffix:.env"), None);
+    }
+
+    #[test]
+    fn a_directory_anywhere_is_a_name_for_the_kernel() {
+        let n = |s: &str| Pattern::parse(s).unwrap().dir_name();
+        assert_eq!(n("glob:/**/secrets/**").as_deref(), Some("secrets"));
+        assert_eq!(n("glob:/**/vault/**").as_deref(), Some("vault"));
+        // Not the last component: that is the file's name, not a directory.
+        assert_eq!(n("glob:/**/secrets"), None);
+        assert_eq!(
+            n("glob:/*/app/**/keys/*").as_deref(),
+            Some("keys"),
+            "the longest"
+        );
+        assert_eq!(n("glob:/**/**/k/*").as_deref(), Some("k"));
+        assert_eq!(n("glob:/**/se*ts/**"), None, "a wildcard in it");
+        // `**` ending a longer component can take the `/` before `x`: `/ax/y` matches.
+        assert_eq!(n("glob:/a**/x/*"), None);
+        assert!(Pattern::parse("glob:/a**/x/*").unwrap().matches(b"/ax/y"));
+        assert_eq!(n("glob:/a**/x/k/*").as_deref(), Some("k"));
+        assert_eq!(n("exact:/etc/shadow"), None);
+        assert_eq!(n("suffix:/secrets/x"), None);
+        assert_eq!(n("glob:~/.ssh/id_*"), None, "in a home: fixed directories");
+        // What the name stands for: every match has it as a directory.
+        let p = Pattern::parse("glob:/**/secrets/**").unwrap();
+        for (path, hit) in [
+            ("/a/secrets/x.conf", true),
+            ("/secrets/x", true),
+            ("/a/secrets/b/secrets", true),
+            ("/a/secrets", false),
+            ("/notsecrets/x", false),
+            ("/secretsx/y", false),
+        ] {
+            assert_eq!(p.matches(path.as_bytes()), hit, "{path}");
+        }
     }
 }

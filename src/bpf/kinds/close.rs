@@ -123,6 +123,6 @@ pub fn close(mut g: Gen, hook: Hook, via: u16, file_ref: FileRef) -> Result<Prog
     g.open_data(true);
     g.submit(out);
     g.epilogue(out, None);
-    g.walk_subprogram();
+    g.walk_subprogram(&[]);
     g.finish()
 }

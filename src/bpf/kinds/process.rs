@@ -37,7 +37,7 @@ pub fn exec(mut g: Gen, cfg: &FilterConfig) -> Result<Program, AsmError> {
     g.process_context(Context::Always);
     g.submit(out);
     g.epilogue(out, cfg.filters_process().then_some(filtered));
-    g.walk_subprogram();
+    g.walk_subprogram(&[]);
     g.finish()
 }
 
@@ -62,7 +62,7 @@ pub fn fork(mut g: Gen, cfg: &FilterConfig) -> Result<Program, AsmError> {
     g.process_context(Context::FirstOfImage);
     g.submit(out);
     g.epilogue(out, cfg.filters_process().then_some(filtered));
-    g.walk_subprogram();
+    g.walk_subprogram(&[]);
     g.finish()
 }
 

@@ -333,7 +333,7 @@ pub fn exit(
             g.a.ja(out);
         }
     }
-    g.walk_subprogram();
+    g.walk_subprogram(&cfg.dir_names);
     g.finish()
 }
 

@@ -351,8 +351,14 @@ pub fn done(
     g.a.ldx(Size::DW, R1, R10, S_STATE)
         .ldx(Size::DW, R2, R1, V_MNT);
     g.walk_into(Section::Path.len_off(), F_TRUNCATED);
+    let roles = || h.params.iter().map(|p| p.1);
+    // The rules match a rename by its old path too, which the filter does not test (it is walked
+    // below, into `Path2`): renames are left to user space, as the named syscalls are.
+    let filter_paths = !cfg.no_path_filter() && !roles().any(|r| r == Role::OldDir);
     let outside = g.fresh("outside_paths");
-    g.path_filter(cfg, &outside);
+    if filter_paths {
+        g.path_filter(cfg, &outside);
+    }
 
     let no_inode = g.fresh("no_inode");
     if h.inode_at_check {
@@ -380,7 +386,6 @@ pub fn done(
     g.set_flag(F_HAS_INODE);
     g.a.label(&no_inode);
 
-    let roles = || h.params.iter().map(|p| p.1);
     if roles().any(|r| matches!(r, Role::OldDir | Role::Existing)) {
         let own = g.fresh("own_mount");
         g.a.ldx(Size::DW, R1, R10, S_STATE)
@@ -408,7 +413,7 @@ pub fn done(
     }
     g.process_context(Context::FirstOfImage);
     g.submit(done);
-    if !cfg.no_path_filter() {
+    if filter_paths {
         g.a.ja(done);
         g.a.label(&outside);
         g.count(STAT_FILTERED);
@@ -416,7 +421,7 @@ pub fn done(
     g.a.label(done);
     g.delete(MAP_VFS, S_KEY);
     g.epilogue(out, None);
-    g.walk_subprogram();
+    g.walk_subprogram(&cfg.dir_names);
     g.finish()
 }
 

@@ -332,7 +332,7 @@ pub fn exit(
     g.process_context(Context::FirstOfImage);
     g.submit_merging(cfg, out);
     g.epilogue(out, (!cfg.no_path_filter()).then_some(filtered));
-    g.walk_subprogram();
+    g.walk_subprogram(&cfg.dir_names);
     g.finish()
 }
 
@@ -432,6 +432,6 @@ pub fn uring(
     g.process_context(Context::FirstOfImage);
     g.submit_merging(cfg, out);
     g.epilogue(out, Some(filtered));
-    g.walk_subprogram();
+    g.walk_subprogram(&cfg.dir_names);
     g.finish()
 }

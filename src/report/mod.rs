@@ -2,6 +2,7 @@
 //! mixed in) over a time range, in one streaming pass whose memory is bounded by the tables' key
 //! capacity (`topn::CAPACITY` keys each), not by the size of the input.
 
+mod event_line;
 mod lines;
 mod render;
 mod summary;

@@ -1,67 +1,12 @@
-//! What the report counts, line by line: events (parsed into a small borrowed struct: only the
-//! fields the report uses), filespy's own stderr lines, and everything else as malformed.
+//! What the report counts, line by line: events (read into a small borrowed struct, see
+//! [`event_line`]), filespy's own stderr lines, and everything else as malformed.
 
-use std::borrow::Cow;
-
-use serde::Deserialize;
-
+use super::event_line::{self, EventLine, FileFields, ProcessFields};
 use super::time::parse_rfc3339;
 use super::topn::{TopN, CAPACITY};
 
 /// Malformed lines whose place is kept for the report.
 pub const MALFORMED_SHOWN: usize = 5;
-
-/// The fields of an event the report reads; the rest of the line is skipped unparsed into values.
-#[derive(Deserialize)]
-struct EventLine<'a> {
-    #[serde(borrow)]
-    op: Cow<'a, str>,
-    #[serde(borrow)]
-    timestamp: Cow<'a, str>,
-    #[serde(default, borrow)]
-    process: Option<ProcessFields<'a>>,
-    #[serde(default, borrow)]
-    file: Option<FileFields<'a>>,
-    #[serde(default, borrow)]
-    alert: Option<AlertFields<'a>>,
-    /// A merged write stands for `count` of them.
-    #[serde(default)]
-    merged: Option<MergedFields>,
-}
-
-#[derive(Deserialize)]
-struct MergedFields {
-    count: u64,
-}
-
-#[derive(Deserialize, Default)]
-struct ProcessFields<'a> {
-    #[serde(default, borrow)]
-    name: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    exe_path: Option<Cow<'a, str>>,
-    /// The script an interpreter runs.
-    #[serde(default, borrow)]
-    file_path: Option<Cow<'a, str>>,
-    #[serde(default)]
-    uid: Option<u32>,
-    #[serde(default, borrow)]
-    user: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize, Default)]
-struct FileFields<'a> {
-    #[serde(default, borrow)]
-    file_path: Option<Cow<'a, str>>,
-    #[serde(default)]
-    bytes_written: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct AlertFields<'a> {
-    #[serde(default, borrow)]
-    severity: Option<Cow<'a, str>>,
-}
 
 /// Where a line was read: the input's index in `Summary::inputs` and the 1-based line number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,9 +115,7 @@ impl Summary {
         // filespy writes only UTF-8 (other bytes go to `_b64` fields), so a line that is not is no
         // event, whichever field holds the bad bytes.
         let parsed = match text[0] {
-            b'{' => std::str::from_utf8(text)
-                .ok()
-                .and_then(|t| serde_json::from_str::<EventLine>(t).ok()),
+            b'{' => std::str::from_utf8(text).ok().and_then(event_line::read),
             _ => None,
         };
         match parsed.and_then(|ev| parse_rfc3339(&ev.timestamp).map(|t| (ev, t))) {

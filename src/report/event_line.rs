@@ -1,0 +1,64 @@
+//! What the report reads of one event line: only the fields it counts, borrowed from the line where
+//! no escape had to be decoded.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+/// The fields of an event the report reads; the rest of the line is skipped unparsed into values.
+#[derive(Deserialize, Debug, PartialEq, Eq)]
+pub struct EventLine<'a> {
+    #[serde(borrow)]
+    pub op: Cow<'a, str>,
+    #[serde(borrow)]
+    pub timestamp: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub process: Option<ProcessFields<'a>>,
+    #[serde(default, borrow)]
+    pub file: Option<FileFields<'a>>,
+    #[serde(default, borrow)]
+    pub alert: Option<AlertFields<'a>>,
+    /// A merged write stands for `count` of them.
+    #[serde(default)]
+    pub merged: Option<MergedFields>,
+}
+
+#[derive(Deserialize, Debug, PartialEq, Eq)]
+pub struct MergedFields {
+    pub count: u64,
+}
+
+#[derive(Deserialize, Default, Debug, PartialEq, Eq)]
+pub struct ProcessFields<'a> {
+    #[serde(default, borrow)]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub exe_path: Option<Cow<'a, str>>,
+    /// The script an interpreter runs.
+    #[serde(default, borrow)]
+    pub file_path: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub uid: Option<u32>,
+    #[serde(default, borrow)]
+    pub user: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default, Debug, PartialEq, Eq)]
+pub struct FileFields<'a> {
+    #[serde(default, borrow)]
+    pub file_path: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub bytes_written: Option<u64>,
+}
+
+#[derive(Deserialize, Debug, PartialEq, Eq)]
+pub struct AlertFields<'a> {
+    #[serde(default, borrow)]
+    pub severity: Option<Cow<'a, str>>,
+}
+
+/// The event a line holds, or None when it holds none (not JSON, not an object, a required field
+/// missing, a field of the wrong type, a duplicate field, trailing bytes).
+pub fn read(line: &str) -> Option<EventLine<'_>> {
+    serde_json::from_str(line).ok()
+}

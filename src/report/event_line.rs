@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::skim;
 
 /// The fields of an event the report reads; the rest of the line is skipped unparsed into values.
-#[derive(Deserialize, Debug, PartialEq, Eq)]
+#[derive(Deserialize, Default, Debug, PartialEq, Eq)]
 pub struct EventLine<'a> {
     #[serde(borrow)]
     pub op: Cow<'a, str>,
@@ -27,7 +27,7 @@ pub struct EventLine<'a> {
     pub merged: Option<MergedFields>,
 }
 
-#[derive(Deserialize, Debug, PartialEq, Eq)]
+#[derive(Deserialize, Default, Debug, PartialEq, Eq)]
 pub struct MergedFields {
     pub count: u64,
 }
@@ -55,16 +55,26 @@ pub struct FileFields<'a> {
     pub bytes_written: Option<u64>,
 }
 
-#[derive(Deserialize, Debug, PartialEq, Eq)]
+#[derive(Deserialize, Default, Debug, PartialEq, Eq)]
 pub struct AlertFields<'a> {
     #[serde(default, borrow)]
     pub severity: Option<Cow<'a, str>>,
 }
 
-/// The event a line holds, or None when it holds none (not JSON, not an object, a required field
-/// missing, a field of the wrong type, a duplicate field, trailing bytes).
-pub fn read(line: &str) -> Option<EventLine<'_>> {
-    skim::skim(line).or_else(|| deserialize(line))
+/// Reads the event `line` holds into `ev`; false when it holds none (not JSON, not an object, a
+/// required field missing, a field of the wrong type, a duplicate field, trailing bytes), and then
+/// `ev` means nothing.
+pub fn read<'a>(line: &'a str, ev: &mut EventLine<'a>) -> bool {
+    if skim::skim(line, ev) {
+        return true;
+    }
+    match deserialize(line) {
+        Some(parsed) => {
+            *ev = parsed;
+            true
+        }
+        None => false,
+    }
 }
 
 /// serde's reading of the line: the reference the skimmer is held to.
@@ -75,5 +85,6 @@ pub fn deserialize(line: &str) -> Option<EventLine<'_>> {
 /// The skimmer's reading: Some only when it is sure serde would read the same; None when the line
 /// must go to serde (which may still find an event in it).
 pub fn skimmed(line: &str) -> Option<EventLine<'_>> {
-    skim::skim(line)
+    let mut ev = EventLine::default();
+    skim::skim(line, &mut ev).then_some(ev)
 }

@@ -18,17 +18,19 @@ use super::event_line::{AlertFields, EventLine, FileFields, MergedFields, Proces
 /// Nesting deeper than this is left to serde; events nest three deep (`process.ancestors[].pid`).
 const MAX_DEPTH: u32 = 16;
 
-/// The event in `line`, or None when the line is left to serde.
-pub fn skim(line: &str) -> Option<EventLine<'_>> {
+/// Reads the event in `line` into `ev` (which it may have partly filled when it gives up); false
+/// when the line is left to serde. In place, as the report's line loop holds one `EventLine`:
+/// moving it about cost more than filling it.
+pub fn skim<'a>(line: &'a str, ev: &mut EventLine<'a>) -> bool {
     let l = Line {
         text: line,
         b: line.as_bytes(),
     };
     if l.b.first() != Some(&b'{') {
-        return None;
+        return false;
     }
-    let (event, end) = l.event(1)?;
-    (l.whitespace(end) == l.b.len()).then_some(event)
+    l.event(1, ev)
+        .is_some_and(|end| l.whitespace(end) == l.b.len())
 }
 
 /// One line, read by position: each reader takes the position where its part starts (past any
@@ -40,93 +42,129 @@ struct Line<'a> {
 }
 
 impl<'a> Line<'a> {
-    /// The top-level object after its `{`.
-    fn event(&self, i: usize) -> Option<(EventLine<'a>, usize)> {
-        let (mut op, mut timestamp) = (None, None);
-        let (mut process, mut file, mut alert, mut merged) = (None, None, None, None);
-        let end = self.members(i, |key, v| match key {
-            b"op" => once(&mut op, self.string(v)?),
-            b"timestamp" => once(&mut timestamp, self.string(v)?),
-            b"process" => once(&mut process, self.nullable(v, |v| self.process(v))?),
-            b"file" => once(&mut file, self.nullable(v, |v| self.file(v))?),
-            b"alert" => once(&mut alert, self.nullable(v, |v| self.alert(v))?),
-            b"merged" => once(&mut merged, self.nullable(v, |v| self.merged(v))?),
-            _ => self.skip(v),
+    /// The top-level object after its `{`, read into `ev`.
+    fn event(&self, i: usize, ev: &mut EventLine<'a>) -> Option<usize> {
+        let mut given = Given::default();
+        let end = self.members(i, |key, v| {
+            let (field, end) = match key {
+                b"op" => (0, self.string_into(v, &mut ev.op)?),
+                b"timestamp" => (1, self.string_into(v, &mut ev.timestamp)?),
+                b"process" => (2, self.object_or_null(v, &mut ev.process, Self::process)?),
+                b"file" => (3, self.object_or_null(v, &mut ev.file, Self::file)?),
+                b"alert" => (4, self.object_or_null(v, &mut ev.alert, Self::alert)?),
+                b"merged" => (5, self.object_or_null(v, &mut ev.merged, Self::merged)?),
+                _ => return self.skip(v),
+            };
+            given.first(field)?;
+            Some(end)
         })?;
-        let event = EventLine {
-            op: op?,
-            timestamp: timestamp?,
-            process: process.flatten(),
-            file: file.flatten(),
-            alert: alert.flatten(),
-            merged: merged.flatten(),
-        };
-        Some((event, end))
+        // `op` and `timestamp` are required.
+        given.all(&[0, 1]).then_some(end)
     }
 
-    fn process(&self, i: usize) -> Option<(ProcessFields<'a>, usize)> {
-        let (mut name, mut exe_path, mut file_path, mut uid, mut user) =
-            (None, None, None, None, None);
-        let end = self.object(i, |key, v| match key {
-            b"name" => once(&mut name, self.nullable(v, |v| self.string(v))?),
-            b"exe_path" => once(&mut exe_path, self.nullable(v, |v| self.string(v))?),
-            b"file_path" => once(&mut file_path, self.nullable(v, |v| self.string(v))?),
-            b"uid" => once(
-                &mut uid,
-                self.nullable(v, |v| {
-                    let (n, end) = self.unsigned(v, u32::MAX.into())?;
-                    Some((n as u32, end))
-                })?,
-            ),
-            b"user" => once(&mut user, self.nullable(v, |v| self.string(v))?),
-            _ => self.skip(v),
-        })?;
-        let fields = ProcessFields {
-            name: name.flatten(),
-            exe_path: exe_path.flatten(),
-            file_path: file_path.flatten(),
-            uid: uid.flatten(),
-            user: user.flatten(),
-        };
-        Some((fields, end))
+    fn process(&self, i: usize, p: &mut ProcessFields<'a>) -> Option<usize> {
+        let mut given = Given::default();
+        self.object(i, |key, v| {
+            let (field, end) = match key {
+                b"name" => (0, self.nullable_string(v, &mut p.name)?),
+                b"exe_path" => (1, self.nullable_string(v, &mut p.exe_path)?),
+                b"file_path" => (2, self.nullable_string(v, &mut p.file_path)?),
+                b"uid" => (3, {
+                    let (uid, end) = self.nullable_unsigned(v, u32::MAX.into())?;
+                    p.uid = uid.map(|n| n as u32);
+                    end
+                }),
+                b"user" => (4, self.nullable_string(v, &mut p.user)?),
+                _ => return self.skip(v),
+            };
+            given.first(field)?;
+            Some(end)
+        })
     }
 
-    fn file(&self, i: usize) -> Option<(FileFields<'a>, usize)> {
-        let (mut file_path, mut bytes_written) = (None, None);
-        let end = self.object(i, |key, v| match key {
-            b"file_path" => once(&mut file_path, self.nullable(v, |v| self.string(v))?),
-            b"bytes_written" => once(
-                &mut bytes_written,
-                self.nullable(v, |v| self.unsigned(v, u64::MAX))?,
-            ),
-            _ => self.skip(v),
-        })?;
-        let fields = FileFields {
-            file_path: file_path.flatten(),
-            bytes_written: bytes_written.flatten(),
-        };
-        Some((fields, end))
+    fn file(&self, i: usize, f: &mut FileFields<'a>) -> Option<usize> {
+        let mut given = Given::default();
+        self.object(i, |key, v| {
+            let (field, end) = match key {
+                b"file_path" => (0, self.nullable_string(v, &mut f.file_path)?),
+                b"bytes_written" => (1, {
+                    let (n, end) = self.nullable_unsigned(v, u64::MAX)?;
+                    f.bytes_written = n;
+                    end
+                }),
+                _ => return self.skip(v),
+            };
+            given.first(field)?;
+            Some(end)
+        })
     }
 
-    fn alert(&self, i: usize) -> Option<(AlertFields<'a>, usize)> {
-        let mut severity = None;
-        let end = self.object(i, |key, v| match key {
-            b"severity" => once(&mut severity, self.nullable(v, |v| self.string(v))?),
+    fn alert(&self, i: usize, a: &mut AlertFields<'a>) -> Option<usize> {
+        let mut given = Given::default();
+        self.object(i, |key, v| match key {
+            b"severity" => {
+                let end = self.nullable_string(v, &mut a.severity)?;
+                given.first(0)?;
+                Some(end)
+            }
             _ => self.skip(v),
-        })?;
-        let fields = AlertFields {
-            severity: severity.flatten(),
-        };
-        Some((fields, end))
+        })
     }
 
-    fn merged(&self, i: usize) -> Option<(MergedFields, usize)> {
-        let mut count = None;
+    fn merged(&self, i: usize, m: &mut MergedFields) -> Option<usize> {
+        let mut given = Given::default();
         let end = self.object(i, |key, v| match key {
-            b"count" => once(&mut count, self.unsigned(v, u64::MAX)?),
+            b"count" => {
+                let (n, end) = self.unsigned(v, u64::MAX)?;
+                m.count = n;
+                given.first(0)?;
+                Some(end)
+            }
             _ => self.skip(v),
         })?;
-        Some((MergedFields { count: count? }, end))
+        // `count` is required.
+        given.all(&[0]).then_some(end)
+    }
+
+    /// `null` at `i` as None in `slot`, else the object there read by `read` into it.
+    fn object_or_null<T: Default>(
+        &self,
+        i: usize,
+        slot: &mut Option<T>,
+        read: impl FnOnce(&Self, usize, &mut T) -> Option<usize>,
+    ) -> Option<usize> {
+        if self.b[i..].starts_with(b"null") {
+            *slot = None;
+            return Some(i + 4);
+        }
+        read(self, i, slot.insert(T::default()))
+    }
+
+    /// A string at `i` into `slot`.
+    fn string_into(&self, i: usize, slot: &mut Cow<'a, str>) -> Option<usize> {
+        let (text, end) = self.string(i)?;
+        *slot = text;
+        Some(end)
+    }
+
+    /// `null` or a string at `i` into `slot`.
+    fn nullable_string(&self, i: usize, slot: &mut Option<Cow<'a, str>>) -> Option<usize> {
+        if self.b[i..].starts_with(b"null") {
+            *slot = None;
+            return Some(i + 4);
+        }
+        let (text, end) = self.string(i)?;
+        *slot = Some(text);
+        Some(end)
+    }
+
+    /// `null` or an integer of at most `max` at `i`.
+    fn nullable_unsigned(&self, i: usize, max: u64) -> Option<(Option<u64>, usize)> {
+        if self.b[i..].starts_with(b"null") {
+            return Some((None, i + 4));
+        }
+        let (n, end) = self.unsigned(i, max)?;
+        Some((Some(n), end))
     }
 
     /// An object at `i` whose keys the caller matches (see `members`).
@@ -185,19 +223,6 @@ impl<'a> Line<'a> {
             return None;
         }
         Some(self.token(i + 1)?.1)
-    }
-
-    /// `null` at `i` as None, else what `value` reads there.
-    fn nullable<T>(
-        &self,
-        i: usize,
-        value: impl FnOnce(usize) -> Option<(T, usize)>,
-    ) -> Option<(Option<T>, usize)> {
-        if self.b[i..].starts_with(b"null") {
-            return Some((None, i + 4));
-        }
-        let (v, end) = value(i)?;
-        Some((Some(v), end))
     }
 
     /// A number serde reads as an integer of at most `max`: digits, no sign, fraction or exponent.
@@ -454,14 +479,25 @@ fn is_whitespace(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-/// Stores a field's value, or None (give up) if the field was already given: serde refuses
-/// duplicate fields, also one given as null first. Gives back where the value ends.
-fn once<T>(slot: &mut Option<T>, (value, end): (T, usize)) -> Option<usize> {
-    if slot.is_some() {
-        return None;
+/// The counted fields of one object read so far, a bit each: serde refuses a field given twice
+/// (also one given as null first), so the skimmer gives up on those.
+#[derive(Default)]
+struct Given(u8);
+
+impl Given {
+    /// Notes `field`; None if it was given before.
+    fn first(&mut self, field: u8) -> Option<()> {
+        let bit = 1 << field;
+        if self.0 & bit != 0 {
+            return None;
+        }
+        self.0 |= bit;
+        Some(())
     }
-    *slot = Some(value);
-    Some(end)
+
+    fn all(&self, fields: &[u8]) -> bool {
+        fields.iter().all(|f| self.0 & 1 << f != 0)
+    }
 }
 
 /// Where a string's plain run ends: the first `"`, `\` or control character in `b`, eight bytes at
@@ -523,7 +559,8 @@ mod tests {
     #[test]
     fn decodes_the_escapes_of_counted_strings() {
         let line = r#"{"op":"write","timestamp":"t","file":{"file_path":"/a\"b\\c\/d\b\f\n\r\t\u00e9\u2028\u0000"}}"#;
-        let ev = skim(line).expect("skimmed");
+        let mut ev = EventLine::default();
+        assert!(skim(line, &mut ev), "skimmed");
         let path = ev.file.and_then(|f| f.file_path).expect("path");
         assert_eq!(path, "/a\"b\\c/d\x08\x0c\n\r\té\u{2028}\0");
     }
@@ -540,7 +577,7 @@ mod tests {
             r#"{"op":"write","timestamp":"t","x":[[[[[[[[[[[[[[[[[[0]]]]]]]]]]]]]]]]]]}"#,
             r#"{"op":"write","timestamp":"t","process":["a"]}"#,
         ] {
-            assert_eq!(skim(line), None, "{line}");
+            assert!(!skim(line, &mut EventLine::default()), "{line}");
         }
     }
 }

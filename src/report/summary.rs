@@ -114,12 +114,11 @@ impl Summary {
         }
         // filespy writes only UTF-8 (other bytes go to `_b64` fields), so a line that is not is no
         // event, whichever field holds the bad bytes.
-        let parsed = match text[0] {
-            b'{' => std::str::from_utf8(text).ok().and_then(event_line::read),
-            _ => None,
-        };
-        match parsed.and_then(|ev| parse_rfc3339(&ev.timestamp).map(|t| (ev, t))) {
-            Some((ev, micros)) => self.event(&ev, micros),
+        let mut ev = EventLine::default();
+        let read = text[0] == b'{'
+            && std::str::from_utf8(text).is_ok_and(|t| event_line::read(t, &mut ev));
+        match read.then(|| parse_rfc3339(&ev.timestamp)).flatten() {
+            Some(micros) => self.event(&ev, micros),
             None => self.malformed(place),
         }
     }

@@ -111,29 +111,43 @@ impl<R: Read> Lines<R> {
     }
 }
 
-/// The first `\n` in `hay`, eight bytes at a time: a byte-by-byte search took a sixth of the
-/// report's time.
+/// The first `\n` in `hay`, 32 bytes at a time (four words tested together, then the first of
+/// them with a newline found): a byte-by-byte search took a sixth of the report's time, a word at a
+/// time still a tenth.
 fn find_newline(hay: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    const NEWLINES: u64 = u64::from_ne_bytes([b'\n'; 8]);
-    let mut chunks = hay.chunks_exact(8);
+    let mut blocks = hay.chunks_exact(32);
     let mut at = 0;
-    for chunk in &mut chunks {
-        let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes")) ^ NEWLINES;
-        // A zero byte of x (a newline of the chunk) sets its high bit here; the lowest set bit is
-        // always a true zero byte (borrows only run upwards), which little-endian order makes first.
-        let zeros = x.wrapping_sub(ONES) & !x & HIGHS;
-        if zeros != 0 {
-            return Some(at + zeros.trailing_zeros() as usize / 8);
+    for block in &mut blocks {
+        let w = |i: usize| {
+            newlines_in(u64::from_le_bytes(
+                block[i..i + 8].try_into().expect("8 bytes"),
+            ))
+        };
+        let (a, b, c, d) = (w(0), w(8), w(16), w(24));
+        if a | b | c | d != 0 {
+            let (skip, word) = [(0, a), (8, b), (16, c), (24, d)]
+                .into_iter()
+                .find(|&(_, m)| m != 0)
+                .expect("one word has a newline");
+            return Some(at + skip + word.trailing_zeros() as usize / 8);
         }
-        at += 8;
+        at += 32;
     }
-    chunks
+    blocks
         .remainder()
         .iter()
         .position(|&b| b == b'\n')
         .map(|i| at + i)
+}
+
+/// The high bit of each byte of `x` that may be a newline; the lowest one set always is one (borrows
+/// only run upwards), which little-endian order makes the first.
+fn newlines_in(x: u64) -> u64 {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const NEWLINES: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    let x = x ^ NEWLINES;
+    x.wrapping_sub(ONES) & !x & HIGHS
 }
 
 #[cfg(test)]
@@ -170,7 +184,8 @@ mod tests {
 
     #[test]
     fn finds_the_first_newline_at_every_offset() {
-        for len in 0..40 {
+        // Past two 32-byte blocks, so a newline sits in every word of a block and in the rest.
+        for len in 0..80 {
             for nl in 0..len {
                 let mut hay = vec![b'x'; len];
                 hay[nl] = b'\n';

@@ -2,8 +2,10 @@
 //! mixed in) over a time range, in one streaming pass whose memory is bounded by the tables' key
 //! capacity (`topn::CAPACITY` keys each), not by the size of the input.
 
+pub mod event_line;
 mod lines;
 mod render;
+mod skim;
 mod summary;
 pub mod time;
 pub mod topn;

@@ -1,67 +1,12 @@
-//! What the report counts, line by line: events (parsed into a small borrowed struct: only the
-//! fields the report uses), filespy's own stderr lines, and everything else as malformed.
+//! What the report counts, line by line: events (read into a small borrowed struct, see
+//! [`event_line`]), filespy's own stderr lines, and everything else as malformed.
 
-use std::borrow::Cow;
-
-use serde::Deserialize;
-
+use super::event_line::{self, EventLine, FileFields, ProcessFields};
 use super::time::parse_rfc3339;
 use super::topn::{TopN, CAPACITY};
 
 /// Malformed lines whose place is kept for the report.
 pub const MALFORMED_SHOWN: usize = 5;
-
-/// The fields of an event the report reads; the rest of the line is skipped unparsed into values.
-#[derive(Deserialize)]
-struct EventLine<'a> {
-    #[serde(borrow)]
-    op: Cow<'a, str>,
-    #[serde(borrow)]
-    timestamp: Cow<'a, str>,
-    #[serde(default, borrow)]
-    process: Option<ProcessFields<'a>>,
-    #[serde(default, borrow)]
-    file: Option<FileFields<'a>>,
-    #[serde(default, borrow)]
-    alert: Option<AlertFields<'a>>,
-    /// A merged write stands for `count` of them.
-    #[serde(default)]
-    merged: Option<MergedFields>,
-}
-
-#[derive(Deserialize)]
-struct MergedFields {
-    count: u64,
-}
-
-#[derive(Deserialize, Default)]
-struct ProcessFields<'a> {
-    #[serde(default, borrow)]
-    name: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    exe_path: Option<Cow<'a, str>>,
-    /// The script an interpreter runs.
-    #[serde(default, borrow)]
-    file_path: Option<Cow<'a, str>>,
-    #[serde(default)]
-    uid: Option<u32>,
-    #[serde(default, borrow)]
-    user: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize, Default)]
-struct FileFields<'a> {
-    #[serde(default, borrow)]
-    file_path: Option<Cow<'a, str>>,
-    #[serde(default)]
-    bytes_written: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct AlertFields<'a> {
-    #[serde(default, borrow)]
-    severity: Option<Cow<'a, str>>,
-}
 
 /// Where a line was read: the input's index in `Summary::inputs` and the 1-based line number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,14 +114,11 @@ impl Summary {
         }
         // filespy writes only UTF-8 (other bytes go to `_b64` fields), so a line that is not is no
         // event, whichever field holds the bad bytes.
-        let parsed = match text[0] {
-            b'{' => std::str::from_utf8(text)
-                .ok()
-                .and_then(|t| serde_json::from_str::<EventLine>(t).ok()),
-            _ => None,
-        };
-        match parsed.and_then(|ev| parse_rfc3339(&ev.timestamp).map(|t| (ev, t))) {
-            Some((ev, micros)) => self.event(&ev, micros),
+        let mut ev = EventLine::default();
+        let read = text[0] == b'{'
+            && std::str::from_utf8(text).is_ok_and(|t| event_line::read(t, &mut ev));
+        match read.then(|| parse_rfc3339(&ev.timestamp)).flatten() {
+            Some(micros) => self.event(&ev, micros),
             None => self.malformed(place),
         }
     }
@@ -217,9 +159,10 @@ impl Summary {
             self.scripts.add(script, 1);
         }
         if let Some(uid) = p.uid {
-            use std::fmt::Write;
             self.key.clear();
-            let _ = write!(self.key, "{uid}\0{}", p.user.as_deref().unwrap_or(""));
+            push_decimal(&mut self.key, uid);
+            self.key.push('\0');
+            self.key.push_str(p.user.as_deref().unwrap_or(""));
             self.users.add(&self.key, 1);
         }
 
@@ -277,6 +220,22 @@ fn set_stamp(slot: &mut Option<Stamp>, text: &str, micros: i64, better: fn(i64, 
             })
         }
     }
+}
+
+/// Appends `n` in decimal (`write!` costs more than the rest of the users' count).
+fn push_decimal(out: &mut String, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// `events=N lost=N filtered=N failed_writes=N lost_per_cpu=… lost_output=N`.
@@ -375,6 +334,7 @@ mod tests {
         assert_eq!(s.files_by_bytes.total(), 7);
         assert_eq!(&*s.users.top(1)[0].key, "0\0root");
         assert_eq!(s.users.len(), 2);
+        assert_eq!(&*s.users.top(2)[1].key, "1000\0", "a user name of null");
         assert_eq!(&*s.processes.top(5)[1].key, "rm\0");
         assert_eq!(&*s.alerts.top(1)[0].key, "HIGH");
         assert_eq!(s.scripts.total(), 1);

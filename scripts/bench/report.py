@@ -1,4 +1,4 @@
-"""Section 5 of `make bench`: `filespy report` on a generated multi-GB event file. Measures MB/s and the
+"""Section 6 of `make bench`: `filespy report` on a generated multi-GB event file. Measures MB/s and the
 peak RSS (getrusage of the child) on the whole file and on a 1% slice of it, so that memory is seen to
 depend on the keys kept, not the size; and, for scale, how fast the disk itself reads the file
 (O_DIRECT, past the page cache) and how fast `wc -l` gets through it. Needs GNU time (/usr/bin/time)."""
@@ -124,10 +124,10 @@ def section(args, log):
     path = os.path.join(where, f"filespy-bench-report-{os.getpid()}.jsonl")
     small = path + ".slice"
     try:
-        log(f"5/5 report: generating {size / GIB:.0f} GiB in {where}")
+        log(f"report: generating {size / GIB:.0f} GiB in {where}")
         t = time.monotonic()
         nbytes, nlines, nevents = generate(path, size)
-        log(f"5/5 report: generated {nbytes:,} bytes, {nevents:,} events in {time.monotonic() - t:.0f} s")
+        log(f"report: generated {nbytes:,} bytes, {nevents:,} events in {time.monotonic() - t:.0f} s")
         with open(path, "rb") as src, open(small, "wb") as dst:
             dst.write(src.read(nbytes // 100))
             dst.write(src.readline())
@@ -136,7 +136,7 @@ def section(args, log):
         runs = []
         for r in range(args.rounds):
             runs.append(timed(argv))
-            log(f"5/5 report: round {r + 1}: {nbytes / MIB / runs[-1][0]:,.0f} MB/s")
+            log(f"report: round {r + 1}: {nbytes / MIB / runs[-1][0]:,.0f} MB/s")
         rep = json.loads(runs[-1][3])
         if rep["lines"]["events"] != nevents or rep["lines"]["malformed"] != 0:
             raise RuntimeError(f"report counted {rep['lines']} for {nevents} events")

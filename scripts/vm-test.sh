@@ -13,11 +13,11 @@
 #                        Default: bullseye's 5.10, bookworm's 6.1, bookworm-backports' 6.12 and unstable's 7.2.
 #   FILESPY_VM_TESTS     space-separated kernel_* test targets to build and run (e.g. "kernel_alerts kernel_probes"),
 #                        for a quicker run of the ones a change touches. Default: every tests/kernel_*.rs.
-#   FILESPY_VM_TIMEOUT   seconds allowed per boot+test (default 900, about 1.6x the slowest boot+test under TCG on an idle
-#                        host today, 450-570 s; a VM
-#                        that never reports is booted once more)
-#   FILESPY_VM_BUDGET    seconds for all boots together, retries included (default 3000): however many kernels
-#                        hang, the VM stage ends in time for CI's 90 minutes; kernels left unbooted fail.
+#   FILESPY_VM_TIMEOUT   seconds allowed per boot+test (default 1200, about 1.7x the slowest boot+test under TCG
+#                        on this host today, 580-760 s; a VM that never reports is booted once more)
+#   FILESPY_VM_BUDGET    seconds for all boots together, retries included (default 3600; all four take ~2600 s):
+#                        however many kernels hang, the VM stage ends in time for CI's 90 minutes (the host part
+#                        takes ~20); kernels left unbooted fail.
 set -euo pipefail
 
 # BASH_SOURCE, not $0: also right when sourced (scripts/bench-vm.sh).
@@ -27,8 +27,8 @@ KERNEL_CACHE="$CACHE/kernels"
 LOG_DIR="$CACHE/vm-logs"
 MUSL=x86_64-unknown-linux-musl
 KERNELS=${FILESPY_VM_KERNELS:-"5.10.0-46-amd64 6.1.0-56-amd64 6.12.117+deb12-amd64 unstable:7.2.13+deb14-amd64"}
-TIMEOUT=${FILESPY_VM_TIMEOUT:-900}
-BUDGET=${FILESPY_VM_BUDGET:-3000}
+TIMEOUT=${FILESPY_VM_TIMEOUT:-1200}
+BUDGET=${FILESPY_VM_BUDGET:-3600}
 TESTS=${FILESPY_VM_TESTS:-}
 export PATH="$HOME/.cargo/bin:$PATH"
 

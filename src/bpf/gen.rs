@@ -696,23 +696,28 @@ impl<'a> Gen<'a> {
     fn ends_with(&mut self, text: &[u8], not: &str) {
         let n = text.len() as i32;
         for (j, chunk) in text.chunks(8).enumerate() {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
             self.a
                 .mov64(R1, R9)
                 .sub64(R1, n - 8 * j as i32)
                 .and64(R1, DATA_MASK)
                 .add64(R1, R7)
                 .ldx(Size::DW, R2, R1, HEADER_LEN as i16);
-            if chunk.len() < 8 {
-                // Bytes past the text are another component's or stale: only the chunk's own count.
-                let mask = (1u64 << (8 * chunk.len())) - 1;
-                self.a.lddw(R3, mask as i64).and64(R2, R3);
-            }
-            self.a
-                .lddw(R3, u64::from_le_bytes(word) as i64)
-                .jmp(Cond::Ne, R2, R3, not);
+            self.jne_chunk(chunk, not);
         }
+    }
+
+    /// Jumps to `not` unless r2, an 8-byte load, begins with `chunk` (at most 8 bytes): the bytes
+    /// past a shorter chunk are masked off (another component's, a NUL, or stale). Clobbers r2, r3.
+    pub(super) fn jne_chunk(&mut self, chunk: &[u8], not: &str) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        if chunk.len() < 8 {
+            let mask = (1u64 << (8 * chunk.len())) - 1;
+            self.a.lddw(R3, mask as i64).and64(R2, R3);
+        }
+        self.a
+            .lddw(R3, u64::from_le_bytes(word) as i64)
+            .jmp(Cond::Ne, R2, R3, not);
     }
 
     /// A read or write of `bytes` (the u64 at stack slot `bytes_slot`) through r8 = `struct file *`:
@@ -1346,22 +1351,13 @@ impl<'a> Gen<'a> {
                 .ldx(Size::W, R1, R8, OFF_CURSOR)
                 .jmp(Cond::Eq, R1, 0, &done);
             for (j, chunk) in name.chunks(8).enumerate() {
-                let mut word = [0u8; 8];
-                word[..chunk.len()].copy_from_slice(chunk);
                 self.a
                     .mov64(R2, R1)
                     .add64(R2, 8 * j as i32)
                     .and64(R2, DATA_MASK)
                     .add64(R2, R8)
                     .ldx(Size::DW, R2, R2, HEADER_LEN as i16);
-                if chunk.len() < 8 {
-                    // Past the name: its NUL, then stale bytes.
-                    let mask = (1u64 << (8 * chunk.len())) - 1;
-                    self.a.lddw(R3, mask as i64).and64(R2, R3);
-                }
-                self.a
-                    .lddw(R3, u64::from_le_bytes(word) as i64)
-                    .jmp(Cond::Ne, R2, R3, &next);
+                self.jne_chunk(chunk, &next);
             }
             self.a
                 .ldx(Size::H, R1, R8, OFF_FLAGS)

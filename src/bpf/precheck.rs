@@ -118,17 +118,8 @@ impl Gen<'_> {
                     .jmp(Cond::Ne, R2, comp.len() as i32, &next)
                     .ldx(Size::DW, R1, R6, k.dentry_d_name_name);
                 for (w, chunk) in comp.chunks(8).enumerate() {
-                    let mut word = [0u8; 8];
-                    word[..chunk.len()].copy_from_slice(chunk);
                     self.a.ldx(Size::DW, R2, R1, 8 * w as i16);
-                    if chunk.len() < 8 {
-                        // Past the name's end: its NUL and whatever follows.
-                        let mask = (1u64 << (8 * chunk.len())) - 1;
-                        self.a.lddw(R3, mask as i64).and64(R2, R3);
-                    }
-                    self.a
-                        .lddw(R3, u64::from_le_bytes(word) as i64)
-                        .jmp(Cond::Ne, R2, R3, &next);
+                    self.jne_chunk(chunk, &next);
                 }
             }
             self.a.ja(&inside);

@@ -178,8 +178,8 @@ fn run(events: u64, processes: u32, with_ids: bool) -> Result<(), String> {
         ..Options::default()
     };
     let mut replay = Replay::new(&opts);
-    for (cpu, r) in (0u32..).zip(&first) {
-        replay.record(cpu % 2, r);
+    for r in &first {
+        replay.record(r);
     }
     let mut timed: Vec<Vec<u8>> = steady.clone();
     let per_drain = 64 * 4096 / 4 / steady[0].len().next_multiple_of(8);
@@ -193,7 +193,7 @@ fn run(events: u64, processes: u32, with_ids: bool) -> Result<(), String> {
             let r = &mut timed[at];
             r[OFF_MONO_NS as usize..OFF_MONO_NS as usize + 8]
                 .copy_from_slice(&(1_000_000_000 + i + k).to_ne_bytes());
-            replay.record((at % 2) as u32, r);
+            replay.record(r);
         }
         replay.deliver(|ev, script| {
             fmt.write_event(ev, script, &mut out);

@@ -177,8 +177,10 @@ fn is_report(args: &[OsString]) -> bool {
 
 /// The `--help` text: one line per flag, then exit codes.
 pub const HELP: &str = "\
-filespy: report every write (and, with --events, other file operations) to files of interest as JSON
-lines, with the context of the process that did it.
+filespy: report the writes to files of interest (write, pwrite, the vectored writes, copy_file_range,
+sendfile, splice, io_uring; and, with --events, other file operations) as JSON lines, with the
+context of the process that did it. Not seen: stores through shared mappings, reflink ioctls (a
+plain cp on btrfs/XFS), native AIO, kernel threads (README: Not seen).
 
 usage: filespy [OPTIONS]            e.g.  sudo filespy > events.jsonl
        filespy report [FILE...]   summarise event files (see 'filespy report --help')

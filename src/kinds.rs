@@ -357,6 +357,17 @@ impl OpSet {
 }
 
 /// Parses `--events`: op names and the groups `fim`, `process`, `access` and `all`, comma-separated.
+///
+/// ```
+/// use filespy::kinds::{parse_events, Op};
+///
+/// let set = parse_events("fim,exec").unwrap();
+/// assert!(set.contains(Op::Write) && set.contains(Op::Rename) && set.contains(Op::Exec));
+/// assert!(!set.contains(Op::Read) && !set.contains(Op::Fork));
+/// let names: Vec<&str> = parse_events("process").unwrap().iter().map(Op::name).collect();
+/// assert_eq!(names, ["exec", "fork", "exit"]);
+/// assert!(parse_events("write,,read").is_err() && parse_events("wrte").is_err());
+/// ```
 pub fn parse_events(list: &str) -> Result<OpSet, String> {
     let mut set = OpSet::empty();
     for word in list.split(',').map(str::trim) {

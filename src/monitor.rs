@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 /// How long one poll may sleep: bounds the latency of events below the wakeup watermark and of
 /// `--duration`.
 const POLL_MS: i32 = 100;
-/// Initial capacity of the output buffer, which is written at the end of each drain.
+/// The output buffer's initial capacity, and the size at which a drain hands it to the sink before
+/// the drain ends (so a ring's worth of lines is not held at once).
 const FLUSH_BYTES: usize = 256 * 1024;
 /// The poll timeout while lines wait for a slow output: it is retried this often.
 const PENDING_POLL_MS: i32 = 10;

@@ -519,7 +519,7 @@ impl Monitor {
             if maps.merged.lookup(key, &mut value).unwrap_or(false) {
                 let _ = maps.merged.delete(key);
                 if let Some(rec) = merged_record(&value) {
-                    stream.record(0, Record::Sample(&rec));
+                    stream.record(Record::Sample(&rec));
                 }
             }
         }
@@ -618,7 +618,7 @@ impl Monitor {
         let stream = &mut self.stream;
         stream.enricher.check_names();
         let older = std::mem::take(&mut stream.orphans);
-        self.rings.drain(|cpu, rec| stream.record(cpu, rec));
+        self.rings.drain(|_cpu, rec| stream.record(rec));
         // Every ring has now been drained once since these were read: their context, if sent, is in.
         stream.settle(older, on_event);
         stream.deliver_batch(on_event, last);
@@ -693,9 +693,9 @@ impl Replay {
         }
     }
 
-    /// One record read from `cpu`'s ring.
-    pub fn record(&mut self, cpu: u32, data: &[u8]) {
-        self.stream.record(cpu, Record::Sample(data));
+    /// One record read from a ring.
+    pub fn record(&mut self, data: &[u8]) {
+        self.stream.record(Record::Sample(data));
     }
 
     /// Delivers the records given since the last call, as one drain of the rings does.
@@ -719,10 +719,10 @@ impl Replay {
 struct Stream {
     /// Processes whose context the kernel must send again (applied after each drain).
     forget: Vec<u32>,
-    /// Records (cpu, bytes) whose process context was not cached when read. Rings are drained one CPU
+    /// Records whose process context was not cached when read. Rings are drained one CPU
     /// after another, so the context-carrying first event of a process may sit in a ring drained later
     /// (another thread, or the process moved CPUs); these wait for one more drain before falling back.
-    orphans: Vec<(u32, Vec<u8>)>,
+    orphans: Vec<Vec<u8>>,
     /// The records of one drain, copied out of the rings so they can be delivered in time order: each
     /// ring is in order, but one after another they are not.
     batch: Vec<Pending>,
@@ -767,10 +767,9 @@ struct Filled {
     enricher: (u64, u64),
 }
 
-/// A record of the current batch: its monotonic time, CPU and place in the arena.
+/// A record of the current batch: its monotonic time and place in the arena.
 struct Pending {
     mono_ns: u64,
-    cpu: u32,
     start: usize,
     len: usize,
 }
@@ -804,7 +803,7 @@ impl Stream {
         }
     }
 
-    fn record(&mut self, cpu: u32, rec: Record<'_>) {
+    fn record(&mut self, rec: Record<'_>) {
         match rec {
             Record::Sample(data) => {
                 // A process's context is cached as soon as its record is read, so events of the same
@@ -830,7 +829,6 @@ impl Stream {
                 }
                 self.batch.push(Pending {
                     mono_ns: mono_ns_of(data),
-                    cpu,
                     start: self.arena.len(),
                     len: data.len(),
                 });
@@ -864,7 +862,7 @@ impl Stream {
         let arena = std::mem::take(&mut self.arena);
         batch.sort_by_key(|p| p.mono_ns);
         for p in &batch {
-            self.sample(p.cpu, &arena[p.start..p.start + p.len], true, on_event);
+            self.sample(&arena[p.start..p.start + p.len], true, on_event);
         }
         batch.clear();
         self.batch = batch;
@@ -873,16 +871,16 @@ impl Stream {
     }
 
     /// Decodes again, without further waiting, the records set aside in the previous round.
-    fn settle<F>(&mut self, orphans: Vec<(u32, Vec<u8>)>, on_event: &mut F)
+    fn settle<F>(&mut self, orphans: Vec<Vec<u8>>, on_event: &mut F)
     where
         F: FnMut(&Event, Option<&[u8]>) -> ControlFlow<()>,
     {
-        for (cpu, data) in orphans {
-            self.sample(cpu, &data, false, on_event);
+        for data in orphans {
+            self.sample(&data, false, on_event);
         }
     }
 
-    fn sample<F>(&mut self, cpu: u32, data: &[u8], may_wait: bool, on_event: &mut F)
+    fn sample<F>(&mut self, data: &[u8], may_wait: bool, on_event: &mut F)
     where
         F: FnMut(&Event, Option<&[u8]>) -> ControlFlow<()>,
     {
@@ -919,7 +917,7 @@ impl Stream {
         if op == Op::Exit && self.opens.is_some() && may_wait {
             // Its process's tracked opens may sit in a ring not drained yet (it ran on another
             // CPU): after one more drain every record older than this one is in.
-            self.orphans.push((cpu, data.to_vec()));
+            self.orphans.push(data.to_vec());
             return;
         }
         if !report && !self.open_files.holds((key.tgid, key.start_time)) {
@@ -930,7 +928,7 @@ impl Stream {
         self.lineage.resolve(&self.event, &mut key, &self.cache);
         let cached = self.cache.get(&key).is_some();
         if !cached && may_wait {
-            self.orphans.push((cpu, data.to_vec()));
+            self.orphans.push(data.to_vec());
             return;
         }
         if !cached {
@@ -1138,7 +1136,7 @@ mod tests {
     fn deliver(records: &[&[u8]]) -> Vec<(Event, Option<Vec<u8>>)> {
         let mut replay = Replay::new(&Options::default());
         for r in records {
-            replay.record(0, r);
+            replay.record(r);
         }
         let mut got = Vec::new();
         replay.deliver(|ev, script| {
@@ -1200,7 +1198,7 @@ mod tests {
             ],
         ] {
             for r in drain {
-                replay.record(0, r);
+                replay.record(r);
             }
             replay.deliver(|ev, _| {
                 exes.push(ev.process.exe_path.clone().unwrap_or_default());

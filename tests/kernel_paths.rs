@@ -289,3 +289,55 @@ fn prefixes_across_mounts_and_through_bind_mounts() {
         "user space filtered nothing"
     );
 }
+
+/// The library's iterator (`Monitor::events`) yields the same events `poll` hands a callback, owned,
+/// in time order, with the script of an interpreter: a shell writes three lines under `--path`, a
+/// fourth outside it, and the first three events are exactly those lines.
+#[test]
+fn the_events_iterator_yields_owned_events_in_order() {
+    require_root();
+    let dir = TestDir::new("kiter");
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    let opts = Options {
+        kinds: OpSet::only(Op::Write),
+        paths: vec![dir.join("in")],
+        ..Options::default()
+    };
+    let mut mon = Monitor::open(&opts).unwrap_or_else(|e| panic!("open: {e}"));
+    let target = dir.join("in/it.txt");
+    let script = dir.join("in/writer.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "printf 1 >> {t}\nprintf 22 >> {t}\nprintf 333 >> {t}\nprintf x >> {o}\n",
+            t = q(target.to_str().unwrap()),
+            o = q(dir.join("outside.txt").to_str().unwrap())
+        ),
+    )
+    .unwrap();
+    // The writes are in the ring when the shell has exited: the iterator's first polls find them.
+    run_ok(std::process::Command::new("sh").arg(&script));
+    // The iterator is endless: a stuck kernel side must fail the test, not hang it.
+    std::thread::spawn(|| {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        eprintln!("the events iterator yielded nothing for 60 s");
+        std::process::exit(1);
+    });
+    let got: Vec<_> = mon
+        .events()
+        .take(3)
+        .map(|d| d.unwrap_or_else(|e| panic!("events: {e}")))
+        .collect();
+    let sizes: Vec<u64> = got.iter().map(|d| d.event.file.bytes_written).collect();
+    assert_eq!(sizes, [1, 2, 3], "{got:?}");
+    let script_bytes = script.as_os_str().as_encoded_bytes();
+    for d in &got {
+        assert_eq!(d.event.op, Op::Write);
+        assert_eq!(d.event.file.path, target.as_os_str().as_encoded_bytes());
+        assert_eq!(d.script.as_deref(), Some(script_bytes), "{d:?}");
+    }
+    assert!(got
+        .windows(2)
+        .all(|w| w[0].event.mono_ns <= w[1].event.mono_ns));
+    assert_eq!(mon.counters().delivered, 3);
+}

@@ -138,11 +138,6 @@ pub fn tracepoint_id(category: &str, name: &str) -> Result<u64, SysError> {
     read_id(&path, &format!("tracepoint {category}:{name}"))
 }
 
-/// Does this kernel have tracepoint `category:name`?
-pub fn tracepoint_exists(category: &str, name: &str) -> bool {
-    tracepoint_presence(category, name) == Some(true)
-}
-
 /// Whether tracepoint `category:name` exists, or None when tracefs cannot be looked into (not
 /// mounted and not mountable by us, or not readable by this user).
 pub fn tracepoint_presence(category: &str, name: &str) -> Option<bool> {

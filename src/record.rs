@@ -4,7 +4,7 @@
 use crate::append::append;
 use crate::bpf::kinds::via_name;
 use crate::bpf::layout::*;
-use crate::event::{ChildInfo, Event, ExitInfo, Merged, ProcessIds};
+use crate::event::{ChildInfo, Event, ExitInfo, FileInfo, Merged, ProcessIds};
 use crate::kinds::Op;
 use crate::proc_cache::{ProcContext, ProcKey};
 use std::fmt;
@@ -197,7 +197,15 @@ pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> 
     let r = parse(data)?;
     let kind = u16_at(data, OFF_KIND);
     let op = Op::from_u16(kind).ok_or(RecordError::Kind(kind))?;
-    let flags = r.flags;
+    decode_header(data, op, ev);
+    ev.merged = merged_of(op, &r, ev.mono_ns);
+    decode_file(data, &r, op, &mut ev.file);
+    decode_op_fields(data, &r, op, ev);
+    Ok(key_of(data))
+}
+
+/// What every record's header says: the op, how it was seen, when, and by whom.
+fn decode_header(data: &[u8], op: Op, ev: &mut Event) {
     ev.op = op;
     ev.via = via_name(op, u16_at(data, OFF_VIA)).unwrap_or("unknown");
     ev.mono_ns = u64_at(data, OFF_MONO_NS);
@@ -211,20 +219,28 @@ pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> 
     let comm = &data[OFF_COMM as usize..OFF_COMM as usize + 16];
     p.comm.clear();
     append(&mut p.comm, comm.split(|&b| b == 0).next().unwrap_or(&[]));
+}
 
-    ev.merged = None;
-    if flags & F_MERGED != 0 && matches!(op, Op::Write | Op::Read) {
-        let d = r.sections[Section::Data as usize];
-        if d.len() == MERGED_DATA_LEN {
-            let at = |i: usize| u64::from_ne_bytes(d[i..i + 8].try_into().expect("8 bytes"));
-            ev.merged = Some(Merged {
-                count: at(0),
-                first_ns: ev.mono_ns,
-                last_ns: at(8),
-            });
-        }
+/// A merged write or read: the calls it stands for and the span of their times.
+fn merged_of(op: Op, r: &Parsed<'_>, first_ns: u64) -> Option<Merged> {
+    if r.flags & F_MERGED == 0 || !matches!(op, Op::Write | Op::Read) {
+        return None;
     }
-    let f = &mut ev.file;
+    let d = r.sections[Section::Data as usize];
+    if d.len() != MERGED_DATA_LEN {
+        return None;
+    }
+    let at = |i: usize| u64::from_ne_bytes(d[i..i + 8].try_into().expect("8 bytes"));
+    Some(Merged {
+        count: at(0),
+        first_ns,
+        last_ns: at(8),
+    })
+}
+
+/// The fields every kind's file has (identity, path, name, byte counts), and the per-kind ones reset.
+fn decode_file(data: &[u8], r: &Parsed<'_>, op: Op, f: &mut FileInfo) {
+    let flags = r.flags;
     let dev = u32_at(data, OFF_DEV);
     f.dev_major = dev >> 20;
     f.dev_minor = dev & 0xfffff;
@@ -235,7 +251,6 @@ pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> 
     f.truncated = flags & (F_TRUNCATED | F_USER_FAULT) != 0;
     f.deleted = flags & F_DELETED != 0;
     let bytes = u64_at(data, OFF_BYTES);
-    let (arg0, arg1) = (u32_at(data, OFF_ARG0), u32_at(data, OFF_ARG1));
     f.bytes_written = if op == Op::Write { bytes } else { 0 };
     f.bytes_read = if op == Op::Read { bytes } else { 0 };
     f.reads = 0;
@@ -252,7 +267,6 @@ pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> 
     let leaf = f.path.rsplit(|&b| b == b'/').next().unwrap_or(&[]);
     f.name.clear();
     append(&mut f.name, leaf);
-
     f.old_path = None;
     f.source_path = None;
     f.source_inode = None;
@@ -262,6 +276,13 @@ pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> 
     f.owner_gid = None;
     f.size = None;
     f.flags.clear();
+}
+
+/// What each kind adds: its second path, mode, owner, size, flags, counts, child or exit status.
+fn decode_op_fields(data: &[u8], r: &Parsed<'_>, op: Op, ev: &mut Event) {
+    let (flags, s) = (r.flags, &r.sections);
+    let bytes = u64_at(data, OFF_BYTES);
+    let (arg0, arg1) = (u32_at(data, OFF_ARG0), u32_at(data, OFF_ARG1));
     let second = || {
         let mut p = Vec::new();
         let user = s[Section::Path2User as usize];
@@ -273,6 +294,9 @@ pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> 
         );
         p
     };
+    ev.child = None;
+    ev.exit = None;
+    let f = &mut ev.file;
     match op {
         Op::Write => {
             if !s[Section::Path2 as usize].is_empty() {
@@ -347,13 +371,6 @@ pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> 
             });
         }
     }
-    if op != Op::Fork {
-        ev.child = None;
-    }
-    if op != Op::Exit {
-        ev.exit = None;
-    }
-    Ok(key_of(data))
 }
 
 const RENAME_FLAGS: [(u32, &str); 3] = [

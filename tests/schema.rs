@@ -470,3 +470,32 @@ fn readme_example_event_validates() {
     line.push(b'\n');
     assert_eq!(assert_valid(&line), 1);
 }
+
+/// `via` is an enum in the schema: exactly the names the decoder can give (every kind's table, the
+/// kprobe hooks, io_uring's opcodes) and `unknown` for a value it does not know.
+#[test]
+fn the_schema_lists_every_via_the_decoder_gives() {
+    use filespy::bpf::kinds::via_name;
+    use filespy::kinds::KINDS;
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(SCHEMA_PATH).unwrap()).unwrap();
+    let listed: BTreeSet<String> = schema["properties"]["via"]["enum"]
+        .as_array()
+        .expect("via has an enum")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let mut given: BTreeSet<String> = KINDS
+        .iter()
+        .flat_map(|k| (0..=u16::from(u8::MAX)).filter_map(move |v| via_name(k.op, v)))
+        .map(str::to_owned)
+        .collect();
+    given.insert("unknown".into());
+    assert_eq!(
+        listed,
+        given,
+        "only in the schema: {:?}; only in the code: {:?}",
+        listed.difference(&given).collect::<Vec<_>>(),
+        given.difference(&listed).collect::<Vec<_>>()
+    );
+}

@@ -80,3 +80,52 @@ fn shipper_configs_match_packaging() {
         );
     }
 }
+
+/// The README's kinds table is the kind table (`filespy::kinds::KINDS`): one row per op,
+/// with its ECS type / action and its OCSF class and activity id.
+#[test]
+fn the_kinds_table_is_the_kind_table() {
+    use filespy::kinds::KINDS;
+    let readme = file("README.md");
+    let start = readme
+        .find("\n### Kinds\n")
+        .expect("README.md has a Kinds section");
+    let rows: Vec<Vec<&str>> = readme[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with("| `op` |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+        .collect();
+    let mut ops: Vec<&str> = rows.iter().map(|r| r[0].trim_matches('`')).collect();
+    ops.sort_unstable();
+    let mut names: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
+    names.sort_unstable();
+    assert_eq!(ops, names, "the table's rows (one block, one row per kind)");
+    for row in &rows {
+        let k = KINDS
+            .iter()
+            .find(|k| k.name == row[0].trim_matches('`'))
+            .unwrap();
+        assert_eq!(row.len(), 5, "{row:?}");
+        assert_eq!(
+            row[3],
+            format!("{} / {}", k.ecs_type, k.ecs_action),
+            "{}",
+            k.name
+        );
+        let ocsf = row[4];
+        let ok = match k.ocsf_class {
+            1001 => ocsf.starts_with(&format!("{} ", k.ocsf_activity)),
+            class => {
+                ocsf.starts_with(&class.to_string())
+                    && ocsf.contains(&format!(": {} ", k.ocsf_activity))
+            }
+        };
+        assert!(
+            ok,
+            "{}: OCSF cell {ocsf:?} vs class {} activity {}",
+            k.name, k.ocsf_class, k.ocsf_activity
+        );
+    }
+}

@@ -10,7 +10,17 @@
 //!                                     RATE writes/s in all for SECS seconds, split over THREADS threads
 //!                                     (default 1) writing a.0.log, a.1.log, … for a.log; prints `writes=N rate=F`
 //!
+//!   bench_writer uring-nop N          N io_uring NOP requests, each submitted and waited for: the
+//!                                     completions filespy's io_uring program sees and drops (no file);
+//!                                     prints `ns_per_op=F wall_ns_per_op=F ops=N`
+//!   bench_writer splice-pipe N        N splice(2)s of 64 bytes between two pipes (pipe to pipe: no file,
+//!                                     but on a hooked syscall); prints `ns_per_op=F wall_ns_per_op=F ops=N`
+//!
 //! Raw libc calls so the loop measures the syscall and nothing of std's buffering.
+
+// The tests' raw io_uring client (no liburing).
+#[path = "../tests/common/uring.rs"]
+mod uring;
 
 use std::ffi::CString;
 use std::process::ExitCode;
@@ -113,6 +123,59 @@ fn read_loop(path: &str, n: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// Times `n` runs of `op` on this thread's CPU clock and prints the per-op figures.
+fn timed_ops(n: u64, mut op: impl FnMut() -> Result<(), String>) -> Result<(), String> {
+    let start = Instant::now();
+    let cpu = thread_cpu_ns();
+    for _ in 0..n {
+        op()?;
+    }
+    let cpu = thread_cpu_ns() - cpu;
+    let wall = start.elapsed().as_nanos() as f64;
+    let n = n.max(1) as f64;
+    println!(
+        "ns_per_op={:.1} wall_ns_per_op={:.1} ops={n}",
+        cpu as f64 / n,
+        wall / n
+    );
+    Ok(())
+}
+
+fn uring_nops(n: u64) -> Result<(), String> {
+    let ring = uring::Ring::new().map_err(|e| format!("io_uring_setup: {e}"))?;
+    timed_ops(n, || match ring.run(uring::Sqe::default()) {
+        Ok(0) => Ok(()),
+        Ok(res) => Err(format!("NOP completed with {res}")),
+        Err(e) => Err(format!("io_uring_enter: {e}")),
+    })
+}
+
+fn splice_pipes(n: u64) -> Result<(), String> {
+    let mut a = [0i32; 2];
+    let mut b = [0i32; 2];
+    // SAFETY: a and b are valid 2-int arrays for pipe(2) to fill.
+    if unsafe { libc::pipe(a.as_mut_ptr()) } != 0 || unsafe { libc::pipe(b.as_mut_ptr()) } != 0 {
+        return Err(format!("pipe: {}", std::io::Error::last_os_error()));
+    }
+    write_once(a[1])?;
+    // The same 64 bytes go a → b, then b → a: every call moves them, none touches a file.
+    let mut forth = true;
+    timed_ops(n, || {
+        let (from, to) = if forth { (a[0], b[1]) } else { (b[0], a[1]) };
+        forth = !forth;
+        // SAFETY: plain fds and null offsets (pipes have none).
+        let moved =
+            unsafe { libc::splice(from, std::ptr::null_mut(), to, std::ptr::null_mut(), 64, 0) };
+        match moved {
+            64 => Ok(()),
+            _ => Err(format!(
+                "splice: {moved} ({})",
+                std::io::Error::last_os_error()
+            )),
+        }
+    })
+}
+
 /// Paces writes against the clock: each slice catches up to `rate * elapsed`, then naps briefly, so the
 /// rate holds on average without a timer syscall per write.
 fn paced(path: &str, rate: u64, secs: f64, start: Instant) -> Result<u64, String> {
@@ -174,6 +237,9 @@ fn main() -> ExitCode {
     let r = match mode.as_str() {
         "loop" => number(args.next(), "N").and_then(|n| tight_loop(&path, n)),
         "read" => number(args.next(), "N").and_then(|n| read_loop(&path, n)),
+        // These two take N where the others take PATH.
+        "uring-nop" => number(Some(path.clone()), "N").and_then(uring_nops),
+        "splice-pipe" => number(Some(path.clone()), "N").and_then(splice_pipes),
         "rate" => number(args.next(), "RATE").and_then(|rate| {
             let secs = number::<f64>(args.next(), "SECS")?;
             let threads = match args.next() {
@@ -183,7 +249,9 @@ fn main() -> ExitCode {
             paced_threads(&path, rate, secs, threads)
         }),
         _ => Err(
-            "usage: bench_writer loop PATH N | read PATH N | rate PATH RATE SECS [THREADS]".into(),
+            "usage: bench_writer loop PATH N | read PATH N | rate PATH RATE SECS [THREADS] \
+             | uring-nop N | splice-pipe N"
+                .into(),
         ),
     };
     match r {

@@ -9,7 +9,9 @@
 # FILESPY_BENCH_ONLY=report runs only section 6 (`filespy report` on a generated multi-GB file; no root,
 # bpftrace or VM needed) and replaces just that section of bench/results.md; FILESPY_BENCH_ONLY=access, bursts
 # or kernel likewise runs only section 5, 7 or 8 on the host (no VM), and vm only the VM half (section 1's
-# kprobe part).
+# kprobe part); costs only section 10, which compares this tree with filespy built at FILESPY_BENCH_BEFORE
+# (default 519fe79: writes only, before the copies, io_uring and the other kinds; built once in
+# .cache/bench-before/<commit>; FILESPY_BENCH_BEFORE=none leaves section 10 out of a full run).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,8 +40,22 @@ if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "
 fi
 (cd "$ROOT" && cargo build --release --target "$MUSL" --bin filespy --examples)
 
-VM_LOG=""
 ONLY=${FILESPY_BENCH_ONLY:-}
+BEFORE=${FILESPY_BENCH_BEFORE:-519fe79}
+BEFORE_BIN=""
+if [[ ( -z $ONLY || $ONLY == costs ) && $BEFORE != none ]]; then
+	# The earlier tree, checked out and built once, with its own target directory.
+	BEFORE_DIR="$ROOT/.cache/bench-before/$BEFORE"
+	if [[ ! -x $BEFORE_DIR/target/$MUSL/release/filespy ]]; then
+		rm -rf "$BEFORE_DIR" && mkdir -p "$(dirname "$BEFORE_DIR")"
+		git -C "$ROOT" archive --format=tar --prefix=tree/ "$BEFORE" | tar -x -C "$(dirname "$BEFORE_DIR")"
+		mv "$(dirname "$BEFORE_DIR")/tree" "$BEFORE_DIR"
+		(cd "$BEFORE_DIR" && cargo build --release --target "$MUSL" --bin filespy)
+	fi
+	BEFORE_BIN="$BEFORE_DIR/target/$MUSL/release/filespy"
+fi
+
+VM_LOG=""
 if [[ ( -z $ONLY || $ONLY == vm ) && ${FILESPY_BENCH_VM:-1} != 0 ]]; then
 	VM_LOG="$ROOT/target/bench/vm.log"
 	FILESPY_BENCH_ROUNDS=$ROUNDS "$ROOT/scripts/bench-vm.sh" "$VM_LOG" "$REL/filespy" "$REL/examples/bench_writer" "$REL/examples/bench_floor"
@@ -50,4 +66,5 @@ DIR=$(mktemp -d /tmp/filespy-bench.XXXXXX)
 mount -t tmpfs -o size=1g tmpfs "$DIR"
 trap 'umount "$DIR" && rmdir "$DIR"' EXIT
 python3 "$ROOT/scripts/bench/run.py" --bin "$REL/filespy" --examples "$REL/examples" --dir "$DIR" \
-	--rounds "$ROUNDS" --out "$ROOT/bench/results.md" ${VM_LOG:+--vm-log "$VM_LOG"} ${ONLY:+--only "$ONLY"}
+	--rounds "$ROUNDS" --out "$ROOT/bench/results.md" ${VM_LOG:+--vm-log "$VM_LOG"} ${ONLY:+--only "$ONLY"} \
+	${BEFORE_BIN:+--before-bin "$BEFORE_BIN" --before-commit "$BEFORE"}

@@ -667,7 +667,7 @@ def main():
     ap.add_argument("--dir", help="a tmpfs directory (all sections but report)")
     ap.add_argument(
         "--only",
-        choices=["access", "report", "bursts", "kernel", "vm", "rings"],
+        choices=["access", "report", "bursts", "kernel", "vm", "rings", "costs"],
         help="run this one section and replace (or add) its part of --out, leaving the rest as it is",
     )
     ap.add_argument("--report-gb", type=int, default=2, help="size of the report section's event file")
@@ -682,6 +682,9 @@ def main():
         default=[50000, 100000, 150000, 200000, 250000, 300000, 400000, 500000, 600000, 800000],
     )
     ap.add_argument("--writer-threads", type=int, default=2)
+    ap.add_argument("--before-bin", help="filespy built at --before-commit, for section 10")
+    ap.add_argument("--before-commit", default="519fe79")
+    ap.add_argument("--cost-ops", type=int, default=1000000)
     ap.add_argument("--big-buffer-pages", type=int, default=256)
     # ~1 KB of JSON per event: 500k events fill half of the bench's 1 GiB tmpfs.
     ap.add_argument("--live-writes", type=int, default=500000)
@@ -713,6 +716,13 @@ def main():
         L.append(f"Load average before/after: {load_before} / {machine()[3]}.")
         splice(args.out, KERNEL_HEADING, L[2:])
         return
+    if args.only == "costs":
+        if not args.before_bin:
+            ap.error("--only costs needs --before-bin")
+        L = cost_lines(args, cost_before_after(args), args.before_commit)
+        L.append(f"Load average before/after: {load_before} / {machine()[3]}.")
+        splice(args.out, COSTS_HEADING, L[2:])
+        return
     if args.only == "bursts":
         L = burst_lines(args, bursts(args), live_rate(args))
         L.append(f"Load average before/after: {load_before} / {machine()[3]}.")
@@ -737,6 +747,10 @@ def main():
     burst_res, live = bursts(args), live_rate(args)
     log("and the kernel side against the hook floor")
     kernel_res = kernel_overhead(args)
+    cost_res = None
+    if args.before_bin:
+        log("and the filtered write and unrelated syscalls before and after the new kinds")
+        cost_res = cost_before_after(args)
     size = os.path.getsize(args.bin)
 
     cpu, ncpu, kernel, load_after = machine()
@@ -895,11 +909,83 @@ def main():
     L.extend(burst_lines(args, burst_res, live))
     L.append("")
     L.extend(kernel_section(kernel_res, args, verdict))
+    if cost_res:
+        L.append("")
+        L.extend(cost_lines(args, cost_res, args.before_commit))
     text = "\n".join(L) + "\n"
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         f.write(text)
     print(text)
+
+
+COSTS_HEADING = "## 10. Before and after the new kinds: the filtered write and unrelated syscalls"
+# The workloads: a write(2) dropped by the extension filter, and two calls on hooked paths that move no
+# file data (the programs run and drop them): io_uring NOP completions and pipe-to-pipe splices.
+COST_WORKLOADS = {
+    "write-filtered": lambda args: ["loop", os.path.join(args.dir, "w.bin"), str(args.cost_ops)],
+    "uring-nop": lambda args: ["uring-nop", str(args.cost_ops // 2)],
+    "splice-pipe": lambda args: ["splice-pipe", str(args.cost_ops)],
+}
+
+
+def cost_before_after(args):
+    """Each workload without a tracer, under the binary of `--before-bin` (writes only, before the copies,
+    io_uring and file-integrity kinds) and under this one (default kinds, and `--events all`), the
+    conditions rotated round by round; per-op CPU of the calling thread."""
+    conds = ["baseline", "before", "after", "after-all"]
+    rounds = max(args.rounds, 9)
+    args.cost_rounds = rounds
+    ns = {(c, w): [] for c in conds for w in COST_WORKLOADS}
+    for r in range(rounds):
+        for c in conds[r % len(conds):] + conds[: r % len(conds)]:
+            wait_quiet(args)
+            tracer = None
+            if c != "baseline":
+                binary = args.before_bin if c == "before" else args.bin
+                kinds = ["--events", "all"] if c == "after-all" else []
+                tracer = Tracer([binary, "--stats", "-o", "/dev/null", "--path", args.dir, *kinds],
+                                r"filespy: ready", "stderr")
+            for w, argv in COST_WORKLOADS.items():
+                out = run_tool([args.writer, *argv(args)])
+                ns[(c, w)].append(out.get("ns_per_write", out.get("ns_per_op")))
+            if tracer:
+                tracer.stop()
+            log(f"round {r + 1} {c}: " + ", ".join(f"{w} {ns[(c, w)][-1]:.0f}" for w in COST_WORKLOADS))
+    return ns
+
+
+def cost_lines(args, ns, before_commit):
+    med = {k: statistics.median(v) for k, v in ns.items()}
+    L = [COSTS_HEADING, ""]
+    L.append(
+        f"{args.cost_rounds} alternating rounds; per round each workload runs once under each condition: "
+        f"{args.cost_ops:,} 64-byte write(2)s of a `.bin` file on the tmpfs (dropped by the extension filter "
+        f"in the kernel), {args.cost_ops // 2:,} io_uring NOP requests each submitted and waited for (the "
+        f"io_uring program sees every completion and drops those of no watched file), {args.cost_ops:,} "
+        "splice(2)s of 64 bytes between two pipes (a hooked syscall, no file). ns/op is the calling thread's "
+        f"CPU time. before: filespy {before_commit} (writes only, before the copies, io_uring and the other "
+        "kinds); after: this tree with the default kinds; after-all: with `--events all`. All with "
+        f"`--path {args.dir}`."
+    )
+    L.append("")
+    L.append("| workload | baseline ns/op | before: added ns | after: added ns | after-all: added ns | "
+             "after / before (whole op) | after-all / before (whole op) |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|")
+    for w in COST_WORKLOADS:
+        base = med[("baseline", w)]
+        b, a, aa = med[("before", w)], med[("after", w)], med[("after-all", w)]
+        L.append(
+            f"| {w} | {fmt(base)} | {fmt(b - base)} | {fmt(a - base)} | {fmt(aa - base)} | "
+            f"{a / b:.2f}× | {aa / b:.2f}× |"
+        )
+    L.append("")
+    L.append("All runs (ns/op):")
+    L.append("")
+    for (c, w), v in ns.items():
+        L.append(f"- {w}, {c}: {', '.join(fmt(x) for x in v)}")
+    L.append("")
+    return L
 
 
 REPORT_HEADING = "## 6. `filespy report` on a multi-GB event file"

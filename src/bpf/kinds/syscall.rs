@@ -179,18 +179,8 @@ pub fn exit(
     cfg: &FilterConfig,
     report: bool,
 ) -> Result<Program, AsmError> {
-    let k = g.k;
     let (out, filtered) = ("out", "filtered");
-    g.thread_entry_of(MAP_ARGS, op as u8, out);
-    g.a.ldx(Size::W, R1, R0, ARGS_TAG)
-        .jmp(Cond::Ne, R1, tag(op, via), out);
-    for i in 0..layout.args.len() as i16 {
-        g.a.ldx(Size::DW, R1, R0, 8 * i)
-            .stx(Size::DW, R10, S_ARGS + 8 * i, R1);
-    }
-    g.a.ldx(Size::W, R1, R0, ARGS_TAG + 4)
-        .stx(Size::W, R10, S_ARGS + ARGS_TAG + 4, R1);
-    g.delete(MAP_ARGS, S_KEY);
+    restore_args(&mut g, op, via, layout, out);
     // From here on every way out releases this thread's `names` (a mismatched tag above is another
     // kind's call, whose names are its own).
     let strings = string_args(sc);
@@ -212,8 +202,62 @@ pub fn exit(
     g.a.label(&ok);
     g.a.stx(Size::DW, R10, S_VAL, R9);
 
-    // A file target: r8 = its file, tested before a record is started (`header` keeps r8).
-    let fd_target = matches!(sc.target, Target::Fd(_) | Target::RetFd);
+    let fd_target = target_file(&mut g, sc, layout, cfg, out, filtered);
+    g.header(op as u16, via, out);
+    record_names(&mut g, sc, layout, cfg, fd_target, filtered);
+    record_values(&mut g, sc, layout);
+    let track = cfg.track_opens && op == Op::Open;
+    if track {
+        g.a.stx(Size::DW, R10, S_OPEN_KEY, R8);
+    }
+    g.process_context(Context::FirstOfImage);
+    if track {
+        track_open(&mut g, report, out);
+    }
+    g.submit(out);
+    let filters = sc.file_filter || (fd_target && !cfg.no_path_filter());
+    if strings.is_empty() {
+        g.epilogue(out, filters.then_some(filtered));
+    } else {
+        g.a.label(out);
+        g.delete(MAP_NAMES, S_KEY);
+        g.epilogue("out", None);
+        if filters {
+            g.a.label(filtered);
+            g.count(STAT_FILTERED);
+            g.a.ja(out);
+        }
+    }
+    g.walk_subprogram(&cfg.dir_names);
+    g.finish()
+}
+
+/// The arguments the enter saved for this thread's call of this kind, onto the stack (`S_ARGS`), and
+/// the entry deleted; another kind's call (its tag differs) leaves by `out`.
+fn restore_args(g: &mut Gen, op: Op, via: u16, layout: &Layout, out: &str) {
+    g.thread_entry_of(MAP_ARGS, op as u8, out);
+    g.a.ldx(Size::W, R1, R0, ARGS_TAG)
+        .jmp(Cond::Ne, R1, tag(op, via), out);
+    for i in 0..layout.args.len() as i16 {
+        g.a.ldx(Size::DW, R1, R0, 8 * i)
+            .stx(Size::DW, R10, S_ARGS + 8 * i, R1);
+    }
+    g.a.ldx(Size::W, R1, R0, ARGS_TAG + 4)
+        .stx(Size::W, R10, S_ARGS + ARGS_TAG + 4, R1);
+    g.delete(MAP_ARGS, S_KEY);
+}
+
+/// A file target: r8 = its file, tested before a record is started (`header` keeps r8). Returns
+/// whether the target is a file (not a name).
+fn target_file(
+    g: &mut Gen,
+    sc: &Syscall,
+    layout: &Layout,
+    cfg: &FilterConfig,
+    out: &str,
+    filtered: &str,
+) -> bool {
+    let k = g.k;
     match sc.target {
         Target::Fd(n) => {
             g.a.ldx(Size::W, R9, R10, slot(layout, n));
@@ -223,22 +267,33 @@ pub fn exit(
             g.a.ldx(Size::W, R9, R10, S_VAL);
             g.fd_to_file(out);
         }
-        Target::At { .. } | Target::Text(_) => {}
+        Target::At { .. } | Target::Text(_) => return false,
     }
-    if fd_target {
-        if sc.created_only {
-            g.read_to_stack(S_TMP, 4, R8, k.file_f_mode);
-            g.a.ldx(Size::W, R1, R10, S_TMP)
-                .and64(R1, FMODE_CREATED)
-                .jmp(Cond::Eq, R1, 0, out);
-        }
-        if sc.file_filter {
-            g.file_filter(cfg, filtered);
-        } else if sc.regular_only || sc.created_only {
-            g.require_regular(out);
-        }
+    if sc.created_only {
+        g.read_to_stack(S_TMP, 4, R8, k.file_f_mode);
+        g.a.ldx(Size::W, R1, R10, S_TMP)
+            .and64(R1, FMODE_CREATED)
+            .jmp(Cond::Eq, R1, 0, out);
     }
-    g.header(op as u16, via, out);
+    if sc.file_filter {
+        g.file_filter(cfg, filtered);
+    } else if sc.regular_only || sc.created_only {
+        g.require_regular(out);
+    }
+    true
+}
+
+/// The record's paths: the file's walk (and `--path` on it), or the name resolved against its dirfd
+/// or the cwd; then the second name, if the kind has one.
+fn record_names(
+    g: &mut Gen,
+    sc: &Syscall,
+    layout: &Layout,
+    cfg: &FilterConfig,
+    fd_target: bool,
+    filtered: &str,
+) {
+    let k = g.k;
     if fd_target {
         if sc.mark_created {
             let kept = g.fresh("not_created");
@@ -254,7 +309,7 @@ pub fn exit(
         g.path_filter(cfg, filtered);
     } else {
         named(
-            &mut g,
+            g,
             sc.target,
             layout,
             Section::Path,
@@ -267,7 +322,7 @@ pub fn exit(
         // The second string's place follows the target's, if the target has one.
         let i = usize::from(!fd_target);
         named(
-            &mut g,
+            g,
             t,
             layout,
             Section::Path2,
@@ -276,6 +331,11 @@ pub fn exit(
             Some(i),
         );
     }
+}
+
+/// The kind's values into the record's `arg0`, `arg1` and `bytes`.
+fn record_values(g: &mut Gen, sc: &Syscall, layout: &Layout) {
+    let k = g.k;
     for (value, off, size) in [
         (sc.arg0, OFF_ARG0, Size::W),
         (sc.arg1, OFF_ARG1, Size::W),
@@ -311,30 +371,6 @@ pub fn exit(
             None => {}
         }
     }
-    let track = cfg.track_opens && op == Op::Open;
-    if track {
-        g.a.stx(Size::DW, R10, S_OPEN_KEY, R8);
-    }
-    g.process_context(Context::FirstOfImage);
-    if track {
-        track_open(&mut g, report, out);
-    }
-    g.submit(out);
-    let filters = sc.file_filter || (fd_target && !cfg.no_path_filter());
-    if strings.is_empty() {
-        g.epilogue(out, filters.then_some(filtered));
-    } else {
-        g.a.label(out);
-        g.delete(MAP_NAMES, S_KEY);
-        g.epilogue("out", None);
-        if filters {
-            g.a.label(filtered);
-            g.count(STAT_FILTERED);
-            g.a.ja(out);
-        }
-    }
-    g.walk_subprogram(&cfg.dir_names);
-    g.finish()
 }
 
 /// The opened file (at `S_OPEN_KEY`) into `opens`, its opener the record's process, its totals 0;

@@ -29,12 +29,12 @@ impl Xfs {
             .set_len(320 << 20)
             .unwrap();
         run_ok(
-            &mut Command::new("mkfs.xfs")
+            Command::new("mkfs.xfs")
                 .args(["-q", "-f", "-m", "reflink=1"])
                 .arg(&img),
         );
         run_ok(
-            &mut Command::new("mount")
+            Command::new("mount")
                 .args(["-o", "loop"])
                 .arg(&img)
                 .arg(&mnt),
@@ -52,7 +52,7 @@ impl Drop for Xfs {
 
 /// Whether every extent of `path` is shared with another file (`filefrag -v` flags them `shared`).
 fn extents_shared(path: &Path) -> bool {
-    let out = run_ok(&mut Command::new("filefrag").arg("-v").arg(path));
+    let out = run_ok(Command::new("filefrag").arg("-v").arg(path));
     let extents: Vec<&str> = out
         .lines()
         .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
@@ -93,10 +93,10 @@ fn copies_that_clone_are_writes_and_cp_clones_unseen() {
         fs.mnt.join("never.txt"),
     );
     let mon = Filespy::start(&["--path", fs.mnt.to_str().unwrap()], Out::Collect);
-    run_ok(&mut Command::new("python3").arg(&job).arg(&src).arg(&cloned));
-    run_ok(&mut Command::new("cp").arg(&src).arg(&by_cp));
+    run_ok(Command::new("python3").arg(&job).arg(&src).arg(&cloned));
+    run_ok(Command::new("cp").arg(&src).arg(&by_cp));
     run_ok(
-        &mut Command::new("cp")
+        Command::new("cp")
             .arg("--reflink=never")
             .arg(&src)
             .arg(&by_write),

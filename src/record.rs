@@ -254,6 +254,7 @@ pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> 
     append(&mut f.name, leaf);
 
     f.old_path = None;
+    f.replaced_inode = None;
     f.source_path = None;
     f.source_inode = None;
     f.target = None;
@@ -283,6 +284,7 @@ pub fn decode_into(data: &[u8], ev: &mut Event) -> Result<ProcKey, RecordError> 
         Op::Rename => {
             f.old_path = Some(second());
             f.flags = flag_names(arg1, &RENAME_FLAGS);
+            f.replaced_inode = (bytes != 0).then_some(bytes);
         }
         Op::Link => f.target = Some(second()),
         Op::Symlink => {

@@ -233,14 +233,56 @@ fn rename_over_a_file_and_across_directories() {
     std::fs::create_dir(dir.join("b")).unwrap();
     std::fs::write(dir.join("a/x.txt"), b"x").unwrap();
     std::fs::write(dir.join("b/y.txt"), b"old").unwrap();
+    std::fs::write(dir.join("b/z.txt"), b"z").unwrap();
     let ino = std::fs::metadata(dir.join("a/x.txt")).unwrap().ino();
+    let replaced = std::fs::metadata(dir.join("b/y.txt")).unwrap().ino();
+    // tmpfs swaps names (RENAME_EXCHANGE); the VMs' root may not.
+    let mnt = TmpfsMount::new(&dir.join("t"));
+    let (p, q_) = (mnt.path().join("p.txt"), mnt.path().join("q.txt"));
+    std::fs::write(&p, b"p").unwrap();
+    std::fs::write(&q_, b"q").unwrap();
+    let q_ino = std::fs::metadata(&q_).unwrap().ino();
     let fs = Filespy::start(&["--events", "rename", "--path", dir.str()], Out::Collect);
-    run_sh(&format!("cd {}/a && mv x.txt ../b/y.txt", q(dir.str())));
+    // Over a file, then to a free name, then a swap.
+    run_sh(&format!(
+        "cd {}/a && mv x.txt ../b/y.txt && mv ../b/z.txt ../b/w.txt",
+        q(dir.str())
+    ));
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            cstr(&p).as_ptr(),
+            libc::AT_FDCWD,
+            cstr(&q_).as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    assert_eq!(rc, 0, "renameat2: {}", std::io::Error::last_os_error());
     let run = fs.stop();
     let evs = run.events();
+    println!("kernel {}: {}", expected_hook(), run.lines.join("\n"));
     let e = one(&evs, "rename", &dir.join("b/y.txt"));
     assert_eq!(e["file"]["old_path"], dir.join("a/x.txt").to_str().unwrap());
-    assert_eq!(run.lines.len(), 1, "{}", run.lines.join("\n"));
+    let free = one(&evs, "rename", &dir.join("b/w.txt"));
+    assert!(free["file"].get("replaced_inode").is_none(), "{free}");
+    let swap = one(&evs, "rename", &q_);
+    assert_eq!(
+        swap["file"]["flags"],
+        serde_json::json!(["RENAME_EXCHANGE"])
+    );
+    if kprobe_kernel() {
+        // Seen at security_path_rename: the file that had the new name, as stat'ed before.
+        assert_eq!(e["file"]["replaced_inode"], replaced, "{e}");
+        assert_eq!(e["file"]["inode"], ino, "{e}");
+        // A swap removes nothing: the other file, now at old_path, is named.
+        assert_eq!(swap["file"]["replaced_inode"], q_ino, "{swap}");
+    } else {
+        // The syscall tracepoints cannot tell: nothing is claimed.
+        assert!(e["file"].get("replaced_inode").is_none(), "{e}");
+        assert!(swap["file"].get("replaced_inode").is_none(), "{swap}");
+    }
+    assert_eq!(run.lines.len(), 3, "{}", run.lines.join("\n"));
     assert_eq!(std::fs::metadata(dir.join("b/y.txt")).unwrap().ino(), ino);
 }
 

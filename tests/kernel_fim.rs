@@ -242,11 +242,16 @@ fn rename_over_a_file_and_across_directories() {
     std::fs::write(&p, b"p").unwrap();
     std::fs::write(&q_, b"q").unwrap();
     let q_ino = std::fs::metadata(&q_).unwrap().ino();
+    // Outside --path: a file moved out of the watched directory, and one moved into it.
+    let outside = TestDir::new("fim-rename-out");
+    std::fs::write(outside.join("in.txt"), b"in").unwrap();
     let fs = Filespy::start(&["--events", "rename", "--path", dir.str()], Out::Collect);
-    // Over a file, then to a free name, then a swap.
+    // Over a file, to a free name, out and in, then a swap.
     run_sh(&format!(
-        "cd {}/a && mv x.txt ../b/y.txt && mv ../b/z.txt ../b/w.txt",
-        q(dir.str())
+        "cd {d}/a && mv x.txt ../b/y.txt && mv ../b/z.txt ../b/w.txt && mv ../b/w.txt {o}/out.txt && \
+         mv {o}/in.txt ../b/in.txt",
+        d = q(dir.str()),
+        o = q(outside.str())
     ));
     let rc = unsafe {
         libc::syscall(
@@ -266,6 +271,17 @@ fn rename_over_a_file_and_across_directories() {
     assert_eq!(e["file"]["old_path"], dir.join("a/x.txt").to_str().unwrap());
     let free = one(&evs, "rename", &dir.join("b/w.txt"));
     assert!(free["file"].get("replaced_inode").is_none(), "{free}");
+    // --path matches a rename by either path.
+    let out = one(&evs, "rename", &outside.join("out.txt"));
+    assert_eq!(
+        out["file"]["old_path"],
+        dir.join("b/w.txt").to_str().unwrap()
+    );
+    let into = one(&evs, "rename", &dir.join("b/in.txt"));
+    assert_eq!(
+        into["file"]["old_path"],
+        outside.join("in.txt").to_str().unwrap()
+    );
     let swap = one(&evs, "rename", &q_);
     assert_eq!(
         swap["file"]["flags"],
@@ -282,7 +298,7 @@ fn rename_over_a_file_and_across_directories() {
         assert!(e["file"].get("replaced_inode").is_none(), "{e}");
         assert!(swap["file"].get("replaced_inode").is_none(), "{swap}");
     }
-    assert_eq!(run.lines.len(), 3, "{}", run.lines.join("\n"));
+    assert_eq!(run.lines.len(), 5, "{}", run.lines.join("\n"));
     assert_eq!(std::fs::metadata(dir.join("b/y.txt")).unwrap().ino(), ino);
 }
 

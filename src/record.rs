@@ -853,6 +853,12 @@ pub(crate) mod tests {
         assert_eq!(ev.file.name, b"new.txt");
         assert_eq!(ev.file.old_path.as_deref(), Some(&b"/tmp/old.txt"[..]));
         assert_eq!(ev.file.flags, ["RENAME_NOREPLACE"]);
+        // The kprobe path puts the replaced file's inode in `bytes` (0: nothing replaced).
+        for (bytes, replaced) in [(0u64, None), (77, Some(77))] {
+            r[OFF_BYTES as usize..][..8].copy_from_slice(&bytes.to_ne_bytes());
+            decode_into(&r, &mut ev).unwrap();
+            assert_eq!(ev.file.replaced_inode, replaced);
+        }
 
         let text = user("../target with space");
         let r = record_of(

@@ -119,6 +119,10 @@ pub struct FileInfo {
     pub source_inode: Option<u64>,
     /// `rename`: the old path.
     pub old_path: Option<Vec<u8>>,
+    /// `rename` on the kprobe path: the inode of the file the new name had before, which the rename
+    /// replaced (with `RENAME_EXCHANGE`: the file now at the old path). None: no file was replaced,
+    /// or the syscall tracepoint path, which cannot tell.
+    pub replaced_inode: Option<u64>,
     /// `symlink`: the link's text; `link`: the existing file's path.
     pub target: Option<Vec<u8>>,
     /// `chmod`, `mkdir`, `create`, `open` (with `O_CREAT` or `O_TMPFILE`): permission bits.

@@ -1048,9 +1048,15 @@ impl Stream {
             return true;
         }
         // A truncated path lacks its top, so it cannot be placed outside the subtree: it is kept (a
-        // possible extra event beats a silently missing one).
+        // possible extra event beats a silently missing one). A rename matches by either path: a
+        // file moved out of the subtree left it. Its old path, unrooted, was truncated too.
         let paths = &self.paths;
-        if !paths.is_empty() && !file.truncated && !paths.iter().any(|p| under(&file.path, p)) {
+        let inside = |path: &[u8]| paths.iter().any(|p| under(path, p));
+        let old_inside = file
+            .old_path
+            .as_deref()
+            .is_some_and(|old| !old.starts_with(b"/") || inside(old));
+        if !paths.is_empty() && !file.truncated && !inside(&file.path) && !old_inside {
             return false;
         }
         let op = self.event.op;
@@ -1132,6 +1138,20 @@ mod tests {
         r
     }
 
+    /// A rename by process 7 carrying its context (as its first record does), paths leaf first.
+    fn rename(new: &[u8], old: &[u8]) -> Vec<u8> {
+        let mut ids = vec![0u8; IDS_LEN];
+        ids[IDS_ANCESTOR_COUNT as usize..][..4].copy_from_slice(&1u32.to_ne_bytes());
+        let mut r = record_of(
+            Op::Rename,
+            1,
+            F_HAS_PROC,
+            [new, b"", old, b"", b"mv\0bin\0", b"", b"mv\0", &ids],
+        );
+        r[OFF_TGID as usize..][..4].copy_from_slice(&7u32.to_ne_bytes());
+        r
+    }
+
     /// Each event of `records` as (event, script), delivered in one drain of a fresh pipeline.
     fn deliver(records: &[&[u8]]) -> Vec<(Event, Option<Vec<u8>>)> {
         let mut replay = Replay::new(&Options::default());
@@ -1209,6 +1229,32 @@ mod tests {
             exes,
             [&b"/bin/sh"[..], b"/bin/sh", b"/bin/dash", b"/bin/dash"]
         );
+    }
+
+    #[test]
+    fn a_rename_is_under_a_path_by_either_of_its_paths() {
+        let opts = Options {
+            kinds: crate::kinds::OpSet::only(Op::Rename),
+            all_files: true,
+            paths: vec![PathBuf::from("/watched")],
+            ..Options::default()
+        };
+        let mut replay = Replay::new(&opts);
+        // (new path, old path), leaf first as the kernel walks them.
+        for (new, old) in [
+            (&b"y\0tmp\0"[..], &b"x\0watched\0"[..]),
+            (b"b\0watched\0", b"a\0tmp\0"),
+            (b"d\0tmp\0", b"c\0tmp\0"),
+            (b"f\0tmp\0", b"e\0watchedx\0"),
+        ] {
+            replay.record(0, &rename(new, old));
+        }
+        let mut got = Vec::new();
+        replay.deliver(|ev, _| {
+            got.push(ev.file.path.clone());
+            ControlFlow::Continue(())
+        });
+        assert_eq!(got, [&b"/tmp/y"[..], b"/watched/b"]);
     }
 
     #[test]

@@ -268,6 +268,7 @@ fn decode_file(data: &[u8], r: &Parsed<'_>, op: Op, f: &mut FileInfo) {
     f.name.clear();
     append(&mut f.name, leaf);
     f.old_path = None;
+    f.replaced_inode = None;
     f.source_path = None;
     f.source_inode = None;
     f.target = None;
@@ -307,6 +308,7 @@ fn decode_op_fields(data: &[u8], r: &Parsed<'_>, op: Op, ev: &mut Event) {
         Op::Rename => {
             f.old_path = Some(second());
             f.flags = flag_names(arg1, &RENAME_FLAGS);
+            f.replaced_inode = (bytes != 0).then_some(bytes);
         }
         Op::Link => f.target = Some(second()),
         Op::Symlink => {
@@ -868,6 +870,12 @@ pub(crate) mod tests {
         assert_eq!(ev.file.name, b"new.txt");
         assert_eq!(ev.file.old_path.as_deref(), Some(&b"/tmp/old.txt"[..]));
         assert_eq!(ev.file.flags, ["RENAME_NOREPLACE"]);
+        // The kprobe path puts the replaced file's inode in `bytes` (0: nothing replaced).
+        for (bytes, replaced) in [(0u64, None), (77, Some(77))] {
+            r[OFF_BYTES as usize..][..8].copy_from_slice(&bytes.to_ne_bytes());
+            decode_into(&r, &mut ev).unwrap();
+            assert_eq!(ev.file.replaced_inode, replaced);
+        }
 
         let text = user("../target with space");
         let r = record_of(

@@ -1107,6 +1107,61 @@ fn python_copies_are_writes_of_the_script() {
     }
 }
 
+/// A Python job's file operations (os.rename, os.mkdir, os.symlink, os.chmod, os.remove) are the
+/// file-integrity kinds, each with the script that did it.
+#[test]
+fn python_file_operations_are_the_scripts() {
+    let dir = TestDir::new("pyfim");
+    write_file(&dir.join("a.txt"), "a\n");
+    let job = dir.join("tools/tidy.py");
+    write_file(
+        &job,
+        "import os\n\
+         os.rename('a.txt', 'b.txt')\n\
+         os.mkdir('sub')\n\
+         os.symlink('../b.txt', 'sub/l.txt')\n\
+         os.chmod('b.txt', 0o600)\n\
+         os.remove('sub/l.txt')\n",
+    );
+    let mon = Filespy::start(&["--events", "fim", "--path", dir.str()], Out::Collect);
+    let out = Command::new("python3")
+        .arg("tools/tidy.py")
+        .current_dir(dir.path())
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fin = mon.stop();
+    let mut events = fin.events();
+    events.retain(|e| e["file"].get("truncated").is_none());
+    events.sort_by_key(|e| e["system_ts"].as_u64().unwrap());
+    let got: Vec<(String, String)> = events
+        .iter()
+        .map(|e| (e["op"].as_str().unwrap().into(), file_path(e).into()))
+        .collect();
+    let j = |n: &str| s(&dir.join(n));
+    let want: Vec<(String, String)> = [
+        ("rename", j("b.txt")),
+        ("mkdir", j("sub")),
+        ("symlink", j("sub/l.txt")),
+        ("chmod", j("b.txt")),
+        ("delete", j("sub/l.txt")),
+    ]
+    .into_iter()
+    .map(|(o, p)| (o.to_string(), p))
+    .collect();
+    assert_eq!(got, want, "{}", fin.lines.join("\n"));
+    for e in &events {
+        assert_eq!(e["process"]["file_path"], s(&job), "the script: {e}");
+    }
+    assert_eq!(events[0]["file"]["old_path"], j("a.txt"));
+    assert_eq!(events[2]["file"]["target"], "../b.txt");
+    assert_eq!(events[3]["file"]["mode"], "0600");
+}
+
 /// argv[0] is what a process says about itself: `exec -a python3 EVIL job.py` must not be reported as
 /// python running job.py, while `exec -a worker python3 job.py` still is (the executable is python).
 #[test]

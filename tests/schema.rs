@@ -332,7 +332,8 @@ fn schema_ops_are_the_kind_table() {
         .collect();
     let names: Vec<&str> = filespy::kinds::KINDS.iter().map(|k| k.name).collect();
     assert_eq!(ops, names);
-    // A rename without its old path, or a write with a rename's field, is rejected.
+    // A rename without its old path, or a write with a rename's field (old_path, replaced_inode), is
+    // rejected.
     let mut rename = lines(&render_all(&events::one_of_each_op()))
         .into_iter()
         .find(|v| v["op"] == "rename")
@@ -346,7 +347,9 @@ fn schema_ops_are_the_kind_table() {
     write["file"]["old_path"] = "/x".into();
     let mut named = lines(&render_all(&[python_job()])).remove(0);
     named["file"]["inode"] = Value::Null;
-    for bad in [rename, write, named] {
+    let mut replaced = lines(&render_all(&[python_job()])).remove(0);
+    replaced["file"]["replaced_inode"] = 7.into();
+    for bad in [rename, write, named, replaced] {
         let line = format!("{bad}\n");
         let reports = validate_lines(line.as_bytes()).unwrap();
         assert!(!reports[0].is_empty(), "accepted: {bad}");

@@ -7,7 +7,7 @@
 //! <op's fields>,"inode","dev","truncated"?,"deleted"?}}`. `process.file_path` is the interpreter's
 //! script (or `-m` module), `exe_path`, `file_path` and `cwd` may be null, `dev` is `"major:minor"`
 //! (both null when the kernel did not reach the file). The op's fields: write `bytes_written`;
-//! a copy's write also `source_path`, `source_inode`; rename `old_path`, `flags`; link and symlink `target`; chmod, mkdir and create `mode` (octal
+//! a copy's write also `source_path`, `source_inode`; rename `old_path`, `flags`, `replaced_inode`? (kprobe path only); link and symlink `target`; chmod, mkdir and create `mode` (octal
 //! string); chown `uid`, `gid`; truncate `size`, `flags`; mmap `size`, `flags`; read `bytes_read`;
 //! open `flags`, `mode` (null without `O_CREAT`/`O_TMPFILE`), `fd`, `created`?; close `reads`,
 //! `bytes_read`, `writes`, `bytes_written`.
@@ -318,6 +318,10 @@ fn op_fields(ev: &Event, out: &mut Vec<u8>) {
             out.push(b',');
             optional_bytes("old_path", f.old_path.as_deref(), out);
             flags_field(&f.flags, out);
+            if let Some(ino) = f.replaced_inode {
+                out.extend_from_slice(b",\"replaced_inode\":");
+                push_u64(out, ino);
+            }
         }
         Op::Link | Op::Symlink => {
             out.push(b',');

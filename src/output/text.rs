@@ -1,6 +1,7 @@
 //! Human-readable lines: `HH:MM:SS.mmm  PID  PROCESS  OP  BYTES  PATH [detail]`, aligned, optionally
 //! coloured. BYTES is what a write wrote, or a truncate's or mapping's size; the detail names a rename's
-//! old path, a link's target, a mode, an owner or a close's totals.
+//! old path (and on the kprobe path the inode of the file it replaced), a link's target, a mode, an
+//! owner or a close's totals.
 
 use super::encode::{push_u64, text_escape_into};
 use crate::clock::Clock;
@@ -103,6 +104,11 @@ impl TextWriter {
         if let Some(old) = &f.old_path {
             out.extend_from_slice(b" <- ");
             text_escape_into(old, out);
+        }
+        if let Some(ino) = f.replaced_inode {
+            out.extend_from_slice(b" (replaced inode ");
+            push_u64(out, ino);
+            out.push(b')');
         }
         if let Some(target) = &f.target {
             out.extend_from_slice(b" -> ");
@@ -208,6 +214,12 @@ mod tests {
         let s = line(&ev, None, false);
         assert!(s.contains(" rename  ") && s.contains("  -  "), "{s}");
         assert!(s.ends_with("/tmp/out.log <- /tmp/a\\nb.log\n"), "{s}");
+        ev.file.replaced_inode = Some(12);
+        let s = line(&ev, None, false);
+        assert!(
+            s.ends_with("<- /tmp/a\\nb.log (replaced inode 12)\n"),
+            "{s}"
+        );
         let mut ev = event();
         ev.op = Op::Chown;
         ev.file.owner_uid = Some(0);

@@ -69,6 +69,7 @@ pub fn one_of_each_op() -> Vec<Event> {
                 Op::Rename => {
                     f.old_path = Some(b"/var/log/old\xff.log".to_vec());
                     f.flags = vec!["RENAME_NOREPLACE"];
+                    f.replaced_inode = Some(4242);
                 }
                 Op::Link => f.target = Some(b"/var/log/orig.log".to_vec()),
                 Op::Symlink => f.target = Some(b"../rel\xfe/target".to_vec()),

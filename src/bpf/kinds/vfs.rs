@@ -35,6 +35,10 @@ pub enum Role {
     Text,
     /// A value for the record's `arg1` (a rename's flags).
     Arg1,
+    /// A rename's target dentry (`struct dentry *`): positive when the rename replaces a file (or,
+    /// with `RENAME_EXCHANGE`, swaps with one): that file's inode number goes to the record's
+    /// `bytes` (0: none).
+    Replaced,
 }
 
 /// One kind on the kprobe path.
@@ -108,6 +112,7 @@ pub static HOOKS: [VfsHook; 6] = [
             ("old_dir", Role::OldDir),
             ("old_dentry", Role::Moved),
             ("new_dir", Role::Dir),
+            ("new_dentry", Role::Replaced),
             ("flags", Role::Arg1),
         ],
     ),
@@ -208,7 +213,8 @@ const V_TEXT: i16 = 40; // a symlink's target text
 const V_INO: i16 = 48;
 const V_DEV: i16 = 56; // u32
 const V_ARG1: i16 = 60; // u32
-const V_NAME: i16 = 64; // a rename's old name, `NAME_READ` bytes
+const V_REPLACED: i16 = 64; // u64: the inode a rename replaces (0: none)
+const V_NAME: i16 = 72; // a rename's old name, `NAME_READ` bytes
 pub const STATE_VALUE: u32 = V_NAME as u32 + NAME_READ as u32;
 
 /// The hook builds the value here (the hook program calls no walk, so its frame has the room).
@@ -257,6 +263,14 @@ pub fn check(mut g: Gen, h: &VfsHook, l: &Layout, cfg: &FilterConfig) -> Result<
             }
             Role::Arg1 => {
                 g.a.stx(Size::W, R10, S_V + V_ARG1, R9);
+            }
+            Role::Replaced => {
+                // Read now: after the rename the dentry is the moved file's.
+                let none = g.fresh("replaces_none");
+                g.read_u64(R9, R9, k.dentry_d_inode);
+                g.a.jmp(Cond::Eq, R9, 0, &none);
+                g.read_to_stack(S_V + V_REPLACED, 8, R9, k.inode_i_ino);
+                g.a.label(&none);
             }
         }
     }
@@ -410,6 +424,11 @@ pub fn done(
         g.a.ldx(Size::DW, R1, R10, S_STATE)
             .ldx(Size::W, R2, R1, V_ARG1)
             .stx(Size::W, R7, OFF_ARG1, R2);
+    }
+    if roles().any(|r| r == Role::Replaced) {
+        g.a.ldx(Size::DW, R1, R10, S_STATE)
+            .ldx(Size::DW, R2, R1, V_REPLACED)
+            .stx(Size::DW, R7, OFF_BYTES, R2);
     }
     g.process_context(Context::FirstOfImage);
     g.submit(done);

@@ -1247,7 +1247,7 @@ mod tests {
             (b"d\0tmp\0", b"c\0tmp\0"),
             (b"f\0tmp\0", b"e\0watchedx\0"),
         ] {
-            replay.record(0, &rename(new, old));
+            replay.record(&rename(new, old));
         }
         let mut got = Vec::new();
         replay.deliver(|ev, _| {

@@ -374,7 +374,9 @@ pub fn uring(
     let k = g.k;
     let (out, filtered) = ("out", "filtered");
     g.a.mov64(R6, R1);
-    g.process_filter(cfg, out, if report { filtered } else { out });
+    // The completing task may be an io-wq or SQPOLL thread (`iou-wrk-N`, `iou-sqp-N`): `--comm`
+    // compares its leader's name, the one the event reports.
+    g.process_filter_of(cfg, out, if report { filtered } else { out }, true);
     g.a.ldx(Size::DW, R9, R6, l.req_off)
         .jmp(Cond::Eq, R9, 0, out);
     g.a.st(Size::DW, R10, S_PTR2, 0);

@@ -409,6 +409,8 @@ pub fn uring(
         return g.finish();
     }
     g.file_filter(cfg, filtered);
+    // As at a write's entry: a file outside every `--path` prefix stops before the record.
+    g.path_precheck(cfg, out);
     g.monitor_filter(out);
     if cfg.track_opens {
         g.a.ldx(Size::W, R1, R6, l.res_off)

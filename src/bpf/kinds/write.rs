@@ -32,7 +32,7 @@ pub enum Hook {
 }
 
 /// How the data arrived, by `via` index: the kprobe first, then the syscalls, then io_uring's opcodes.
-pub const VIA: [&str; 13] = [
+pub const VIA: [&str; 14] = [
     "vfs_write",
     "write",
     "pwrite64",
@@ -46,10 +46,11 @@ pub const VIA: [&str; 13] = [
     "io_uring_write_fixed",
     "io_uring_write",
     "io_uring_splice",
+    "io_uring_writev_fixed",
 ];
 
 /// How data read from a file arrived, by `via` index: the syscalls (on both paths), then io_uring's.
-pub const READ_VIA: [&str; 11] = [
+pub const READ_VIA: [&str; 12] = [
     "read",
     "pread64",
     "readv",
@@ -61,6 +62,7 @@ pub const READ_VIA: [&str; 11] = [
     "io_uring_readv",
     "io_uring_read_fixed",
     "io_uring_read",
+    "io_uring_readv_fixed",
 ];
 
 /// Which way the data goes: the kind the programs report and the per-thread map they use.
@@ -193,10 +195,11 @@ pub const READ_SYSCALLS: [WriteSyscall; 8] = [
     },
 ];
 
-/// io_uring opcodes that write to a file (UAPI numbers) and their `via`.
-pub const URING_OPS: [(i32, u16); 4] = [(2, 9), (5, 10), (23, 11), (30, 12)];
-/// io_uring opcodes that read a file: READV, READ_FIXED, READ.
-pub const URING_READ_OPS: [(i32, u16); 3] = [(1, 8), (4, 9), (22, 10)];
+/// io_uring opcodes that write to a file (UAPI numbers) and their `via`: WRITEV, WRITE_FIXED, WRITE,
+/// SPLICE, and WRITEV_FIXED (61, from 6.15).
+pub const URING_OPS: [(i32, u16); 5] = [(2, 9), (5, 10), (23, 11), (30, 12), (61, 13)];
+/// io_uring opcodes that read a file: READV, READ_FIXED, READ, and READV_FIXED (60, from 6.15).
+pub const URING_READ_OPS: [(i32, u16); 4] = [(1, 8), (4, 9), (22, 10), (60, 11)];
 
 /// Value of `inflight`: the written file and the file copied from (0 for plain writes).
 pub const INFLIGHT_VALUE: u32 = 16;

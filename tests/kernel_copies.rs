@@ -55,45 +55,54 @@ fn copy_file_range_sendfile_and_splice_are_writes() {
     let src = dir.join("src.dat");
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(&src, &data).unwrap();
-    let fs = Filespy::start(&["--path", dir.str()], Out::Collect);
     let me = std::process::id();
-    let (cfr, sf, sp, vm, bin) = (
+    let fs = Filespy::start(
+        &["--path", dir.str(), "--pid", &me.to_string(), "--stats"],
+        Out::Collect,
+    );
+    let (cfr, sf, sp, vm, bin, empty, ro) = (
         dir.join("cfr.txt"),
         dir.join("sf.txt"),
         dir.join("sp.txt"),
         dir.join("vm.log"),
         dir.join("ignored.bin"),
+        dir.join("empty.txt"),
+        dir.join("ro.txt"),
     );
+    std::fs::write(&ro, "").unwrap();
     unsafe {
         let s = open(&src, libc::O_RDONLY);
         for (dst, _) in [(&cfr, 0), (&bin, 0)] {
             let d = open(dst, libc::O_WRONLY | libc::O_CREAT);
-            let mut left = data.len();
-            while left > 0 {
+            // Until it returns 0, as cp and shutil do: the last call copies nothing and fails nothing.
+            loop {
                 let n = libc::copy_file_range(
                     s,
                     std::ptr::null_mut(),
                     d,
                     std::ptr::null_mut(),
-                    left,
+                    1 << 20,
                     0,
                 );
                 assert!(
-                    n > 0,
+                    n >= 0,
                     "copy_file_range: {}",
                     std::io::Error::last_os_error()
                 );
-                left -= n as usize;
+                if n == 0 {
+                    break;
+                }
             }
             libc::close(d);
             libc::lseek(s, 0, libc::SEEK_SET);
         }
         let d = open(&sf, libc::O_WRONLY | libc::O_CREAT);
-        let mut left = data.len();
-        while left > 0 {
-            let n = libc::sendfile(d, s, std::ptr::null_mut(), left);
-            assert!(n > 0, "sendfile: {}", std::io::Error::last_os_error());
-            left -= n as usize;
+        loop {
+            let n = libc::sendfile(d, s, std::ptr::null_mut(), 1 << 20);
+            assert!(n >= 0, "sendfile: {}", std::io::Error::last_os_error());
+            if n == 0 {
+                break;
+            }
         }
         libc::close(d);
         // A pipe filled by write, spliced into the file.
@@ -124,10 +133,22 @@ fn copy_file_range_sendfile_and_splice_are_writes() {
             ),
             buf.len() as isize
         );
+        // The writer gone and the pipe empty: splice returns 0.
+        libc::close(w);
+        assert_eq!(
+            libc::splice(r, std::ptr::null_mut(), d, std::ptr::null_mut(), 64, 0),
+            0
+        );
         libc::close(d);
         libc::close(r);
-        libc::close(w);
         libc::close(s);
+        // write(fd, buf, 0) wrote nothing and did not fail; a write on a read-only fd failed.
+        let d = open(&empty, libc::O_WRONLY | libc::O_CREAT);
+        assert_eq!(libc::write(d, b"x".as_ptr().cast(), 0), 0);
+        libc::close(d);
+        let d = open(&ro, libc::O_RDONLY);
+        assert_eq!(libc::write(d, b"x".as_ptr().cast(), 1), -1);
+        libc::close(d);
     }
     let run = fs.stop();
     let src_ino = std::fs::metadata(&src).unwrap().ino();
@@ -164,6 +185,16 @@ fn copy_file_range_sendfile_and_splice_are_writes() {
         of(&run, &bin).is_empty(),
         "the extension filter applies to copies"
     );
+    assert!(of(&run, &empty).is_empty(), "{}", run.lines.join("\n"));
+    assert!(
+        run.lines
+            .iter()
+            .all(|l| !l.contains("\"bytes_written\":0,")),
+        "no event of 0 bytes: {}",
+        run.lines.join("\n")
+    );
+    // Only the write on the read-only fd failed: the copies' closing 0s and the empty write did not.
+    assert_eq!(run.stats().failed_writes, 1, "{:?}", run.stats());
     println!("e.g. {}", of(&run, &cfr)[0]);
 }
 

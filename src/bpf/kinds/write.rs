@@ -307,10 +307,9 @@ pub fn exit(
     }
     let wrote = g.fresh("wrote");
     g.a.jmp(Cond::Sgt, R9, 0, &wrote);
-    if data == Data::Read {
-        // End of file: nothing read, nothing failed.
-        g.a.jmp(Cond::Eq, R9, 0, out);
-    }
+    // Nothing moved, nothing failed: a read at end of file, a copy at its source's end (every
+    // `copy_file_range`/`sendfile` loop ends so), a write of 0 bytes; as io_uring's 0 results.
+    g.a.jmp(Cond::Eq, R9, 0, out);
     g.count(STAT_FAILED);
     g.a.ja(out);
     g.a.label(&wrote);

@@ -198,19 +198,70 @@ fn copy_file_range_sendfile_and_splice_are_writes() {
     println!("e.g. {}", of(&run, &cfr)[0]);
 }
 
+/// `tool` as found in PATH.
+fn which(tool: &str) -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(tool))
+                .find(|f| f.is_file())
+        })
+        .unwrap_or_else(|| panic!("{tool} not in PATH"))
+}
+
+/// How the system's `tool` (`cp`, `cat`) moves a file's bytes, by its identity: busybox (the VMs'
+/// initramfs) with sendfile, GNU coreutils 9 and later with copy_file_range (both end on a call
+/// that returns 0), older coreutils with read and write.
+fn copy_via(tool: &str) -> &'static str {
+    let path = which(tool);
+    let real = std::fs::canonicalize(&path).unwrap();
+    if real.file_name().is_some_and(|n| n == "busybox") {
+        return "sendfile64";
+    }
+    let out = std::process::Command::new(&path)
+        .arg("--version")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap_or("");
+    let version = first
+        .split("(GNU coreutils) ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{}: not coreutils nor busybox: {first}", path.display()));
+    let major: u32 = version.split('.').next().unwrap().parse().unwrap();
+    match (major >= 9, expected_hook()) {
+        (true, _) => "copy_file_range",
+        (false, "kprobe") => "vfs_write",
+        (false, _) => "write",
+    }
+}
+
 #[test]
 fn the_systems_cp_and_cat_are_seen() {
     let dir = TestDir::new("cp");
     let src = dir.join("notes.txt");
     std::fs::write(&src, "notes\n".repeat(5000)).unwrap();
     let fs = Filespy::start(&["--path", dir.str()], Out::Collect);
-    run_sh(&format!(
-        "cd {} && cp notes.txt backup.txt && cat notes.txt > catted.txt",
-        q(dir.str())
-    ));
+    // Run as themselves, not from a shell (busybox sh forks its applets without exec: named sh),
+    // so each is its process's name; cat's stdout is the file, as `cat a > b.txt` makes it.
+    let cp = std::process::Command::new(which("cp"))
+        .args(["notes.txt", "backup.txt"])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    let cat = std::process::Command::new(which("cat"))
+        .arg("notes.txt")
+        .current_dir(dir.path())
+        .stdout(std::fs::File::create(dir.join("catted.txt")).unwrap())
+        .status()
+        .unwrap();
+    assert!(cat.success());
     let run = fs.stop();
-    for name in ["backup.txt", "catted.txt"] {
+    let src_ino = std::fs::metadata(&src).unwrap().ino();
+    for (name, tool) in [("backup.txt", "cp"), ("catted.txt", "cat")] {
         let path = dir.join(name);
+        let via = copy_via(tool);
         let evs = of(&run, &path);
         assert_eq!(
             total(&evs),
@@ -218,10 +269,17 @@ fn the_systems_cp_and_cat_are_seen() {
             "{name}: {}",
             run.lines.join("\n")
         );
-        println!(
-            "{name}: via {:?}",
-            evs.iter().map(|e| e["via"].clone()).collect::<Vec<_>>()
-        );
+        for e in &evs {
+            assert_eq!(e["via"], via, "{tool} ({}): {e}", which(tool).display());
+            assert_eq!(e["process"]["name"], tool, "{e}");
+            if via == "copy_file_range" || via == "sendfile64" {
+                assert_eq!(e["file"]["source_path"], src.to_str().unwrap(), "{e}");
+                assert_eq!(e["file"]["source_inode"], src_ino, "{e}");
+            } else {
+                assert!(e["file"].get("source_path").is_none(), "{e}");
+            }
+        }
+        println!("{name}: {tool} via {via}");
     }
 }
 

@@ -346,7 +346,18 @@ fn copies_and_io_uring_read_their_source() {
             iov_base: buf.as_mut_ptr().cast(),
             iov_len: 700,
         }];
-        for sqe in [
+        // READV_FIXED (6.15 on): two pieces of the registered buffer, 300 + 100 bytes.
+        let fixed_iov = [
+            libc::iovec {
+                iov_base: fixed.as_ptr() as *mut _,
+                iov_len: 300,
+            },
+            libc::iovec {
+                iov_base: fixed.as_ptr().add(1000) as *mut _,
+                iov_len: 100,
+            },
+        ];
+        let mut sqes = vec![
             uring::Sqe {
                 opcode: uring::IORING_OP_READ,
                 fd: s,
@@ -369,7 +380,18 @@ fn copies_and_io_uring_read_their_source() {
                 buf_index: 0,
                 ..Default::default()
             },
-        ] {
+        ];
+        if uring::kernel_version() >= (6, 15) {
+            sqes.push(uring::Sqe {
+                opcode: uring::IORING_OP_READV_FIXED,
+                fd: s,
+                addr: fixed_iov.as_ptr() as u64,
+                len: 2,
+                buf_index: 0,
+                ..Default::default()
+            });
+        }
+        for sqe in sqes {
             let res = ring.run(sqe).expect("io_uring_enter");
             assert!(
                 res > 0,
@@ -406,6 +428,12 @@ fn copies_and_io_uring_read_their_source() {
         ] {
             assert_eq!(total(via), n, "{via}: {text}");
         }
+        let want = if uring::kernel_version() >= (6, 15) {
+            400
+        } else {
+            0
+        };
+        assert_eq!(total("io_uring_readv_fixed"), want, "{text}");
     } else {
         assert!(
             !text.contains("\"via\":\"io_uring"),

@@ -424,6 +424,20 @@ impl<'a> Gen<'a> {
     /// Process filters. Stores pid_tgid at `S_KEY`. Jumps to `out` for filespy itself, `filtered` when a
     /// configured pid/uid/comm filter does not match.
     pub fn process_filter(&mut self, cfg: &FilterConfig, out: &str, filtered: &str) {
+        self.process_filter_of(cfg, out, filtered, false);
+    }
+
+    /// `process_filter`, with `--comm` compared to the thread group leader's comm when `leader_comm`:
+    /// for programs that run in a process's kernel threads (io_uring's `iou-wrk-N`, `iou-sqp-N`) and
+    /// report the leader's comm, so the filter sees the name the event shows. Costs two probe reads
+    /// more than the current thread's comm; the other programs keep that.
+    pub fn process_filter_of(
+        &mut self,
+        cfg: &FilterConfig,
+        out: &str,
+        filtered: &str,
+        leader_comm: bool,
+    ) {
         self.a
             .call(Helper::GET_CURRENT_PID_TGID)
             .stx(Size::DW, R10, S_KEY, R0);
@@ -441,7 +455,25 @@ impl<'a> Gen<'a> {
             self.lookup(MAP_UIDS, S_VAL);
             self.a.jmp(Cond::Eq, R0, 0, filtered);
         }
-        if cfg.filter_comms {
+        if cfg.filter_comms && leader_comm {
+            let k = self.k;
+            self.a
+                .st(Size::DW, R10, S_COMM, 0)
+                .st(Size::DW, R10, S_COMM + 8, 0)
+                .call(Helper::GET_CURRENT_TASK)
+                .mov64(R9, R0);
+            self.read_u64(R9, R9, k.task_group_leader);
+            // As `bpf_get_current_comm`: up to the NUL, the rest of the key zeros.
+            self.a
+                .mov64(R3, R9)
+                .add64(R3, k.task_comm as i32)
+                .mov64(R1, R10)
+                .add64(R1, S_COMM as i32)
+                .mov64(R2, 16)
+                .call(Helper::PROBE_READ_KERNEL_STR);
+            self.lookup(MAP_COMMS, S_COMM);
+            self.a.jmp(Cond::Eq, R0, 0, filtered);
+        } else if cfg.filter_comms {
             self.current_comm(R10, S_COMM);
             self.lookup(MAP_COMMS, S_COMM);
             self.a.jmp(Cond::Eq, R0, 0, filtered);

@@ -11,6 +11,14 @@ pub const IORING_OP_WRITE_FIXED: u8 = 5;
 pub const IORING_OP_READ: u8 = 22;
 pub const IORING_OP_WRITE: u8 = 23;
 pub const IORING_OP_SPLICE: u8 = 30;
+// The vectored fixed-buffer transfers (6.15): `addr` an iovec array inside registered buffer
+// `buf_index`, `len` its count. Older kernels complete them with -EINVAL.
+pub const IORING_OP_READV_FIXED: u8 = 60;
+pub const IORING_OP_WRITEV_FIXED: u8 = 61;
+/// `Sqe::flags`: issue the request on an io-wq worker (`iou-wrk-N`), never inline.
+pub const IOSQE_ASYNC: u8 = 1 << 4;
+/// `Ring::with_flags`: a kernel thread of the process (`iou-sqp-N`, 5.11) submits the requests.
+pub const IORING_SETUP_SQPOLL: u32 = 1 << 1;
 // The path operations (5.11: RENAMEAT, UNLINKAT; 5.15: MKDIRAT, SYMLINKAT, LINKAT); a kernel without
 // one completes it with -EINVAL. Fields as io_uring/fs.c's prep functions read them.
 pub const IORING_OP_RENAMEAT: u8 = 35;
@@ -23,6 +31,7 @@ const SYS_IO_URING_SETUP: libc::c_long = 425;
 const SYS_IO_URING_ENTER: libc::c_long = 426;
 const SYS_IO_URING_REGISTER: libc::c_long = 427;
 const IORING_ENTER_GETEVENTS: u32 = 1;
+const IORING_ENTER_SQ_WAKEUP: u32 = 2;
 const IORING_REGISTER_BUFFERS: u32 = 0;
 const IORING_OFF_SQ_RING: i64 = 0;
 const IORING_OFF_CQ_RING: i64 = 0x800_0000;
@@ -199,7 +208,15 @@ fn map(fd: i32, len: usize, off: i64) -> io::Result<Mapping> {
 
 impl Ring {
     pub fn new() -> io::Result<Ring> {
-        let mut p = Params::default();
+        Ring::with_flags(0)
+    }
+
+    /// A ring set up with `flags` (`IORING_SETUP_*`).
+    pub fn with_flags(flags: u32) -> io::Result<Ring> {
+        let mut p = Params {
+            flags,
+            ..Params::default()
+        };
         let fd = unsafe { libc::syscall(SYS_IO_URING_SETUP, 4u32, &mut p as *mut Params) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
@@ -253,13 +270,19 @@ impl Ring {
             *Self::at::<u32>(&self.sq, o.array).add(idx as usize) = idx;
         }
         tail.store(t.wrapping_add(1), Ordering::Release);
+        // SQPOLL: the thread submits; waking it every time spares watching IORING_SQ_NEED_WAKEUP,
+        // and GETEVENTS still waits for the completion.
+        let mut flags = IORING_ENTER_GETEVENTS;
+        if self.p.flags & IORING_SETUP_SQPOLL != 0 {
+            flags |= IORING_ENTER_SQ_WAKEUP;
+        }
         let rc = unsafe {
             libc::syscall(
                 SYS_IO_URING_ENTER,
                 self.fd,
                 1u32,
                 1u32,
-                IORING_ENTER_GETEVENTS,
+                flags,
                 std::ptr::null::<u8>(),
                 0usize,
             )
@@ -288,6 +311,15 @@ impl Drop for Ring {
     fn drop(&mut self) {
         unsafe { libc::close(self.fd) };
     }
+}
+
+/// The running kernel's (major, minor) release.
+pub fn kernel_version() -> (u32, u32) {
+    let r = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut it = r.trim().split(|c: char| !c.is_ascii_digit());
+    let major = it.next().unwrap().parse().unwrap();
+    let minor = it.next().unwrap().parse().unwrap();
+    (major, minor)
 }
 
 /// Does this kernel's `io_uring_complete` carry the request (5.18 and later)? Before, a completion

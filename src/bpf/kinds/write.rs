@@ -32,7 +32,7 @@ pub enum Hook {
 }
 
 /// How the data arrived, by `via` index: the kprobe first, then the syscalls, then io_uring's opcodes.
-pub const VIA: [&str; 13] = [
+pub const VIA: [&str; 14] = [
     "vfs_write",
     "write",
     "pwrite64",
@@ -46,10 +46,11 @@ pub const VIA: [&str; 13] = [
     "io_uring_write_fixed",
     "io_uring_write",
     "io_uring_splice",
+    "io_uring_writev_fixed",
 ];
 
 /// How data read from a file arrived, by `via` index: the syscalls (on both paths), then io_uring's.
-pub const READ_VIA: [&str; 11] = [
+pub const READ_VIA: [&str; 12] = [
     "read",
     "pread64",
     "readv",
@@ -61,6 +62,7 @@ pub const READ_VIA: [&str; 11] = [
     "io_uring_readv",
     "io_uring_read_fixed",
     "io_uring_read",
+    "io_uring_readv_fixed",
 ];
 
 /// Which way the data goes: the kind the programs report and the per-thread map they use.
@@ -193,10 +195,11 @@ pub const READ_SYSCALLS: [WriteSyscall; 8] = [
     },
 ];
 
-/// io_uring opcodes that write to a file (UAPI numbers) and their `via`.
-pub const URING_OPS: [(i32, u16); 4] = [(2, 9), (5, 10), (23, 11), (30, 12)];
-/// io_uring opcodes that read a file: READV, READ_FIXED, READ.
-pub const URING_READ_OPS: [(i32, u16); 3] = [(1, 8), (4, 9), (22, 10)];
+/// io_uring opcodes that write to a file (UAPI numbers) and their `via`: WRITEV, WRITE_FIXED, WRITE,
+/// SPLICE, and WRITEV_FIXED (61, from 6.15).
+pub const URING_OPS: [(i32, u16); 5] = [(2, 9), (5, 10), (23, 11), (30, 12), (61, 13)];
+/// io_uring opcodes that read a file: READV, READ_FIXED, READ, and READV_FIXED (60, from 6.15).
+pub const URING_READ_OPS: [(i32, u16); 4] = [(1, 8), (4, 9), (22, 10), (60, 11)];
 
 /// Value of `inflight`: the written file and the file copied from (0 for plain writes).
 pub const INFLIGHT_VALUE: u32 = 16;
@@ -304,10 +307,9 @@ pub fn exit(
     }
     let wrote = g.fresh("wrote");
     g.a.jmp(Cond::Sgt, R9, 0, &wrote);
-    if data == Data::Read {
-        // End of file: nothing read, nothing failed.
-        g.a.jmp(Cond::Eq, R9, 0, out);
-    }
+    // Nothing moved, nothing failed: a read at end of file, a copy at its source's end (every
+    // `copy_file_range`/`sendfile` loop ends so), a write of 0 bytes; as io_uring's 0 results.
+    g.a.jmp(Cond::Eq, R9, 0, out);
     g.count(STAT_FAILED);
     g.a.ja(out);
     g.a.label(&wrote);
@@ -374,7 +376,9 @@ pub fn uring(
     let k = g.k;
     let (out, filtered) = ("out", "filtered");
     g.a.mov64(R6, R1);
-    g.process_filter(cfg, out, if report { filtered } else { out });
+    // The completing task may be an io-wq or SQPOLL thread (`iou-wrk-N`, `iou-sqp-N`): `--comm`
+    // compares its leader's name, the one the event reports.
+    g.process_filter_of(cfg, out, if report { filtered } else { out }, true);
     g.a.ldx(Size::DW, R9, R6, l.req_off)
         .jmp(Cond::Eq, R9, 0, out);
     g.a.st(Size::DW, R10, S_PTR2, 0);
@@ -407,6 +411,8 @@ pub fn uring(
         return g.finish();
     }
     g.file_filter(cfg, filtered);
+    // As at a write's entry: a file outside every `--path` prefix stops before the record.
+    g.path_precheck(cfg, out);
     g.monitor_filter(out);
     if cfg.track_opens {
         g.a.ldx(Size::W, R1, R6, l.res_off)

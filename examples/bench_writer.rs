@@ -13,6 +13,8 @@
 //!   bench_writer uring-nop N          N io_uring NOP requests, each submitted and waited for: the
 //!                                     completions filespy's io_uring program sees and drops (no file);
 //!                                     prints `ns_per_op=F wall_ns_per_op=F ops=N`
+//!   bench_writer getppid N            N getppid(2)s: a syscall no filespy program hooks; prints
+//!                                     `ns_per_op=F wall_ns_per_op=F ops=N`
 //!   bench_writer splice-pipe N        N splice(2)s of 64 bytes between two pipes (pipe to pipe: no file,
 //!                                     but on a hooked syscall); prints `ns_per_op=F wall_ns_per_op=F ops=N`
 //!
@@ -240,6 +242,13 @@ fn main() -> ExitCode {
         // These two take N where the others take PATH.
         "uring-nop" => number(Some(path.clone()), "N").and_then(uring_nops),
         "splice-pipe" => number(Some(path.clone()), "N").and_then(splice_pipes),
+        "getppid" => number(Some(path.clone()), "N").and_then(|n| {
+            timed_ops(n, || {
+                // SAFETY: getppid has no arguments and cannot fail.
+                unsafe { libc::getppid() };
+                Ok(())
+            })
+        }),
         "rate" => number(args.next(), "RATE").and_then(|rate| {
             let secs = number::<f64>(args.next(), "SECS")?;
             let threads = match args.next() {
@@ -250,7 +259,7 @@ fn main() -> ExitCode {
         }),
         _ => Err(
             "usage: bench_writer loop PATH N | read PATH N | rate PATH RATE SECS [THREADS] \
-             | uring-nop N | splice-pipe N"
+             | uring-nop N | splice-pipe N | getppid N"
                 .into(),
         ),
     };

@@ -368,11 +368,7 @@ fn names_relative_to_a_directory_fd_are_absolute() {
     .collect();
     assert_eq!(ops(&run), want, "output:\n{}", run.lines.join("\n"));
     let evs = run.events();
-    let me = std::process::id();
-    for e in &evs {
-        assert_eq!(e["process"]["pid"], me, "{e}");
-        assert_seen_at_the_vfs(e);
-    }
+    assert_ours_at_the_vfs(&evs);
     assert_eq!(
         one(&evs, "rename", &dir.join("d/sub/b.txt"))["file"]["old_path"],
         p("d/a.txt")
@@ -545,11 +541,7 @@ fn raw_calls_are_their_kinds() {
     let want: Vec<(String, String)> = want.into_iter().map(|(o, p)| (o.to_string(), p)).collect();
     assert_eq!(ops(&run), want, "output:\n{}", run.lines.join("\n"));
     let evs = run.events();
-    let me = std::process::id();
-    for e in &evs {
-        assert_eq!(e["process"]["pid"], me, "{e}");
-        assert_seen_at_the_vfs(e);
-    }
+    assert_ours_at_the_vfs(&evs);
     let ev = |op: &str, path: &str| one(&evs, op, Path::new(path)).clone();
     let vias = |op: &str, path: &str, via: &str| {
         let e = ev(op, path);
@@ -917,4 +909,13 @@ fn a_name_rewritten_during_the_call_is_reported_as_the_kernel_read_it() {
         evs[0]
     );
     assert_eq!(evs[0]["file"]["size"], 3);
+}
+
+/// Every event is this test process's, and (on kprobe kernels) seen at the VFS.
+fn assert_ours_at_the_vfs(evs: &[Value]) {
+    let me = std::process::id();
+    for e in evs {
+        assert_eq!(e["process"]["pid"], me, "{e}");
+        assert_seen_at_the_vfs(e);
+    }
 }

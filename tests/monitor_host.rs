@@ -1074,21 +1074,16 @@ fn python_copies_are_writes_of_the_script() {
          os.splice(r, c, 20)\n",
     );
     let mon = Filespy::start(&["--path", dir.str()], Out::Collect);
-    let out = Command::new("python3")
-        .arg("tools/backup.py")
-        .current_dir(dir.path())
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        Command::new("python3")
+            .arg("tools/backup.py")
+            .current_dir(dir.path()),
     );
     let fin = mon.stop();
     let events = fin.events();
     // shutil.copyfile's fast path: copy_file_range where the os module has it (Python 3.14 on), else
     // sendfile; the script says which its shutil takes.
-    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    let said = out;
     let (shutil_via, comm) = said.trim().split_once('\n').expect("two lines");
     let src_ino = std::fs::metadata(&src).unwrap().ino();
     for (name, want) in [
@@ -1137,15 +1132,10 @@ fn python_file_operations_are_the_scripts() {
          os.remove('sub/l.txt')\n",
     );
     let mon = Filespy::start(&["--events", "fim", "--path", dir.str()], Out::Collect);
-    let out = Command::new("python3")
-        .arg("tools/tidy.py")
-        .current_dir(dir.path())
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new("python3")
+            .arg("tools/tidy.py")
+            .current_dir(dir.path()),
     );
     let fin = mon.stop();
     let mut events = fin.events();

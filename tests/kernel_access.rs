@@ -381,7 +381,7 @@ fn copies_and_io_uring_read_their_source() {
                 ..Default::default()
             },
         ];
-        if uring::kernel_version() >= (6, 15) {
+        if uring::supports(uring::IORING_OP_READV_FIXED) {
             sqes.push(uring::Sqe {
                 opcode: uring::IORING_OP_READV_FIXED,
                 fd: s,
@@ -428,7 +428,7 @@ fn copies_and_io_uring_read_their_source() {
         ] {
             assert_eq!(total(via), n, "{via}: {text}");
         }
-        let want = if uring::kernel_version() >= (6, 15) {
+        let want = if uring::supports(uring::IORING_OP_READV_FIXED) {
             400
         } else {
             0

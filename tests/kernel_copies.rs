@@ -316,7 +316,7 @@ fn assert_no_uring_claims(run: &Finished) {
 
 /// WRITEV_FIXED exists from 6.15 (older kernels complete it with -EINVAL: not submitted there).
 fn has_writev_fixed() -> bool {
-    uring::kernel_version() >= (6, 15)
+    uring::supports(uring::IORING_OP_WRITEV_FIXED)
 }
 
 /// A WRITE of `buf` to `fd`.
@@ -339,6 +339,9 @@ fn io_uring_writes_are_the_submitters() {
     let fs = Filespy::start(&["--path", dir.str()], Out::Collect);
     let has_req = uring::complete_has_req();
     let ring = uring::Ring::new().expect("io_uring_setup");
+    // The opcode probe that decides WRITEV_FIXED below answers: WRITE (5.6) is there, 255 is not.
+    assert!(uring::supports(uring::IORING_OP_WRITE) && !uring::supports(255));
+    println!("io_uring WRITEV_FIXED supported: {}", has_writev_fixed());
     let names = [
         "write.txt",
         "writev.txt",

@@ -33,6 +33,7 @@ const SYS_IO_URING_REGISTER: libc::c_long = 427;
 const IORING_ENTER_GETEVENTS: u32 = 1;
 const IORING_ENTER_SQ_WAKEUP: u32 = 2;
 const IORING_REGISTER_BUFFERS: u32 = 0;
+const IORING_REGISTER_PROBE: u32 = 8;
 const IORING_OFF_SQ_RING: i64 = 0;
 const IORING_OFF_CQ_RING: i64 = 0x800_0000;
 const IORING_OFF_SQES: i64 = 0x1000_0000;
@@ -313,13 +314,27 @@ impl Drop for Ring {
     }
 }
 
-/// The running kernel's (major, minor) release.
-pub fn kernel_version() -> (u32, u32) {
-    let r = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-    let mut it = r.trim().split(|c: char| !c.is_ascii_digit());
-    let major = it.next().unwrap().parse().unwrap();
-    let minor = it.next().unwrap().parse().unwrap();
-    (major, minor)
+/// Whether this kernel's io_uring supports `opcode`, as it says itself (`IORING_REGISTER_PROBE`):
+/// opcodes are asked for, not inferred from the release (distributions backport them).
+pub fn supports(opcode: u8) -> bool {
+    let Ok(ring) = Ring::new() else { return false };
+    // struct io_uring_probe: last_op, ops_len, resv, resv2[3]; then 256 io_uring_probe_op of 8 bytes
+    // (op, resv, flags u16 with IO_URING_OP_SUPPORTED = 1, resv2).
+    let mut buf = vec![0u8; 16 + 256 * 8];
+    let rc = unsafe {
+        libc::syscall(
+            SYS_IO_URING_REGISTER,
+            ring.fd,
+            IORING_REGISTER_PROBE,
+            buf.as_mut_ptr(),
+            256u32,
+        )
+    };
+    if rc < 0 || opcode > buf[0] {
+        return false;
+    }
+    let op = &buf[16 + usize::from(opcode) * 8..][..8];
+    u16::from_ne_bytes([op[2], op[3]]) & 1 != 0
 }
 
 /// Does this kernel's `io_uring_complete` carry the request (5.18 and later)? Before, a completion
